@@ -1,0 +1,159 @@
+"""BANKING77 benchmark: full-data fine-tuning, 10-shot (3 seeds), throughput and latency.
+
+Usage:
+    python benchmarks/bench_banking77.py full [--method full] [--epochs 4] ...
+    python benchmarks/bench_banking77.py fewshot [--shots 10] [--seeds 0 1 2] [--method full]
+    python benchmarks/bench_banking77.py speed --model-dir benchmarks/out/banking77-full
+
+Data: ../shared/datasets/banking77 (official train/test). Results are printed as JSON and
+appended to benchmarks/out/banking77.jsonl; RESULTS.md is written by hand from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from domaintune import (
+    TextClassifier,
+    TrainingConfig,
+    load_dataset,
+    sample_per_class,
+    train_validation_split,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("DOMAINTUNE_DATASETS", ROOT.parent / "shared" / "datasets")) / "banking77"
+OUT = ROOT / "benchmarks" / "out"
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, python {platform.python_version()}")
+
+
+def record(result: dict) -> None:
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": machine(),
+              **result}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "banking77.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def load():
+    if not (DATA / "train.csv").is_file():
+        sys.exit(f"BANKING77 not found at {DATA}; set DOMAINTUNE_DATASETS to the datasets folder")
+    train = load_dataset(DATA / "train.csv", text="text", label="category")
+    test = load_dataset(DATA / "test.csv", text="text", label="category")
+    return train, test
+
+
+def config(args, seed: int) -> TrainingConfig:
+    return TrainingConfig(method=args.method, epochs=args.epochs, batch_size=args.batch_size,
+                          learning_rate=args.lr, max_length=args.max_length, seed=seed,
+                          head_c=args.head_c, early_stopping_patience=args.patience,
+                          warmup_ratio=args.warmup, label_smoothing=args.label_smoothing)
+
+
+def run_full(args) -> None:
+    train, test = load()
+    if args.val > 0:
+        train, val = train_validation_split(train, args.val, seed=args.seed)
+    else:
+        val = None
+    clf = TextClassifier.from_pretrained(args.model, labels=train.label_names)
+    start = time.perf_counter()
+    clf.fit(train, val, config(args, args.seed))
+    seconds = time.perf_counter() - start
+    metrics = clf.evaluate(test, output_dir=OUT / f"banking77-{args.method}-eval")
+    clf.save(OUT / f"banking77-{args.method}")
+    record({"benchmark": "banking77-full", "method": args.method, "args": vars(args),
+            "train_seconds": round(seconds, 1), "test_accuracy": metrics["accuracy"],
+            "test_macro_f1": metrics["macro_f1"], "ece_uncalibrated": metrics["ece_uncalibrated"],
+            "ece": metrics["ece"], "history": clf.history})
+
+
+def run_fewshot(args) -> None:
+    train, test = load()
+    accs, f1s, secs = [], [], []
+    for seed in args.seeds:
+        subset = sample_per_class(train, args.shots, seed=seed)
+        clf = TextClassifier.from_pretrained(args.model, labels=train.label_names)
+        start = time.perf_counter()
+        clf.fit(subset, None, config(args, seed))
+        secs.append(time.perf_counter() - start)
+        m = clf.evaluate(test)
+        accs.append(m["accuracy"])
+        f1s.append(m["macro_f1"])
+        print(f"seed {seed}: accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
+              f"({secs[-1]:.0f}s)", flush=True)
+    record({"benchmark": f"banking77-{args.shots}shot", "method": args.method, "args": vars(args),
+            "accuracy_per_seed": accs, "accuracy_mean": float(np.mean(accs)),
+            "accuracy_std": float(np.std(accs)), "macro_f1_mean": float(np.mean(f1s)),
+            "train_seconds_median": statistics.median(secs)})
+
+
+def run_speed(args) -> None:
+    _, test = load()
+    clf = TextClassifier.load(args.model_dir, device="cpu")
+    texts = test.texts
+    clf.predict(texts[:64])  # warm-up
+    batch_times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        clf.predict(texts, batch_size=64)
+        batch_times.append(time.perf_counter() - start)
+    latencies = []
+    for text in texts[: args.n_single]:
+        start = time.perf_counter()
+        clf.predict(text)
+        latencies.append((time.perf_counter() - start) * 1000)
+    record({"benchmark": "banking77-speed", "model_dir": str(args.model_dir),
+            "batch_texts_per_s_median": len(texts) / statistics.median(batch_times),
+            "single_latency_ms_p50": float(np.percentile(latencies, 50)),
+            "single_latency_ms_p99": float(np.percentile(latencies, 99)),
+            "n_single": len(latencies)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    for name in ("full", "fewshot"):
+        p = sub.add_parser(name)
+        p.add_argument("--model", default="default")
+        p.add_argument("--method", default="full")
+        p.add_argument("--epochs", type=float, default=4)
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--lr", type=float, default=None)
+        p.add_argument("--max-length", type=int, default=64)
+        p.add_argument("--head-c", type=float, default=10.0)
+        p.add_argument("--patience", type=int, default=2)
+        p.add_argument("--warmup", type=float, default=0.1)
+        p.add_argument("--label-smoothing", type=float, default=0.0)
+    full = sub.choices["full"]
+    full.add_argument("--val", type=float, default=0.05, help="validation fraction of train")
+    full.add_argument("--seed", type=int, default=42)
+    few = sub.choices["fewshot"]
+    few.add_argument("--shots", type=int, default=10)
+    few.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    speed = sub.add_parser("speed")
+    speed.add_argument("--model-dir", type=Path, default=OUT / "banking77-full")
+    speed.add_argument("--n-single", type=int, default=300)
+    args = parser.parse_args()
+    {"full": run_full, "fewshot": run_fewshot, "speed": run_speed}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

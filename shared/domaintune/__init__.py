@@ -1,0 +1,48 @@
+"""domaintune: take a pretrained language model into real domain applications.
+
+Example:
+    >>> from domaintune import TextClassifier, TrainingConfig, load_dataset
+    >>> train, val = load_dataset("tickets.csv", text="body", label="queue", split=0.1)  # doctest: +SKIP
+    >>> clf = TextClassifier.from_pretrained("default", labels=train.label_names)  # doctest: +SKIP
+    >>> clf.fit(train, val, TrainingConfig(epochs=3, method="full"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .calibration import expected_calibration_error, fit_temperature
+from .classifier import TextClassifier
+from .config import ClassWeights, HeadInit, Method, Metric, RunConfig, Task, TrainingConfig
+from .data import TextDataset, load_dataset, sample_per_class, train_validation_split
+from .device import resolve_device
+from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
+from .evaluation import classification_metrics, plot_confusion_matrix
+from .hub import DEFAULT_MODEL, resolve_model
+
+__all__ = [
+    "__version__",
+    "DEFAULT_MODEL",
+    "ClassWeights",
+    "ConfigError",
+    "DataError",
+    "DomaintuneError",
+    "HeadInit",
+    "Method",
+    "Metric",
+    "ModelLoadError",
+    "NotFittedError",
+    "RunConfig",
+    "Task",
+    "TextClassifier",
+    "TextDataset",
+    "TrainingConfig",
+    "classification_metrics",
+    "expected_calibration_error",
+    "fit_temperature",
+    "load_dataset",
+    "plot_confusion_matrix",
+    "resolve_device",
+    "resolve_model",
+    "sample_per_class",
+    "train_validation_split",
+]

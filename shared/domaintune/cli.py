@@ -1,0 +1,162 @@
+"""The ``domaintune`` command line: train, evaluate and predict.
+
+Examples:
+    domaintune train --config train.yaml --set epochs=2 --set method=frozen
+    domaintune evaluate models/tickets --data test.csv --label-column queue
+    domaintune predict models/tickets --input new.csv --output predictions.csv
+    domaintune predict models/tickets "where is my refund?"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .classifier import TextClassifier
+from .config import RunConfig
+from .data import load_dataset, train_validation_split
+from .errors import DomaintuneError
+from .evaluation import plot_confusion_matrix
+from .persistence import write_json_atomic, write_text_atomic
+
+logger = logging.getLogger("domaintune")
+
+
+def _train(args: argparse.Namespace) -> int:
+    run = RunConfig.from_yaml(args.config, args.set)
+    if not run.train_file:
+        raise DomaintuneError("train config: 'train_file' is required; set it in the YAML or "
+                              "pass --set train_file=PATH")
+    opts = {"text": run.text_column, "label": run.label_column, "multi_label": run.multi_label,
+            "label_separator": run.label_separator, "encoding": run.encoding}
+    train = load_dataset(run.train_file, **opts)
+    val = None
+    if run.eval_file:
+        val = load_dataset(run.eval_file, **opts)
+    elif run.validation_split > 0:
+        train, val = train_validation_split(train, run.validation_split, seed=run.training.seed)
+    test = load_dataset(run.test_file, **opts) if run.test_file else None
+    labels = run.labels or train.label_names
+    clf = TextClassifier.from_pretrained(run.model, labels, multi_label=run.multi_label,
+                                         max_length=run.training.max_length,
+                                         device=run.training.device)
+    clf.fit(train, val, run.training)
+    out = Path(run.output_dir)
+    if test is not None:
+        clf.metrics["test"] = {k: v for k, v in clf.evaluate(test).items() if k != "confusion_matrix"}
+    clf.metrics["run_config"] = run.to_dict()
+    clf.save(out)
+    if test is not None and not clf.multi_label:
+        plot_confusion_matrix(clf.evaluate(test)["confusion_matrix"], clf.labels,
+                              out / "confusion_matrix.png")
+    summary = {k: clf.metrics[k] for k in ("validation", "calibration", "test") if k in clf.metrics}
+    print(json.dumps(summary, indent=2))
+    print(f"trained {run.training.method.value} on {len(train)} examples ({len(clf.labels)} labels), "
+          f"validated on {len(val) if val else 0}, tested on {len(test) if test else 0} "
+          f"in {clf.metrics['train_seconds']}s; model and metrics.json written to {out}",
+          file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    clf = TextClassifier.load(args.model_dir)
+    data = load_dataset(args.data, text=args.text_column, label=args.label_column,
+                        multi_label=clf.multi_label, encoding=args.encoding)
+    report_dir = Path(args.output).parent if args.output else None
+    metrics = clf.evaluate(data)
+    if report_dir is not None and not clf.multi_label:
+        plot_confusion_matrix(metrics["confusion_matrix"], clf.labels,
+                              report_dir / (Path(args.output).stem + "_confusion_matrix.png"))
+    printable = {k: v for k, v in metrics.items() if k != "confusion_matrix"}
+    if args.output:
+        write_json_atomic(args.output, metrics)
+    print(json.dumps(printable))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    clf = TextClassifier.load(args.model_dir)
+    if args.input and args.texts:
+        raise DomaintuneError("pass texts on the command line or --input FILE, not both")
+    if args.input:
+        data = load_dataset(args.input, text=args.text_column, label=None, encoding=args.encoding)
+        texts = data.texts
+    elif args.texts:
+        texts = list(args.texts)
+    else:
+        raise DomaintuneError("nothing to predict: pass texts or --input FILE")
+    probs = clf.predict_proba(texts)
+    labels = clf.predict(texts)
+    rows = []
+    for text, label, p in zip(texts, labels, probs, strict=True):
+        row = {"text": text, "label": "|".join(label) if clf.multi_label else label,
+               "score": float(p.max()) if not clf.multi_label else
+               float(min((p[clf.labels.index(x)] for x in label), default=0.0))}
+        rows.append(row)
+    if args.output:
+        import pandas as pd
+
+        out = Path(args.output)
+        frame = pd.DataFrame(rows)
+        if out.suffix.lower() == ".jsonl":
+            write_text_atomic(out, frame.to_json(orient="records", lines=True, force_ascii=False))
+        else:
+            write_text_atomic(out, frame.to_csv(index=False))
+        print(f"wrote {len(rows)} predictions to {out}", file=sys.stderr)
+    else:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="domaintune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model from a YAML config")
+    train.add_argument("--config", required=True, help="YAML file of train config keys")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (repeatable)")
+    train.set_defaults(func=_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a saved model on labelled data")
+    evaluate.add_argument("model_dir")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--text-column", default="text")
+    evaluate.add_argument("--label-column", default="label")
+    evaluate.add_argument("--encoding", default="utf-8")
+    evaluate.add_argument("--output", help="also write the full metrics JSON (and a confusion "
+                                           "matrix PNG beside it)")
+    evaluate.set_defaults(func=_evaluate)
+
+    predict = sub.add_parser("predict", help="predict labels for texts or a file")
+    predict.add_argument("model_dir")
+    predict.add_argument("texts", nargs="*", help="texts to classify")
+    predict.add_argument("--input", help="CSV/JSONL/Parquet file of texts")
+    predict.add_argument("--output", help="CSV or JSONL file for the predictions")
+    predict.add_argument("--text-column", default="text")
+    predict.add_argument("--encoding", default="utf-8")
+    predict.set_defaults(func=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except DomaintuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

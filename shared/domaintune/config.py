@@ -1,0 +1,331 @@
+"""Configuration dataclasses, validated where they enter (Python, YAML or the command line).
+
+Unknown keys are errors with the closest valid key suggested; values are type-checked;
+string options are Enums.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, closest
+
+
+class Method(str, enum.Enum):
+    """How the encoder is adapted."""
+
+    FULL = "full"  # fine-tune every weight
+    LORA = "lora"  # low-rank adapters (peft) + a trained head
+    FROZEN = "frozen"  # frozen encoder embeddings + logistic-regression head (fast, few-shot)
+    ZERO_SHOT = "zero-shot"  # label names/descriptions embedded as the head; no training
+
+
+class Task(str, enum.Enum):
+    TEXT_CLASSIFICATION = "text-classification"
+
+
+class ClassWeights(str, enum.Enum):
+    NONE = "none"
+    BALANCED = "balanced"  # n_samples / (n_classes * count), as scikit-learn computes it
+
+
+class Metric(str, enum.Enum):
+    MACRO_F1 = "macro_f1"
+    ACCURACY = "accuracy"
+    LOSS = "loss"
+
+
+class HeadInit(str, enum.Enum):
+    LINEAR_PROBE = "linear_probe"  # fit a logistic-regression head first, then fine-tune (LP-FT)
+    RANDOM = "random"
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _check_value(owner: str, key: str, value: Any, hint: Any) -> Any:
+    """Coerce ``value`` to the annotated ``hint`` or raise a ConfigError naming the key."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_value(owner, key, value, arg)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{owner} key {key!r} expects a list, found {value!r}")
+        (inner, *_) = typing.get_args(hint) or (Any,)
+        return [_check_value(owner, key, v, inner) for v in value]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        valid = [m.value for m in hint]
+        if isinstance(value, str) and value in valid:
+            return hint(value)
+        raise ConfigError(
+            f"{owner} key {key!r} expects one of {valid}, found {value!r}"
+            f"{closest(str(value), valid)}"
+        )
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, (str, Path)):
+            return str(value)
+    else:  # pragma: no cover - only the types above are used
+        return value
+    raise ConfigError(
+        f"{owner} key {key!r} expects {_TYPE_WORDS.get(hint, hint)}, found {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+class _ConfigMixin:
+    """to_dict / from_dict / YAML round-trips with strict validation."""
+
+    def _validate_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            object.__setattr__(
+                self, f.name, _check_value(type(self).__name__, f.name, value, hints[f.name])
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        unknown = [k for k in data if k not in cls.keys()]
+        if unknown:
+            key = unknown[0]
+            raise ConfigError(
+                f"unknown {cls.__name__} key {key!r}{closest(key, cls.keys())} "
+                f"(valid keys: {', '.join(cls.keys())})"
+            )
+        return cls(**data)
+
+
+@dataclass
+class TrainingConfig(_ConfigMixin):
+    """How to train a model. Validated on construction.
+
+    Args:
+        method: ``full``, ``lora``, ``frozen`` or ``zero-shot``.
+        epochs: passes over the training data (``full``/``lora``).
+        max_steps: stop after this many optimizer steps (overrides ``epochs``); ``None`` = off.
+        batch_size: examples per forward pass.
+        gradient_accumulation_steps: forward passes per optimizer step.
+        learning_rate: encoder learning rate; ``None`` picks 5e-5 (full) or 1e-3 (lora).
+        head_learning_rate: learning rate of the classification head; ``None`` = same.
+        weight_decay: AdamW weight decay.
+        warmup_ratio: fraction of steps with a linear learning-rate warm-up.
+        max_length: tokens per text; longer texts are truncated (counted in the log).
+        group_by_length: batch texts of similar length together (less padding, faster).
+        seed: seed for Python, NumPy and torch.
+        class_weights: ``none`` or ``balanced`` loss weights for imbalanced data.
+        early_stopping_patience: stop after this many epochs without improvement of
+            ``metric_for_best_model`` on validation data; the best epoch is kept. ``None`` = off.
+        metric_for_best_model: ``macro_f1``, ``accuracy`` or ``loss``.
+        head_init: ``linear_probe`` (fit a logistic-regression head on frozen embeddings
+            first, then fine-tune: LP-FT) or ``random``.
+        head_c: inverse L2 strength of the logistic-regression head (``frozen`` and LP-FT).
+        label_smoothing: cross-entropy label smoothing.
+        lora_r, lora_alpha, lora_dropout: LoRA rank, scaling and dropout.
+        lora_target_modules: module names that get adapters; ``None`` = attention query/value.
+        calibrate: fit a temperature on validation data after training.
+        device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:1`` ...
+        progress: show tqdm progress bars.
+    """
+
+    method: Method = Method.FULL
+    epochs: float = 3.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    learning_rate: float | None = None
+    head_learning_rate: float | None = None
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 128
+    group_by_length: bool = True
+    seed: int = 42
+    class_weights: ClassWeights = ClassWeights.NONE
+    early_stopping_patience: int | None = 2
+    metric_for_best_model: Metric = Metric.MACRO_F1
+    head_init: HeadInit = HeadInit.LINEAR_PROBE
+    head_c: float = 10.0
+    label_smoothing: float = 0.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] | None = None
+    calibrate: bool = True
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self._validate_types()
+        checks = [
+            ("epochs", self.epochs > 0, "a positive number"),
+            ("max_steps", self.max_steps is None or self.max_steps > 0, "a positive integer or null"),
+            ("batch_size", self.batch_size > 0, "a positive integer"),
+            ("gradient_accumulation_steps", self.gradient_accumulation_steps > 0, "a positive integer"),
+            ("learning_rate", self.learning_rate is None or self.learning_rate > 0, "a positive number"),
+            ("head_learning_rate", self.head_learning_rate is None or self.head_learning_rate > 0, "a positive number"),
+            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "a number in [0, 1)"),
+            ("max_length", 8 <= self.max_length <= 8192, "an integer in [8, 8192]"),
+            ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience > 0, "a positive integer or null"),
+            ("head_c", self.head_c > 0, "a positive number"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
+            ("lora_r", self.lora_r > 0, "a positive integer"),
+            ("lora_alpha", self.lora_alpha > 0, "a positive integer"),
+            ("lora_dropout", 0 <= self.lora_dropout < 1, "a number in [0, 1)"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                raise ConfigError(
+                    f"TrainingConfig key {key!r} expects {expected}, found {getattr(self, key)!r}"
+                )
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1e-3 if self.method == Method.LORA else 5e-5
+
+
+@dataclass
+class RunConfig(_ConfigMixin):
+    """What ``domaintune train`` does: data, model and output (training keys sit beside these).
+
+    Args:
+        task: ``text-classification``.
+        model: ``default`` (packaged all-MiniLM-L6-v2), a local directory or a hub id.
+        train_file: training data (CSV/TSV/JSONL/JSON/Parquet).
+        eval_file: validation data; if absent, ``validation_split`` of the training data is used.
+        validation_split: fraction of ``train_file`` held out when ``eval_file`` is not given
+            (0 = no validation data: no early stopping or calibration).
+        test_file: optional held-out test data evaluated after training.
+        text_column, label_column: column mapping.
+        multi_label: rows carry several labels joined by ``label_separator``.
+        label_separator: separator of several labels in one cell.
+        encoding: text encoding of the data files.
+        output_dir: where the model directory and ``metrics.json`` go.
+        labels: label names (and their order); default = those found in the training data.
+    """
+
+    task: Task = Task.TEXT_CLASSIFICATION
+    model: str = "default"
+    train_file: str | None = None
+    eval_file: str | None = None
+    validation_split: float = 0.1
+    test_file: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    multi_label: bool = False
+    label_separator: str = "|"
+    encoding: str = "utf-8"
+    output_dir: str = "models/model"
+    labels: list[str] | None = None
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        training = self.training
+        self.training = None  # type: ignore[assignment]
+        try:
+            hints = typing.get_type_hints(type(self))
+            for f in dataclasses.fields(self):
+                if f.name == "training":
+                    continue
+                value = getattr(self, f.name)
+                setattr(self, f.name, _check_value("train config", f.name, value, hints[f.name]))
+        finally:
+            self.training = training
+        if not 0 <= self.validation_split < 1:
+            raise ConfigError(
+                f"train config key 'validation_split' expects a number in [0, 1), found "
+                f"{self.validation_split!r}"
+            )
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        own = [f.name for f in dataclasses.fields(cls) if f.name != "training"]
+        return own + TrainingConfig.keys()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        unknown = [k for k in data if k not in cls.keys()]
+        if unknown:
+            key = unknown[0]
+            raise ConfigError(
+                f"unknown train config key {key!r}{closest(key, cls.keys())} "
+                f"(valid keys: {', '.join(cls.keys())})"
+            )
+        training_keys = set(TrainingConfig.keys())
+        training = TrainingConfig.from_dict({k: v for k, v in data.items() if k in training_keys})
+        own = {k: v for k, v in data.items() if k not in training_keys}
+        return cls(**own, training=training)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            f.name: (getattr(self, f.name).value if isinstance(getattr(self, f.name), enum.Enum) else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "training"
+        }
+        out.update(self.training.to_dict())
+        return out
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+        """Read a YAML file and apply ``key=value`` overrides (values parsed as YAML)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of key: value, found {type(data).__name__}")
+        for item in overrides or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--set expects key=value, found {item!r}")
+            data[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        return cls.from_dict(data)

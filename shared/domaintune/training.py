@@ -1,0 +1,260 @@
+"""Training: frozen-encoder logistic-regression heads and a fine-tuning loop (full or LoRA).
+
+The loop supports class weights, gradient accumulation, ``max_steps``, linear warm-up/decay,
+early stopping on a validation metric (restoring the best epoch), a tqdm progress bar and a
+per-epoch log of training loss and validation metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import ClassWeights, Metric, TrainingConfig
+from .modeling import EncoderClassifier, length_batches, tokenize
+
+logger = logging.getLogger("domaintune")
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@torch.inference_mode()
+def encode(
+    model: EncoderClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int,
+    batch_size: int = 64,
+    device: torch.device,
+    head: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Pooled embeddings (or head logits when ``head``) of ``texts``, in input order."""
+    model.eval()
+    out: list[np.ndarray | None] = [None] * len(texts)
+    batches = list(length_batches(texts, batch_size))
+    for batch in tqdm(batches, desc="encoding", disable=not progress, leave=False):
+        enc = tokenize(tokenizer, [texts[i] for i in batch], max_length, device)
+        vectors = model(**enc) if head else model.embed(**enc)
+        vectors = vectors.float().cpu().numpy()
+        for row, i in enumerate(batch):
+            out[i] = vectors[row]
+    if not texts:
+        return np.zeros((0, model.head.out_features if head else model.head.in_features))
+    return np.stack(out)  # type: ignore[arg-type]
+
+
+def fit_linear_head(
+    embeddings: np.ndarray,
+    targets: np.ndarray,
+    n_labels: int,
+    *,
+    multi_label: bool,
+    c: float,
+    balanced: bool,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a scikit-learn logistic regression and return it as a linear layer (weight, bias)."""
+    from sklearn.linear_model import LogisticRegression
+
+    dim = embeddings.shape[1]
+    weight = np.zeros((n_labels, dim), dtype=np.float32)
+    bias = np.zeros(n_labels, dtype=np.float32)
+    class_weight = "balanced" if balanced else None
+    if multi_label:
+        for j in range(n_labels):
+            y = targets[:, j]
+            if y.min() == y.max():  # a label always on/off: constant logit
+                bias[j] = 10.0 if y[0] else -10.0
+                continue
+            lr = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight, random_state=seed)
+            lr.fit(embeddings, y)
+            weight[j], bias[j] = lr.coef_[0], lr.intercept_[0]
+        return weight, bias
+    present = np.unique(targets)
+    if len(present) == 1:  # one class only: predict it
+        bias[:] = -10.0
+        bias[present[0]] = 10.0
+        return weight, bias
+    lr = LogisticRegression(C=c, max_iter=2000, class_weight=class_weight, random_state=seed)
+    lr.fit(embeddings, targets)
+    if len(present) == 2:
+        # binary LR gives one vector w: p(c1) = sigmoid(w.x + b) = softmax([0, w.x + b])[1]
+        weight[present[1]], bias[present[1]] = lr.coef_[0], lr.intercept_[0]
+    else:
+        weight[present], bias[present] = lr.coef_, lr.intercept_
+    absent = np.setdiff1d(np.arange(n_labels), present)
+    bias[absent] = -1e4  # labels never seen in training are never predicted
+    return weight, bias
+
+
+def class_weight_vector(targets: np.ndarray, n_labels: int, multi_label: bool) -> np.ndarray:
+    """scikit-learn's 'balanced' weights (n / (k * count)); pos_weight for multi-label."""
+    if multi_label:
+        pos = targets.sum(axis=0)
+        neg = len(targets) - pos
+        return np.where(pos > 0, neg / np.maximum(pos, 1), 1.0).astype(np.float32)
+    counts = np.bincount(targets, minlength=n_labels).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_labels)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights.astype(np.float32)
+
+
+def _batches(
+    texts: Sequence[str], batch_size: int, rng: np.random.Generator, group_by_length: bool
+) -> list[np.ndarray]:
+    """Shuffled index batches; with ``group_by_length``, texts of similar length share a batch
+    (sorted within shuffled mega-batches of 50 batches, as transformers' LengthGroupedSampler)."""
+    order = rng.permutation(len(texts))
+    if group_by_length:
+        mega = batch_size * 50
+        order = np.concatenate([
+            sorted(order[i : i + mega], key=lambda j: len(texts[j]), reverse=True)
+            for i in range(0, len(order), mega)
+        ])
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))] if group_by_length else batches
+
+
+def _optimizer(model: EncoderClassifier, cfg: TrainingConfig) -> torch.optim.Optimizer:
+    lr = cfg.resolved_learning_rate
+    head_lr = cfg.head_learning_rate or lr
+    decay, no_decay, head = [], [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.startswith("head."):
+            head.append(param)
+        elif param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name:
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        {"params": head, "lr": head_lr, "weight_decay": cfg.weight_decay},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]])
+
+
+def train_loop(
+    model: EncoderClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    cfg: TrainingConfig,
+    *,
+    multi_label: bool,
+    device: torch.device,
+    validate: Callable[[], dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """Fine-tune ``model`` in place on (texts, targets); returns the per-epoch log.
+
+    ``validate`` returns validation metrics (``loss``, ``accuracy``, ``macro_f1``) and drives
+    early stopping; the best epoch's weights are restored at the end.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    n = len(texts)
+    n_labels = model.head.out_features
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size / cfg.gradient_accumulation_steps))
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    optimizer = _optimizer(model, cfg)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(cfg.warmup_ratio * total_steps), total_steps
+    )
+    weights = None
+    if cfg.class_weights == ClassWeights.BALANCED:
+        weights = torch.as_tensor(class_weight_vector(targets, n_labels, multi_label), device=device)
+    if multi_label:
+        loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=weights)
+        target_tensor = torch.as_tensor(targets, dtype=torch.float32)
+    else:
+        loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+        target_tensor = torch.as_tensor(targets, dtype=torch.long)
+
+    higher_is_better = cfg.metric_for_best_model != Metric.LOSS
+    best_score, best_state, bad_epochs = -math.inf, None, 0
+    history: list[dict[str, Any]] = []
+    rng = np.random.default_rng(cfg.seed)
+    step = 0
+    bar = tqdm(total=total_steps, desc=f"training ({cfg.method.value})", disable=not cfg.progress)
+    for epoch in range(1, n_epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        micro = _batches(texts, cfg.batch_size, rng, cfg.group_by_length)
+        running, seen = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for k, batch in enumerate(micro, start=1):
+            enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
+            logits = model(**enc)
+            loss = loss_fn(logits, target_tensor[batch].to(device))
+            (loss / cfg.gradient_accumulation_steps).backward()
+            running += loss.item() * len(batch)
+            seen += len(batch)
+            if k % cfg.gradient_accumulation_steps == 0 or k == len(micro):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+                if step >= total_steps:
+                    break
+        entry: dict[str, Any] = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": running / max(seen, 1),
+            "learning_rate": scheduler.get_last_lr()[0],
+        }
+        if validate is not None:
+            entry.update({f"val_{k}": v for k, v in validate().items()})
+        entry["seconds"] = round(time.perf_counter() - start, 2)
+        history.append(entry)
+        logger.info("epoch %s: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v for k, v in entry.items()})
+        bar.write(
+            f"epoch {epoch}: train_loss={entry['train_loss']:.4f}"
+            + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
+        )
+        if validate is not None:
+            score = entry[f"val_{cfg.metric_for_best_model.value}"]
+            score = score if higher_is_better else -score
+            if score > best_score:
+                best_score, bad_epochs = score, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+                if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
+                    logger.info("early stopping after epoch %s", epoch)
+                    entry["early_stopped"] = True
+                    break
+        if step >= total_steps:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        best = max(
+            (h for h in history if f"val_{cfg.metric_for_best_model.value}" in h),
+            key=lambda h: h[f"val_{cfg.metric_for_best_model.value}"] * (1 if higher_is_better else -1),
+        )
+        history.append({"best_epoch": best["epoch"]})
+    model.eval()
+    return history
+

