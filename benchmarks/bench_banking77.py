@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -152,6 +153,7 @@ def main() -> None:
     speed.add_argument("--model-dir", type=Path, default=OUT / "banking77-full")
     speed.add_argument("--n-single", type=int, default=300)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     {"full": run_full, "fewshot": run_fewshot, "speed": run_speed}[args.mode](args)
 
 
