@@ -72,3 +72,26 @@ def test_bad_data_in_cli_is_one_clear_error(config_file, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "expected columns ['body', 'category']" in err and "found ['body', 'queue']" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_update_command_adds_labels_and_never_overwrites(config_file, tmp_path, capsys):
+    assert main(["train", "--config", str(config_file)]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text("body,queue\n" + "".join(f"exchange rate {i},fx\nwhat rate today {i},fx\n"
+                                            for i in range(6)))
+    out = tmp_path / "out"
+    assert main(["update", str(out), "--data", str(new), "--output", str(out)]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["update", str(out), "--data", str(new), "--output", str(tmp_path / "v2"),
+                 "--set", "epochs=1"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["new_labels"] == ["fx"] and report["forgetting"] is not None
+    from domaintune import TextClassifier
+
+    assert "fx" in TextClassifier.load(tmp_path / "v2").labels
+    assert "fx" not in TextClassifier.load(out).labels
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhello,greeting\n")
+    assert main(["update", str(out), "--data", str(bad), "--output", str(tmp_path / "v3")]) == 2
+    assert "expected columns ['body', 'queue']" in capsys.readouterr().err

@@ -23,7 +23,7 @@ import torch
 from ._version import __version__
 from .calibration import expected_calibration_error, fit_temperature, probabilities
 from .config import HeadInit, Method, TrainingConfig
-from .data import TextDataset
+from .data import TextDataset, load_dataset, sample_per_class
 from .device import resolve_device
 from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
@@ -37,8 +37,11 @@ logger = logging.getLogger("domaintune")
 META_FILE = "domaintune.json"
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"
+REPLAY_FILE = "replay.jsonl"  # stratified sample of the training data, for updates
+HOLDOUT_FILE = "holdout.jsonl"  # the validation data, to measure forgetting after updates
 FORMAT_VERSION = 1
 DEFAULT_ZERO_SHOT_TEMPLATE = "{}"
+_MAX_HOLDOUT = 5000
 _ZERO_SHOT_SCALE = 20.0  # cosine similarity x 20 = logits; refit by ``calibrate``
 
 
@@ -103,6 +106,9 @@ class TextClassifier:
         self.history: list[dict[str, Any]] = []
         self.metrics: dict[str, Any] = {}
         self.label_descriptions: dict[str, str] | None = None
+        # continual learning: a stratified sample of the training data and the validation data
+        self.replay: TextDataset | None = None
+        self.holdout: TextDataset | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -274,6 +280,12 @@ class TextClassifier:
         self.temperature = 1.0
         self.metrics = {"train_seconds": round(time.perf_counter() - start, 2),
                         "n_train": len(train), "n_validation": len(validation) if validation else 0}
+        self.replay = (sample_per_class(train, cfg.replay_per_class, seed=cfg.seed)
+                       if cfg.replay_per_class else None)
+        if validation is not None and len(validation) > _MAX_HOLDOUT:
+            validation = sample_per_class(validation, max(1, _MAX_HOLDOUT // len(self.labels)),
+                                          seed=cfg.seed)
+        self.holdout = validation
         if validation is not None:
             self.metrics["validation"] = self._validation_metrics(validation.texts, y_val)
             if cfg.calibrate:
@@ -427,6 +439,9 @@ class TextClassifier:
             if self.training_config is not None:
                 write_json_atomic(tmp / "training_config.json", self.training_config.to_dict())
             write_json_atomic(tmp / "metrics.json", {**self.metrics, "history": self.history})
+            for name, data in ((REPLAY_FILE, self.replay), (HOLDOUT_FILE, self.holdout)):
+                if data is not None and len(data):
+                    data.write_jsonl(tmp / name)
             (tmp / "README.md").write_text(self._model_card(), encoding="utf-8")
         return path
 
@@ -527,6 +542,10 @@ class TextClassifier:
             saved = json.loads(metrics_file.read_text())
             clf.history = saved.pop("history", [])
             clf.metrics = saved
+        for name, attr in ((REPLAY_FILE, "replay"), (HOLDOUT_FILE, "holdout")):
+            if (path / name).is_file():
+                setattr(clf, attr, load_dataset(path / name, text="text", label="label",
+                                                multi_label=clf.multi_label))
         return clf
 
     def __repr__(self) -> str:

@@ -112,6 +112,36 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .config import TrainingConfig
+    from .continual import update
+
+    clf = TextClassifier.load(args.model_dir)
+    trained_with = clf.metrics.get("run_config", {})
+    text = args.text_column or trained_with.get("text_column", "text")
+    label = args.label_column or trained_with.get("label_column", "label")
+    new = load_dataset(args.data, text=text, label=label, multi_label=clf.multi_label,
+                       encoding=args.encoding)
+    base = clf.training_config or TrainingConfig()
+    overrides = RunConfig.from_yaml_overrides(args.set)
+    cfg = TrainingConfig.from_dict({**base.to_dict(), "progress": True, **overrides})
+    if Path(args.output).resolve() == Path(args.model_dir).resolve():
+        raise DomaintuneError("--output must differ from MODEL_DIR: an update never overwrites "
+                              "the version it came from")
+    report = update(clf, new, dataclasses.replace(cfg), replay_ratio=args.replay_ratio,
+                    validation_split=args.validation_split)
+    clf.save(args.output)
+    print(json.dumps(report.to_dict()))
+    print(f"updated {args.model_dir} with {report.n_new} new examples + {report.n_replay} replayed "
+          f"({len(report.new_labels)} new labels) in {report.seconds}s; old-holdout accuracy "
+          f"{report.before.get('accuracy', float('nan')):.4f} -> "
+          f"{report.after.get('accuracy', float('nan')):.4f}; written to {args.output}",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="domaintune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-column", default="text")
     predict.add_argument("--encoding", default="utf-8")
     predict.set_defaults(func=_predict)
+
+    upd = sub.add_parser("update", help="update a model with new data (replay, new labels)")
+    upd.add_argument("model_dir")
+    upd.add_argument("--data", required=True, help="new labelled examples")
+    upd.add_argument("--output", required=True, help="directory of the updated model")
+    upd.add_argument("--text-column", help="default: the column the model was trained with")
+    upd.add_argument("--label-column", help="default: the column the model was trained with")
+    upd.add_argument("--encoding", default="utf-8")
+    upd.add_argument("--replay-ratio", type=float, default=1.0,
+                     help="replayed old examples per new example")
+    upd.add_argument("--validation-split", type=float, default=0.1)
+    upd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a training key (repeatable)")
+    upd.set_defaults(func=_update)
     return parser
 
 

@@ -168,6 +168,8 @@ class TrainingConfig(_ConfigMixin):
         lora_r, lora_alpha, lora_dropout: LoRA rank, scaling and dropout.
         lora_target_modules: module names that get adapters; ``None`` = attention query/value.
         calibrate: fit a temperature on validation data after training.
+        replay_per_class: training examples per label kept in the model directory
+            (``replay.jsonl``) for later updates without forgetting; 0 = none.
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:1`` ...
         progress: show tqdm progress bars.
     """
@@ -195,6 +197,7 @@ class TrainingConfig(_ConfigMixin):
     lora_dropout: float = 0.1
     lora_target_modules: list[str] | None = None
     calibrate: bool = True
+    replay_per_class: int = 50
     device: str = "auto"
     progress: bool = True
 
@@ -214,6 +217,7 @@ class TrainingConfig(_ConfigMixin):
             ("head_c", self.head_c > 0, "a positive number"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
             ("lora_r", self.lora_r > 0, "a positive integer"),
+            ("replay_per_class", self.replay_per_class >= 0, "an integer >= 0"),
             ("lora_alpha", self.lora_alpha > 0, "a positive integer"),
             ("lora_dropout", 0 <= self.lora_dropout < 1, "a number in [0, 1)"),
         ]
@@ -323,9 +327,19 @@ class RunConfig(_ConfigMixin):
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of key: value, found {type(data).__name__}")
+        data.update(cls.from_yaml_overrides(overrides))
+        return cls.from_dict(data)
+
+    @staticmethod
+    def from_yaml_overrides(overrides: list[str] | None) -> dict[str, Any]:
+        """Parse ``key=value`` strings; values are YAML (``3`` -> int, ``true`` -> bool)."""
+        data: dict[str, Any] = {}
         for item in overrides or []:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"--set expects key=value, found {item!r}")
-            data[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        return cls.from_dict(data)
+            try:
+                data[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            except yaml.YAMLError:
+                data[key.strip()] = raw
+        return data

@@ -78,6 +78,30 @@ class TextDataset:
             multi_label=self.multi_label,
         )
 
+    def write_jsonl(self, path: str | Path) -> Path:
+        """Write ``{"text", "label"}`` lines atomically (multi-label labels as JSON lists)."""
+        from .persistence import write_text_atomic
+
+        labels = self.labels if self.labels is not None else [None] * len(self)
+        lines = (json.dumps({"text": t, "label": lab}, ensure_ascii=False)
+                 for t, lab in zip(self.texts, labels, strict=True))
+        return write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+    def concat(self, other: TextDataset, source: str | None = None) -> TextDataset:
+        """This dataset followed by ``other`` (row numbers restart in ``other``'s source)."""
+        if self.multi_label != other.multi_label:
+            raise DataError(f"cannot combine multi-label and single-label data ({self.source}, "
+                            f"{other.source})")
+        if (self.labels is None) != (other.labels is None):
+            raise DataError(f"cannot combine labelled and unlabelled data ({self.source}, {other.source})")
+        return TextDataset(
+            texts=self.texts + other.texts,
+            labels=None if self.labels is None else self.labels + other.labels,
+            source=source or f"{self.source}+{other.source}",
+            rows=self.rows + other.rows,
+            multi_label=self.multi_label,
+        )
+
     def to_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({"text": self.texts})
         if self.labels is not None:
@@ -341,7 +365,10 @@ def train_validation_split(
 
 
 def sample_per_class(dataset: TextDataset, n: int, *, seed: int = 42) -> TextDataset:
-    """Return ``n`` examples per class (few-shot subsets), reproducible with ``seed``."""
+    """Return up to ``n`` examples per class (few-shot subsets, replay buffers), seeded.
+
+    Multi-label rows are grouped by their first label.
+    """
     import random
 
     rng = random.Random(seed)
