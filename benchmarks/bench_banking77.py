@@ -65,7 +65,9 @@ def config(args, seed: int) -> TrainingConfig:
     return TrainingConfig(method=args.method, epochs=args.epochs, batch_size=args.batch_size,
                           learning_rate=args.lr, max_length=args.max_length, seed=seed,
                           head_c=args.head_c, early_stopping_patience=args.patience,
-                          warmup_ratio=args.warmup, label_smoothing=args.label_smoothing)
+                          warmup_ratio=args.warmup, label_smoothing=args.label_smoothing,
+                          contrastive_epochs=args.contrastive_epochs,
+                          contrastive_learning_rate=args.contrastive_lr)
 
 
 def run_full(args) -> None:
@@ -143,6 +145,8 @@ def main() -> None:
         p.add_argument("--patience", type=int, default=2)
         p.add_argument("--warmup", type=float, default=0.1)
         p.add_argument("--label-smoothing", type=float, default=0.0)
+        p.add_argument("--contrastive-epochs", type=float, default=0.0)
+        p.add_argument("--contrastive-lr", type=float, default=2e-5)
     full = sub.choices["full"]
     full.add_argument("--val", type=float, default=0.05, help="validation fraction of train")
     full.add_argument("--seed", type=int, default=42)

@@ -208,3 +208,23 @@ def test_config_validation():
     cfg = TrainingConfig(method="lora", epochs=2)
     assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.resolved_learning_rate == 1e-3
+
+
+def test_contrastive_stage_pulls_same_label_texts_together(tiny_model, toy_csv):
+    data = load_dataset(toy_csv, text="body", label="queue")
+    clf = TextClassifier.from_pretrained(tiny_model, labels=data.label_names)
+
+    def margin(c):
+        emb = c.embed(data.texts)
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        sim = emb @ emb.T
+        same = np.equal.outer(np.array(data.labels), np.array(data.labels))
+        np.fill_diagonal(same, False)
+        other = ~np.equal.outer(np.array(data.labels), np.array(data.labels))
+        return sim[same].mean() - sim[other].mean()
+
+    before = margin(clf)
+    clf.fit(data, None, fast("frozen", contrastive_epochs=8, contrastive_learning_rate=1e-3,
+                            batch_size=4))
+    assert [h["stage"] for h in clf.history].count("contrastive") >= 1
+    assert margin(clf) > before + 0.05

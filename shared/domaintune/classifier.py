@@ -30,7 +30,7 @@ from .evaluation import classification_metrics, multilabel_metrics, plot_confusi
 from .hub import resolve_model
 from .modeling import EncoderClassifier, Pooling
 from .persistence import atomic_directory, write_json_atomic
-from .training import encode, fit_linear_head, set_seed, train_loop
+from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
 
 logger = logging.getLogger("domaintune")
 
@@ -256,9 +256,14 @@ class TextClassifier:
         self._count_truncated(train.texts)
         validate = (lambda: self._validation_metrics(validation.texts, y_val)) if validation is not None else None
 
+        if cfg.contrastive_epochs and cfg.method != Method.ZERO_SHOT:
+            groups = np.array([self.labels.index(labs[0]) for labs in train.labels_list])
+            self.history = contrastive_stage(self.model, self.tokenizer, train.texts, groups, cfg,
+                                             device=self.device)
+        else:
+            self.history = []
         if cfg.method == Method.ZERO_SHOT:
             self._set_zero_shot_head(self.label_descriptions, DEFAULT_ZERO_SHOT_TEMPLATE)
-            self.history = []
         elif cfg.method == Method.FROZEN or cfg.head_init == HeadInit.LINEAR_PROBE:
             embeddings = encode(self.model, self.tokenizer, train.texts, max_length=cfg.max_length,
                                 device=self.device, progress=cfg.progress)
@@ -267,7 +272,7 @@ class TextClassifier:
                 c=cfg.head_c, balanced=cfg.class_weights.value == "balanced", seed=cfg.seed,
             )
             self.model.set_head(weight, bias)
-            self.history = [{"epoch": 0, "stage": "linear_probe", **(
+            self.history += [{"epoch": 0, "stage": "linear_probe", **(
                 {f"val_{k}": v for k, v in validate().items()} if validate else {})}]
         if cfg.method == Method.LORA:
             self._wrap_lora(cfg)

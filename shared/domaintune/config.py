@@ -164,6 +164,9 @@ class TrainingConfig(_ConfigMixin):
         head_init: ``linear_probe`` (fit a logistic-regression head on frozen embeddings
             first, then fine-tune: LP-FT) or ``random``.
         head_c: inverse L2 strength of the logistic-regression head (``frozen`` and LP-FT).
+        contrastive_epochs: passes of SetFit-style contrastive tuning of the encoder on
+            same-label pairs before the head is fitted (0 = off); helps few-shot data.
+        contrastive_learning_rate: learning rate of that stage.
         label_smoothing: cross-entropy label smoothing.
         lora_r, lora_alpha, lora_dropout: LoRA rank, scaling and dropout.
         lora_target_modules: module names that get adapters; ``None`` = attention query/value.
@@ -191,6 +194,8 @@ class TrainingConfig(_ConfigMixin):
     metric_for_best_model: Metric = Metric.MACRO_F1
     head_init: HeadInit = HeadInit.LINEAR_PROBE
     head_c: float = 10.0
+    contrastive_epochs: float = 0.0
+    contrastive_learning_rate: float = 2e-5
     label_smoothing: float = 0.0
     lora_r: int = 8
     lora_alpha: int = 16
@@ -215,6 +220,8 @@ class TrainingConfig(_ConfigMixin):
             ("max_length", 8 <= self.max_length <= 8192, "an integer in [8, 8192]"),
             ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience > 0, "a positive integer or null"),
             ("head_c", self.head_c > 0, "a positive number"),
+            ("contrastive_epochs", self.contrastive_epochs >= 0, "a number >= 0"),
+            ("contrastive_learning_rate", self.contrastive_learning_rate > 0, "a positive number"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
             ("lora_r", self.lora_r > 0, "a positive integer"),
             ("replay_per_class", self.replay_per_class >= 0, "an integer >= 0"),

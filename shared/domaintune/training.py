@@ -131,6 +131,78 @@ def _batches(
     return [batches[i] for i in rng.permutation(len(batches))] if group_by_length else batches
 
 
+def contrastive_stage(
+    model: EncoderClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    groups: np.ndarray,
+    cfg: TrainingConfig,
+    *,
+    device: torch.device,
+    scale: float = 20.0,
+) -> list[dict[str, Any]]:
+    """SetFit-style encoder tuning: pull texts of the same label together, push others apart.
+
+    Each example is paired with another example of its label; a batch holds pairs of distinct
+    labels and the loss is the symmetric in-batch-negatives cross-entropy over cosine
+    similarities x ``scale`` (sentence-transformers' MultipleNegativesRankingLoss).
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    rng = np.random.default_rng(cfg.seed)
+    by_label: dict[int, np.ndarray] = {int(g): np.flatnonzero(groups == g) for g in np.unique(groups)}
+    usable = {g: idx for g, idx in by_label.items() if len(idx) >= 2}
+    if len(usable) < 2:
+        logger.warning("contrastive stage skipped: needs two labels with two examples each")
+        return []
+    n = sum(len(idx) for idx in usable.values())
+    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+    total = max(1, math.ceil(cfg.contrastive_epochs * steps_per_epoch))
+    lr = cfg.contrastive_learning_rate
+    params = [p for name, p in model.named_parameters() if not name.startswith("head.") and p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    history, step = [], 0
+    bar = tqdm(total=total, desc="contrastive", disable=not cfg.progress)
+    model.train()
+    while step < total:
+        # interleave labels round by round so that consecutive anchors have distinct labels
+        shuffled = {g: rng.permutation(idx) for g, idx in usable.items()}
+        order: list[tuple[int, int]] = []
+        for r in range(max(len(v) for v in shuffled.values())):
+            for g in rng.permutation(list(shuffled)):
+                idx = shuffled[g]
+                if r < len(idx):
+                    others = idx[idx != idx[r]]
+                    order.append((int(idx[r]), int(rng.choice(others))))
+        running, seen = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            pairs = order[start : start + cfg.batch_size]
+            if len(pairs) < 2:
+                continue
+            a = model.embed(**tokenize(tokenizer, [texts[i] for i, _ in pairs], cfg.max_length, device))
+            b = model.embed(**tokenize(tokenizer, [texts[j] for _, j in pairs], cfg.max_length, device))
+            a, b = nn.functional.normalize(a, dim=-1), nn.functional.normalize(b, dim=-1)
+            sim = a @ b.T * scale
+            target = torch.arange(len(pairs), device=device)
+            loss = (nn.functional.cross_entropy(sim, target) + nn.functional.cross_entropy(sim.T, target)) / 2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running += loss.item() * len(pairs)
+            seen += len(pairs)
+            step += 1
+            bar.update(1)
+            if step >= total:
+                break
+        history.append({"stage": "contrastive", "step": step, "contrastive_loss": running / max(seen, 1)})
+    bar.close()
+    model.eval()
+    return history
+
+
 def _optimizer(model: EncoderClassifier, cfg: TrainingConfig) -> torch.optim.Optimizer:
     lr = cfg.resolved_learning_rate
     head_lr = cfg.head_learning_rate or lr
