@@ -5,8 +5,8 @@ from __future__ import annotations
 import runpy
 
 import pytest
-
 from conftest import DATASETS, ROOT
+
 from domaintune import TextClassifier, TrainingConfig, load_dataset, sample_per_class
 
 pytestmark = pytest.mark.slow
