@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: install lint format test test-fast demo clean
+.PHONY: install system-deps lint format test test-fast demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium for the browser tests (Playwright drives the system browser; it cannot
+# download its own here). Skipped quietly where apt-get is unavailable: those tests then skip.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: browser tests will be skipped"; }
+
 lint: install
 	$(BIN)/ruff check shared apps tests benchmarks data
 
 format: install
 	$(BIN)/ruff format shared apps tests benchmarks data
 
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 test-fast: install
