@@ -287,14 +287,14 @@ class TextClassifier:
                         "n_train": len(train), "n_validation": len(validation) if validation else 0}
         self.replay = (sample_per_class(train, cfg.replay_per_class, seed=cfg.seed)
                        if cfg.replay_per_class else None)
-        if validation is not None and len(validation) > _MAX_HOLDOUT:
-            validation = sample_per_class(validation, max(1, _MAX_HOLDOUT // len(self.labels)),
-                                          seed=cfg.seed)
-        self.holdout = validation
         if validation is not None:
             self.metrics["validation"] = self._validation_metrics(validation.texts, y_val)
             if cfg.calibrate:
                 self.metrics["calibration"] = self.calibrate(validation)
+        self.holdout = validation
+        if validation is not None and len(validation) > _MAX_HOLDOUT:
+            self.holdout = sample_per_class(validation, max(1, _MAX_HOLDOUT // len(self.labels)),
+                                            seed=cfg.seed)
         logger.info(
             "trained %s (%s) on %d examples, %d labels in %.1fs%s",
             self.base_model, cfg.method.value, len(train), len(self.labels),
