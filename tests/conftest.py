@@ -89,3 +89,9 @@ def packaged_model_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def _private_registry(tmp_path, monkeypatch):
+    """Every test gets its own model registry (the CLI registers what it trains)."""
+    monkeypatch.setenv("DOMAINTUNE_REGISTRY", f"sqlite:///{tmp_path / 'registry.db'}")

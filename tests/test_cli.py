@@ -95,3 +95,35 @@ def test_update_command_adds_labels_and_never_overwrites(config_file, tmp_path, 
     bad.write_text("text,label\nhello,greeting\n")
     assert main(["update", str(out), "--data", str(bad), "--output", str(tmp_path / "v3")]) == 2
     assert "expected columns ['body', 'queue']" in capsys.readouterr().err
+
+
+def test_train_and_update_are_registered_with_lineage(config_file, tmp_path, capsys):
+    assert main(["train", "--config", str(config_file), "--set", "name=tickets"]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text("body,queue\n" + "".join(f"card lost again {i},card\n" for i in range(10)))
+    assert main(["update", str(tmp_path / "out"), "--data", str(new),
+                 "--output", str(tmp_path / "v2"), "--set", "epochs=1"]) == 0
+    capsys.readouterr()
+    assert main(["models", "list", "tickets"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("tickets", "v1", "candidate"),
+                                                  ("tickets", "v2", "candidate")]
+    assert main(["models", "show", "tickets", "2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["parent_version"] == 1 and shown["path"].endswith("v2")
+    assert main(["models", "promote", "tickets", "1"]) == 0
+    assert main(["models", "promote", "tickets", "2"]) == 0
+    assert main(["models", "rollback", "tickets"]) == 0
+    assert "v1" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["models", "promote", "tickets", "7"]) == 2
+    assert "tickets" in capsys.readouterr().err
+
+
+def test_check_data_command_writes_suspects(tmp_path, toy_csv, tiny_model, capsys):
+    assert main(["check-data", str(toy_csv), "--text-column", "body", "--label-column", "queue",
+                 "--model", tiny_model, "--folds", "2", "--output", str(tmp_path / "checks")]) == 0
+    assert (tmp_path / "checks" / "suspects.csv").is_file()
+    report = json.loads((tmp_path / "checks" / "report.json").read_text())
+    assert report["n_examples"] == 32
+    assert report["label_counts"] == {"card": 8, "greeting": 8, "login": 8, "refund": 8}
+    assert "label" in capsys.readouterr().out.lower()

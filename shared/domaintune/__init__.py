@@ -10,18 +10,46 @@ Example:
 from __future__ import annotations
 
 from ._version import __version__
+from .augment import (
+    BackTranslation,
+    EmbeddingSynonyms,
+    ParaphraseMining,
+    RandomDeletion,
+    RandomSwap,
+    augment,
+)
 from .calibration import expected_calibration_error, fit_temperature
+from .checks import DataReport, Suspect, check_data
 from .classifier import TextClassifier
+from .continual import UpdateReport, grow_labels, update
 from .config import ClassWeights, HeadInit, Method, Metric, RunConfig, Task, TrainingConfig
 from .data import TextDataset, load_dataset, sample_per_class, train_validation_split
 from .device import resolve_device
 from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, plot_confusion_matrix
 from .hub import DEFAULT_MODEL, resolve_model
+from .registry import ModelRegistry, ModelVersion, RegistryError, Stage, fingerprint_dataset
 
 __all__ = [
     "__version__",
     "DEFAULT_MODEL",
+    "BackTranslation",
+    "DataReport",
+    "EmbeddingSynonyms",
+    "ModelRegistry",
+    "ModelVersion",
+    "ParaphraseMining",
+    "RandomDeletion",
+    "RandomSwap",
+    "RegistryError",
+    "Stage",
+    "Suspect",
+    "UpdateReport",
+    "augment",
+    "check_data",
+    "fingerprint_dataset",
+    "grow_labels",
+    "update",
     "ClassWeights",
     "ConfigError",
     "DataError",

@@ -5,6 +5,9 @@ Examples:
     domaintune evaluate models/tickets --data test.csv --label-column queue
     domaintune predict models/tickets --input new.csv --output predictions.csv
     domaintune predict models/tickets "where is my refund?"
+    domaintune update models/tickets --data new.csv --output models/tickets-v2
+    domaintune check-data tickets.csv --label-column queue --output reports/checks
+    domaintune models list | show NAME | promote NAME VERSION | rollback NAME
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from .data import load_dataset, train_validation_split
 from .errors import DomaintuneError
 from .evaluation import plot_confusion_matrix
 from .persistence import write_json_atomic, write_text_atomic
+from .registry import DEFAULT_REGISTRY_URL, ModelRegistry, fingerprint_dataset
 
 logger = logging.getLogger("domaintune")
 
@@ -53,6 +58,11 @@ def _train(args: argparse.Namespace) -> int:
         plot_confusion_matrix(clf.evaluate(test)["confusion_matrix"], clf.labels,
                               out / "confusion_matrix.png")
     summary = {k: clf.metrics[k] for k in ("validation", "calibration", "test") if k in clf.metrics}
+    with ModelRegistry(run.registry or _default_registry()) as registry:
+        version = registry.register(run.name or out.resolve().name, out.resolve(),
+                                    config=run.to_dict(), metrics=summary,
+                                    data_fingerprint=fingerprint_dataset(train))
+    summary["registered"] = str(version)
     print(json.dumps(summary, indent=2))
     print(f"trained {run.training.method.value} on {len(train)} examples ({len(clf.labels)} labels), "
           f"validated on {len(val) if val else 0}, tested on {len(test) if test else 0} "
@@ -132,13 +142,56 @@ def _update(args: argparse.Namespace) -> int:
                               "the version it came from")
     report = update(clf, new, dataclasses.replace(cfg), replay_ratio=args.replay_ratio,
                     validation_split=args.validation_split)
-    clf.save(args.output)
-    print(json.dumps(report.to_dict()))
+    out = clf.save(args.output).resolve()
+    with ModelRegistry(args.registry) as registry:
+        source = Path(args.model_dir).resolve()
+        parent = next((v for v in registry.list() if Path(v.path).resolve() == source), None)
+        name = args.name or (parent.name if parent else out.name)
+        version = registry.register(
+            name, out, config=cfg.to_dict(), metrics={"update": report.to_dict()},
+            data_fingerprint=fingerprint_dataset(new),
+            parent_version=parent.version if parent and parent.name == name else None)
+    print(json.dumps({**report.to_dict(), "registered": str(version)}))
     print(f"updated {args.model_dir} with {report.n_new} new examples + {report.n_replay} replayed "
           f"({len(report.new_labels)} new labels) in {report.seconds}s; old-holdout accuracy "
           f"{report.before.get('accuracy', float('nan')):.4f} -> "
           f"{report.after.get('accuracy', float('nan')):.4f}; written to {args.output}",
           file=sys.stderr)
+    return 0
+
+
+def _default_registry() -> str:
+    return os.environ.get("DOMAINTUNE_REGISTRY", DEFAULT_REGISTRY_URL)
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    from .checks import check_data
+
+    data = load_dataset(args.file, text=args.text_column, label=args.label_column,
+                        encoding=args.encoding)
+    report = check_data(data, model=args.model, folds=args.folds, seed=args.seed,
+                        near_duplicate_threshold=args.near_duplicate_threshold, top_k=args.top_k)
+    print(report.summary())
+    if args.output:
+        out = report.write(args.output)
+        print(f"wrote {len(report.suspects)} suspects to {out / 'suspects.csv'} and the full "
+              f"report to {out / 'report.json'}", file=sys.stderr)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    with ModelRegistry(args.registry) as registry:
+        if args.models_command == "list":
+            for v in registry.list(args.name):
+                print(f"{v.name}\tv{v.version}\t{v.stage.value}\t"
+                      f"{v.created_at:%Y-%m-%d %H:%M}\t{v.path}")
+        elif args.models_command == "show":
+            v = registry.get(args.name, args.version)
+            print(json.dumps({**v.to_dict(), "history": registry.history(args.name)}, indent=2))
+        elif args.models_command == "promote":
+            print(f"{registry.promote(args.name, args.version)} is now in production")
+        else:
+            print(f"rolled back: {registry.rollback(args.name)} is now in production")
     return 0
 
 
@@ -185,7 +238,42 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("--validation-split", type=float, default=0.1)
     upd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a training key (repeatable)")
+    upd.add_argument("--name", help="registry name (default: the source model's name)")
+    upd.add_argument("--registry", default=_default_registry(), help="SQLAlchemy URL of the "
+                     f"model registry (env DOMAINTUNE_REGISTRY; default {DEFAULT_REGISTRY_URL})")
     upd.set_defaults(func=_update)
+
+    check = sub.add_parser("check-data", help="find duplicates, conflicting and suspect labels, "
+                                              "length outliers in a labelled file")
+    check.add_argument("file")
+    check.add_argument("--text-column", default="text")
+    check.add_argument("--label-column", default="label")
+    check.add_argument("--encoding", default="utf-8")
+    check.add_argument("--model", default="default", help="encoder for the embeddings")
+    check.add_argument("--folds", type=int, default=5)
+    check.add_argument("--seed", type=int, default=42)
+    check.add_argument("--near-duplicate-threshold", type=float, default=0.95)
+    check.add_argument("--top-k", type=int, default=None, help="list only the K worst suspects")
+    check.add_argument("--output", help="directory for suspects.csv and report.json")
+    check.set_defaults(func=_check_data)
+
+    registry = argparse.ArgumentParser(add_help=False)
+    registry.add_argument("--registry", default=_default_registry(),
+                          help="SQLAlchemy URL of the model registry (env DOMAINTUNE_REGISTRY; "
+                               f"default {DEFAULT_REGISTRY_URL})")
+    models = sub.add_parser("models", help="list, show, promote and roll back registered models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    p = msub.add_parser("list", parents=[registry], help="list registered versions")
+    p.add_argument("name", nargs="?")
+    p = msub.add_parser("show", parents=[registry], help="one version as JSON (latest by default)")
+    p.add_argument("name")
+    p.add_argument("version", type=int, nargs="?")
+    p = msub.add_parser("promote", parents=[registry], help="make a version production")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p = msub.add_parser("rollback", parents=[registry], help="re-promote the previous production")
+    p.add_argument("name")
+    models.set_defaults(func=_models)
     return parser
 
 
@@ -193,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub"):
+    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)

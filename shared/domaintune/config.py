@@ -259,6 +259,9 @@ class RunConfig(_ConfigMixin):
         encoding: text encoding of the data files.
         output_dir: where the model directory and ``metrics.json`` go.
         labels: label names (and their order); default = those found in the training data.
+        name: registry name of the model (default: the output directory's name).
+        registry: SQLAlchemy URL of the model registry (default: env DOMAINTUNE_REGISTRY or
+            ``sqlite:///models/registry.db``).
     """
 
     task: Task = Task.TEXT_CLASSIFICATION
@@ -274,6 +277,8 @@ class RunConfig(_ConfigMixin):
     encoding: str = "utf-8"
     output_dir: str = "models/model"
     labels: list[str] | None = None
+    name: str | None = None
+    registry: str | None = None
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def __post_init__(self) -> None:
