@@ -21,8 +21,8 @@ from .augment import (
 from .calibration import expected_calibration_error, fit_temperature
 from .checks import DataReport, Suspect, check_data
 from .classifier import TextClassifier
-from .continual import UpdateReport, grow_labels, update
 from .config import ClassWeights, HeadInit, Method, Metric, RunConfig, Task, TrainingConfig
+from .continual import UpdateReport, grow_labels, update
 from .data import TextDataset, load_dataset, sample_per_class, train_validation_split
 from .device import resolve_device
 from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
