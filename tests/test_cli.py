@@ -127,3 +127,20 @@ def test_check_data_command_writes_suspects(tmp_path, toy_csv, tiny_model, capsy
     assert report["n_examples"] == 32
     assert report["label_counts"] == {"card": 8, "greeting": 8, "login": 8, "refund": 8}
     assert "label" in capsys.readouterr().out.lower()
+
+
+def test_token_classification_through_the_cli(tmp_path, tiny_model, capsys):
+    conll = tmp_path / "train.conll"
+    conll.write_text("Ann\tB-PER\nflew\tO\nto\tO\nOslo\tB-LOC\n\nBob\tB-PER\nlikes\tO\nRome\tB-LOC\n")
+    config = tmp_path / "ner.yaml"
+    config.write_text(f"task: token-classification\nmodel: {tiny_model}\ntrain_file: {conll}\n"
+                      f"validation_split: 0\noutput_dir: {tmp_path / 'ner'}\nmax_steps: 2\n"
+                      "progress: false\n")
+    assert main(["train", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "ner"), "--data", str(conll)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"entity_f1", "entity_precision", "entity_recall", "per_type"} <= set(metrics)
+    assert main(["predict", str(tmp_path / "ner"), "Ann flew to Rome"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["text"] == "Ann flew to Rome" and isinstance(row["entities"], list)

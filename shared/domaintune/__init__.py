@@ -28,6 +28,7 @@ from .device import resolve_device
 from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, plot_confusion_matrix
 from .hub import DEFAULT_MODEL, resolve_model
+from .ner import TokenClassifier, TokenDataset, entity_metrics, load_ner_dataset
 from .registry import ModelRegistry, ModelVersion, RegistryError, Stage, fingerprint_dataset
 
 __all__ = [
@@ -50,6 +51,10 @@ __all__ = [
     "fingerprint_dataset",
     "grow_labels",
     "update",
+    "TokenClassifier",
+    "TokenDataset",
+    "entity_metrics",
+    "load_ner_dataset",
     "ClassWeights",
     "ConfigError",
     "DataError",

@@ -499,6 +499,9 @@ class TextClassifier:
                                  "pass a directory written by TextClassifier.save or `domaintune train`")
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            if meta.get("task", "text-classification") != "text-classification":
+                raise ModelLoadError(f"{path} holds a {meta['task']!r} model, not a text classifier; "
+                                     "load it with domaintune.ner.TokenClassifier.load")
             labels, method = meta["labels"], Method(meta["method"])
         except (json.JSONDecodeError, KeyError, ValueError) as exc:
             raise ModelLoadError(f"{meta_file} is corrupted ({type(exc).__name__}: {exc}); "

@@ -24,6 +24,7 @@ from .config import RunConfig
 from .data import load_dataset, train_validation_split
 from .errors import DomaintuneError
 from .evaluation import plot_confusion_matrix
+from .ner import commands as ner_commands
 from .persistence import write_json_atomic, write_text_atomic
 from .registry import DEFAULT_REGISTRY_URL, ModelRegistry, fingerprint_dataset
 
@@ -32,6 +33,11 @@ logger = logging.getLogger("domaintune")
 
 def _train(args: argparse.Namespace) -> int:
     run = RunConfig.from_yaml(args.config, args.set)
+    if run.task.value == "token-classification":
+        _, summary, message = ner_commands.train_from_config(run)
+        print(json.dumps(summary, indent=2))
+        print(message, file=sys.stderr)
+        return 0
     if not run.train_file:
         raise DomaintuneError("train config: 'train_file' is required; set it in the YAML or "
                               "pass --set train_file=PATH")
@@ -72,6 +78,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if ner_commands.is_token_classification_dir(args.model_dir):
+        metrics = ner_commands.evaluate_dir(args.model_dir, args.data, encoding=args.encoding,
+                                            output=args.output)
+        print(json.dumps(metrics))  # entity_f1, entity_precision, entity_recall, macro_f1, ...
+        return 0
     clf = TextClassifier.load(args.model_dir)
     data = load_dataset(args.data, text=args.text_column, label=args.label_column,
                         multi_label=clf.multi_label, encoding=args.encoding)
@@ -88,7 +99,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    clf = TextClassifier.load(args.model_dir)
+    is_ner = ner_commands.is_token_classification_dir(args.model_dir)
+    clf = None if is_ner else TextClassifier.load(args.model_dir)
     if args.input and args.texts:
         raise DomaintuneError("pass texts on the command line or --input FILE, not both")
     if args.input:
@@ -98,6 +110,15 @@ def _predict(args: argparse.Namespace) -> int:
         texts = list(args.texts)
     else:
         raise DomaintuneError("nothing to predict: pass texts or --input FILE")
+    if is_ner:
+        lines = [json.dumps(row, ensure_ascii=False)
+                 for row in ner_commands.predict_rows(args.model_dir, texts)]
+        if args.output:
+            write_text_atomic(args.output, "\n".join(lines) + "\n")
+            print(f"wrote {len(lines)} predictions (JSON lines) to {args.output}", file=sys.stderr)
+        else:
+            print("\n".join(lines))
+        return 0
     probs = clf.predict_proba(texts)
     labels = clf.predict(texts)
     rows = []

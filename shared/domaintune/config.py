@@ -30,6 +30,21 @@ class Method(str, enum.Enum):
 
 class Task(str, enum.Enum):
     TEXT_CLASSIFICATION = "text-classification"
+    TOKEN_CLASSIFICATION = "token-classification"  # NER: domaintune.ner.TokenClassifier
+
+
+class TagScheme(str, enum.Enum):
+    """Tagging scheme of token-classification input; converted to IOB2 (= BIO) on loading."""
+
+    IOB2 = "IOB2"  # = BIO: every entity starts with B-
+    IOB1 = "IOB1"  # I- starts an entity; B- only between adjacent entities of one type
+
+
+class Repair(str, enum.Enum):
+    """What to do with an ``I-X`` that cannot continue an entity (invalid IOB2)."""
+
+    WARN = "warn"  # convert it to B-X, log a warning naming file + line, count it
+    ERROR = "error"  # raise DataError naming file, line and tag
 
 
 class ClassWeights(str, enum.Enum):
@@ -39,6 +54,7 @@ class ClassWeights(str, enum.Enum):
 
 class Metric(str, enum.Enum):
     MACRO_F1 = "macro_f1"
+    ENTITY_F1 = "entity_f1"  # token classification: entity-level micro F1
     ACCURACY = "accuracy"
     LOSS = "loss"
 
@@ -246,7 +262,8 @@ class RunConfig(_ConfigMixin):
     """What ``domaintune train`` does: data, model and output (training keys sit beside these).
 
     Args:
-        task: ``text-classification``.
+        task: ``text-classification`` or ``token-classification`` (NER: ``train_file`` etc. are
+            CoNLL ``token<TAB>tag`` files or JSONL character spans; ``labels`` = entity types).
         model: ``default`` (packaged all-MiniLM-L6-v2), a local directory or a hub id.
         train_file: training data (CSV/TSV/JSONL/JSON/Parquet).
         eval_file: validation data; if absent, ``validation_split`` of the training data is used.
@@ -259,6 +276,11 @@ class RunConfig(_ConfigMixin):
         encoding: text encoding of the data files.
         output_dir: where the model directory and ``metrics.json`` go.
         labels: label names (and their order); default = those found in the training data.
+        tag_scheme: token classification: ``IOB2`` (= BIO) or ``IOB1`` input files.
+        repair: token classification: ``warn`` (an ``I-X`` that cannot continue an entity
+            becomes ``B-X``, logged) or ``error`` (stop, naming file, line and tag).
+        stride: token classification: most sub-tokens shared by consecutive windows of a text
+            longer than ``max_length``; ``null`` = a quarter of the window.
         name: registry name of the model (default: the output directory's name).
         registry: SQLAlchemy URL of the model registry (default: env DOMAINTUNE_REGISTRY or
             ``sqlite:///models/registry.db``).
@@ -277,6 +299,9 @@ class RunConfig(_ConfigMixin):
     encoding: str = "utf-8"
     output_dir: str = "models/model"
     labels: list[str] | None = None
+    tag_scheme: TagScheme = TagScheme.IOB2
+    repair: Repair = Repair.WARN
+    stride: int | None = None
     name: str | None = None
     registry: str | None = None
     training: TrainingConfig = field(default_factory=TrainingConfig)

@@ -1,0 +1,646 @@
+"""``TokenClassifier``: named-entity recognition as data + entity types + a config.
+
+Example:
+    >>> from domaintune import TrainingConfig
+    >>> from domaintune.ner import TokenClassifier, load_ner_dataset
+    >>> train, val = load_ner_dataset("train.conll", split=0.1)  # doctest: +SKIP
+    >>> ner = TokenClassifier.from_pretrained("default", labels=train.entity_types)  # doctest: +SKIP
+    >>> ner.fit(train, val, TrainingConfig(epochs=3))  # doctest: +SKIP
+    >>> ner.predict("Ann flew to Oslo")  # doctest: +SKIP
+    [{'type': 'person', 'text': 'Ann', 'start': 0, 'end': 3, 'score': 0.98}, ...]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..config import Method, TrainingConfig
+from ..device import resolve_device
+from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
+from ..hub import resolve_model
+from ..persistence import atomic_directory, write_json_atomic
+from ..training import set_seed
+from .alignment import Window, attach_labels, encode_windows, merge_windows
+from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
+from .metrics import MODE, SCHEME, entity_metrics
+from .training import HEAD_NAME, batches_by_length, collate, train_windows
+
+logger = logging.getLogger("domaintune")
+
+TASK = "token-classification"
+META_FILE = "domaintune.json"
+FORMAT_VERSION = 1
+_WORD_RE = re.compile(r"\S+")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json",
+                    "sentencepiece.bpe.model", "spm.model")
+
+
+def tags_from_labels(labels: Sequence[str]) -> list[str]:
+    """The BIO tag list for entity types (``["person", "location"]``) or for BIO tags.
+
+    Example:
+        >>> tags_from_labels(["PER", "LOC"])
+        ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC']
+        >>> tags_from_labels(["O", "B-LOC", "I-LOC"])
+        ['O', 'B-LOC', 'I-LOC']
+    """
+    if isinstance(labels, str):
+        labels = [labels]
+    names = list(dict.fromkeys(str(x).strip() for x in labels if str(x).strip()))
+    is_tag = [n == "O" or n[:2] in ("B-", "I-") for n in names]
+    if any(is_tag) and not all(is_tag):
+        raise DataError(f"labels mix BIO tags and entity types ({names[:10]}); pass entity types "
+                        "like ['person', 'location'] or BIO tags like ['O', 'B-person', 'I-person']")
+    types = [n[2:] for n in names if n != "O"] if all(is_tag) else names
+    if not types:
+        raise DataError(f"expected at least one entity type, found {names}; pass labels="
+                        "dataset.entity_types or e.g. labels=['person', 'location']")
+    return tags_for_types(types)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' 'newly initialized weights' report while building a head."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load a tokenizer from {path} ({type(exc).__name__}: {exc}); "
+                             "pass a directory with tokenizer files, or model='default'") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{path}: token classification needs a fast (tokenizers-backed) "
+                             f"tokenizer for word alignment, found {type(tokenizer).__name__}; "
+                             "use a model that ships tokenizer.json")
+    try:
+        tokenizer(["a"], is_split_into_words=True)
+    except Exception:  # byte-level BPE (RoBERTa, GPT-2) needs a prefix space for split words
+        tokenizer = AutoTokenizer.from_pretrained(str(path), add_prefix_space=True)
+    return tokenizer
+
+
+def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
+    from transformers import AutoModelForTokenClassification
+
+    kwargs: dict[str, Any] = {}
+    if tags is not None:
+        kwargs = {"num_labels": len(tags), "id2label": dict(enumerate(tags)),
+                  "label2id": {t: i for i, t in enumerate(tags)}}
+    if saved:
+        kwargs["use_safetensors"] = True  # never read pickled weights from a saved directory
+    try:
+        with _quiet_transformers():
+            return AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
+    except Exception as exc:
+        fix = ("re-save or retrain the model" if saved else
+               "pass a directory with config.json and weights, or model='default'")
+        raise ModelLoadError(f"cannot load a token-classification model from {path} "
+                             f"({type(exc).__name__}: {exc}); {fix}") from None
+
+
+def _selection(cfg: TrainingConfig) -> tuple[str, bool]:
+    """Validation key for early stopping: macro_f1/entity_f1 -> entity-level micro F1 (the
+    NER convention), accuracy -> token accuracy, loss -> loss."""
+    value = cfg.metric_for_best_model.value
+    if value == "loss":
+        return "loss", False
+    if value == "accuracy":
+        return "token_accuracy", True
+    return "entity_f1", True
+
+
+class TokenClassifier:
+    """Named-entity recognition (BIO token classification) on a pretrained encoder.
+
+    Build one with :meth:`from_pretrained` (then :meth:`fit`) or :meth:`load`. Texts are split
+    into words at whitespace; predictions are entity spans with character offsets into the
+    original text. Long texts are split into overlapping windows (see
+    :mod:`domaintune.ner.alignment`), never truncated.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        tags: Sequence[str],
+        *,
+        base_model: str = "default",
+        max_length: int = 128,
+        stride: int | None = None,
+        device: str | torch.device = "auto",
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tags = list(tags)
+        self.base_model = base_model
+        self.max_length = max_length
+        self.stride = stride
+        self.device = resolve_device(device)
+        self.model.to(self.device).eval()
+        self.method: Method | None = None
+        self.training_config: TrainingConfig | None = None
+        self.history: list[dict[str, Any]] = []
+        self.metrics: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str = "default",
+        labels: Sequence[str] = (),
+        *,
+        max_length: int = 128,
+        stride: int | None = None,
+        device: str = "auto",
+    ) -> TokenClassifier:
+        """A token classifier with a fresh tagging head on the encoder ``model``.
+
+        Args:
+            model: ``"default"`` (packaged all-MiniLM-L6-v2), a local directory or a hub id.
+            labels: entity types (``dataset.entity_types``, e.g. ``["person", "location"]``)
+                or the full BIO tag list; tags become ``O, B-T, I-T`` for each type T.
+            max_length: tokens per window (``fit`` replaces it with the config's).
+            stride: most sub-tokens shared by consecutive windows of a long text;
+                ``None`` = a quarter of the window.
+            device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda`` ...
+
+        Example:
+            >>> ner = TokenClassifier.from_pretrained("default", labels=["person", "location"])  # doctest: +SKIP
+        """
+        tags = tags_from_labels(labels)
+        path = resolve_model(model)
+        tokenizer = _load_tokenizer(path)
+        net = _load_model(path, tags)
+        return cls(net, tokenizer, tags, base_model=str(model), max_length=max_length,
+                   stride=stride, device=device)
+
+    @property
+    def entity_types(self) -> list[str]:
+        """Entity types the model predicts, in tag order."""
+        return [t[2:] for t in self.tags if t.startswith("B-")]
+
+    # ------------------------------------------------------------------ helpers
+    def _position_limit(self) -> int:
+        limits = [getattr(self.model.config, "max_position_embeddings", None)]
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        if model_max and model_max < 100_000:
+            limits.append(model_max)
+        return min([x for x in limits if x] or [self.max_length])
+
+    def _window_budget(self) -> int:
+        return self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
+
+    def _resolved_stride(self) -> int:
+        budget = self._window_budget()
+        stride = budget // 4 if self.stride is None else self.stride
+        if not 0 <= stride < budget:
+            raise ConfigError(f"stride expects an integer in [0, {budget}) for max_length="
+                              f"{self.max_length} ({budget} sub-tokens per window), found "
+                              f"{self.stride}; lower stride or raise max_length")
+        return stride
+
+    def _encode(self, sentences: Sequence[Sequence[str]]) -> list[Window]:
+        return encode_windows(self.tokenizer, sentences, max_length=self.max_length,
+                              stride=self._resolved_stride())
+
+    def _tag_ids(self, data: TokenDataset, *, purpose: str) -> list[list[int]]:
+        if data.tags is None:
+            raise DataError(f"{data.source} has no tags; {purpose} needs labelled data "
+                            "(CoNLL token<TAB>tag lines or JSONL entities)")
+        index = {t: i for i, t in enumerate(self.tags)}
+        unknown: dict[str, list[int]] = {}
+        for line, seq in zip(data.lines, data.tags, strict=True):
+            for tag in seq:
+                if tag not in index:
+                    unknown.setdefault(tag[2:], []).append(line)
+        if unknown:
+            lines = sorted({n for ns in unknown.values() for n in ns})
+            raise DataError(
+                f"{data.source}: {purpose} data has entity type{'s' if len(unknown) > 1 else ''} "
+                f"{sorted(unknown)[:10]} (sentences at line{'s' if len(lines) > 1 else ''} "
+                f"{', '.join(map(str, lines[:5]))}{' ...' if len(lines) > 5 else ''}) that the "
+                f"model does not know; it knows {self.entity_types}. Build the model with "
+                "labels=train.entity_types (covering all splits), or map those types")
+        return [[index[t] for t in seq] for seq in data.tags]
+
+    @torch.inference_mode()
+    def _window_logits(self, windows: Sequence[Window], batch_size: int,
+                       progress: bool = False) -> list[np.ndarray]:
+        from tqdm.auto import tqdm
+
+        self.model.eval()
+        out: list[np.ndarray | None] = [None] * len(windows)
+        pad_id = self.tokenizer.pad_token_id or 0
+        batches = batches_by_length([len(w) for w in windows], batch_size, None)
+        for idx in tqdm(batches, desc="tagging", disable=not progress, leave=False):
+            batch = collate([windows[i] for i in idx], pad_id, self.device)
+            logits = self.model(**batch).logits.float().cpu().numpy()
+            for row, i in enumerate(idx):
+                out[i] = logits[row, : len(windows[i])]
+        return out  # type: ignore[return-value]
+
+    def _word_logits(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+                     windows: list[Window] | None = None) -> tuple[list[np.ndarray], list[Window], list[np.ndarray]]:
+        windows = self._encode(sentences) if windows is None else windows
+        token_logits = self._window_logits(windows, batch_size)
+        scores, filled = merge_windows(windows, token_logits, [len(s) for s in sentences], len(self.tags))
+        for arr, mask in zip(scores, filled, strict=True):
+            arr[~mask] = -1e4
+            arr[~mask, 0] = 0.0  # a word the model never saw (no sub-token, no unk) is O
+        return scores, windows, token_logits
+
+    @staticmethod
+    def _softmax(logits: np.ndarray) -> np.ndarray:
+        z = logits - logits.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def _decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Tags (made valid IOB2) and the probability of each word's argmax tag."""
+        probs = self._softmax(logits)
+        best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=int)
+        tags = repair_bio([self.tags[j] for j in best])[0]
+        return tags, probs[np.arange(len(best)), best] if len(probs) else np.zeros(0)
+
+    def _check_fitted(self) -> None:
+        if self.method is None:
+            raise NotFittedError("this TokenClassifier has not been trained; call fit() first "
+                                 "or load a saved model with TokenClassifier.load()")
+
+    def _validation_metrics(self, data: TokenDataset, tag_ids: list[list[int]],
+                            windows: list[Window]) -> dict[str, float]:
+        scores, _, token_logits = self._word_logits(data.tokens, windows=windows)
+        nll, count = 0.0, 0
+        for win, logits in zip(windows, token_logits, strict=True):
+            for pos, word in win.label_positions.items():
+                row = logits[pos] - logits[pos].max()
+                nll -= row[tag_ids[win.sentence][word]] - np.log(np.exp(row).sum())
+                count += 1
+        pred = [self._decode(s)[0] for s in scores]
+        m = entity_metrics(data.tags, pred)  # type: ignore[arg-type]
+        return {"loss": float(nll / max(count, 1)), "entity_f1": m["entity_f1"],
+                "entity_precision": m["entity_precision"], "entity_recall": m["entity_recall"],
+                "macro_f1": m["macro_f1"],
+                "token_accuracy": m["token_level_including_O"]["accuracy"]}
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        train: TokenDataset,
+        validation: TokenDataset | None = None,
+        config: TrainingConfig | None = None,
+    ) -> TokenClassifier:
+        """Fine-tune on ``train``; ``validation`` drives early stopping (best epoch kept).
+
+        Methods: ``full`` (all weights), ``lora`` (PEFT adapters on the attention
+        query/value + the trained head; merged into the encoder after training, so the saved
+        directory stands alone) and ``frozen`` (only the tagging head is trained; learning rate
+        ``head_learning_rate`` or 1e-3). ``zero-shot`` is not available for NER.
+        ``metric_for_best_model``: ``macro_f1`` (default) selects on the entity-level micro
+        F1 (``entity_f1``, the NER convention), ``accuracy`` on token accuracy, ``loss`` on
+        validation loss. ``head_init`` and ``calibrate`` do not apply: the head starts random
+        and there is no temperature.
+
+        Args:
+            train: tagged sentences (:func:`~domaintune.ner.load_ner_dataset`).
+            validation: tagged sentences for early stopping and the validation report.
+            config: a :class:`~domaintune.TrainingConfig`; default = full fine-tuning, 3 epochs.
+
+        Returns:
+            ``self``, trained.
+
+        Example:
+            >>> ner.fit(train, val, TrainingConfig(method="full", epochs=3))  # doctest: +SKIP
+        """
+        cfg = config or TrainingConfig()
+        if not isinstance(cfg, TrainingConfig):
+            raise TypeError(f"expected a TrainingConfig, found {type(cfg).__name__}")
+        if cfg.method == Method.ZERO_SHOT:
+            raise ConfigError("method 'zero-shot' is not available for token classification; "
+                              "use method='full', 'lora' or 'frozen' (trains the head only)")
+        if not isinstance(train, TokenDataset):
+            raise DataError(f"expected a TokenDataset for training, found {type(train).__name__}; "
+                            "load it with domaintune.ner.load_ner_dataset")
+        y_train = self._tag_ids(train, purpose="training")
+        y_val = self._tag_ids(validation, purpose="validation") if validation is not None else None
+        set_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.model.to(self.device)
+        limit = self._position_limit()
+        if cfg.max_length > limit:
+            logger.warning("max_length=%d exceeds what %s supports; using %d (longer texts are "
+                           "split into windows)", cfg.max_length, self.base_model, limit)
+        self.max_length = min(cfg.max_length, limit)
+        start = time.perf_counter()
+        windows = self._encode(train.tokens)
+        attach_labels(windows, y_train)
+        n_split = len(windows) - len(train)
+        if n_split:
+            logger.info("%s: %d sentences are longer than max_length=%d tokens and were split "
+                        "into overlapping windows (%d windows in all); nothing is truncated",
+                        train.source, len({w.sentence for w in windows if w.word_start > 0}),
+                        self.max_length, len(windows))
+        val_windows = self._encode(validation.tokens) if validation is not None else None
+        validate = ((lambda: self._validation_metrics(validation, y_val, val_windows))
+                    if validation is not None else None)
+        trainable = None
+        if cfg.method == Method.FROZEN:
+            trainable = {n: p.requires_grad for n, p in self.model.named_parameters()}
+            for name, param in self.model.named_parameters():
+                param.requires_grad = HEAD_NAME in name.split(".")
+        if cfg.method == Method.LORA:
+            self._wrap_lora(cfg)
+        try:
+            self.history = train_windows(
+                self.model, windows, cfg, n_tags=len(self.tags),
+                pad_id=self.tokenizer.pad_token_id or 0, device=self.device, validate=validate,
+                select=_selection(cfg))
+        finally:
+            if cfg.method == Method.LORA:
+                self.model = self.model.merge_and_unload()
+                self.model.eval()
+            if trainable is not None:
+                for name, param in self.model.named_parameters():
+                    param.requires_grad = trainable.get(name, True)
+        self.method = cfg.method
+        self.training_config = cfg
+        self.metrics = {"train_seconds": round(time.perf_counter() - start, 2),
+                        "n_train": len(train), "n_train_tokens": train.n_tokens,
+                        "n_train_windows": len(windows),
+                        "n_validation": len(validation) if validation is not None else 0,
+                        "tags_repaired_in_training_data": len(train.repairs)}
+        if validation is not None:
+            self.metrics["validation"] = self._validation_metrics(validation, y_val, val_windows)
+        logger.info(
+            "trained %s (%s) for NER on %d sentences (%d tokens, %d windows), %d entity types, "
+            "in %.1fs%s; %d training tags had been repaired on loading",
+            self.base_model, cfg.method.value, len(train), train.n_tokens, len(windows),
+            len(self.entity_types), self.metrics["train_seconds"],
+            f"; validation entity F1 {self.metrics['validation']['entity_f1']:.4f}"
+            if validation is not None else "", len(train.repairs))
+        return self
+
+    def _wrap_lora(self, cfg: TrainingConfig) -> None:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        names = {name.split(".")[-1] for name, _ in self.model.named_modules()}
+        targets = cfg.lora_target_modules
+        if targets is None:
+            for pair in (("query", "value"), ("q_lin", "v_lin"), ("q_proj", "v_proj")):
+                if set(pair) <= names:
+                    targets = list(pair)
+                    break
+            else:
+                raise ConfigError("lora: cannot guess the attention module names of this encoder; "
+                                  "set lora_target_modules in the TrainingConfig")
+        lora = LoraConfig(task_type=TaskType.TOKEN_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                          lora_dropout=cfg.lora_dropout, target_modules=targets,
+                          modules_to_save=[HEAD_NAME])
+        self.model = get_peft_model(self.model, lora)
+
+    # ------------------------------------------------------------------ inference
+    @staticmethod
+    def _check_texts(texts: list[Any]) -> None:
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise DataError(f"expected strings to tag, found {type(texts[bad[0]]).__name__} at "
+                            f"position {bad[0]}; pass a string or a list of strings")
+
+    def predict(self, texts: str | Sequence[str], batch_size: int = 64):
+        """Entity spans in one text or in each text of a list (same shape back).
+
+        Words are the whitespace-separated pieces of the text (punctuation attached to a
+        word stays part of it). Each entity is ``{"type", "text", "start", "end", "score"}``
+        with ``text == original[start:end]`` (``end`` exclusive) and ``score`` the mean
+        probability of the predicted tags of its words. Predicted tags are made valid BIO
+        first: an ``I-X`` that cannot continue an entity starts one.
+
+        Args:
+            texts: one string or a list of strings (any length: long texts are windowed).
+            batch_size: windows per forward pass.
+
+        Example:
+            >>> ner.predict("Ann flew to Oslo")  # doctest: +SKIP
+            [{'type': 'person', 'text': 'Ann', 'start': 0, 'end': 3, 'score': 0.97},
+             {'type': 'location', 'text': 'Oslo', 'start': 12, 'end': 16, 'score': 0.95}]
+        """
+        self._check_fitted()
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        self._check_texts(batch)
+        spans = [[m.span() for m in _WORD_RE.finditer(t)] for t in batch]
+        words = [[t[a:b] for a, b in sp] for t, sp in zip(batch, spans, strict=True)]
+        scores, _, _ = self._word_logits(words, batch_size)
+        out = []
+        for text, offs, logits in zip(batch, spans, scores, strict=True):
+            tags, conf = self._decode(logits)
+            out.append([
+                {"type": kind, "text": text[offs[a][0] : offs[b - 1][1]], "start": offs[a][0],
+                 "end": offs[b - 1][1], "score": float(conf[a:b].mean())}
+                for kind, a, b in bio_chunks(tags)
+            ])
+        return out[0] if single else out
+
+    def predict_tags(self, tokens: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64):
+        """BIO tags for pre-tokenized words: one word list, or a list of word lists.
+
+        Example:
+            >>> ner.predict_tags(["Ann", "flew", "to", "Oslo"])  # doctest: +SKIP
+            ['B-person', 'O', 'O', 'B-location']
+        """
+        self._check_fitted()
+        single = len(tokens) > 0 and all(isinstance(t, str) for t in tokens)
+        sentences = [list(tokens)] if single else [list(s) for s in tokens]
+        for i, sent in enumerate(sentences):
+            if any(not isinstance(w, str) or _WORD_RE.fullmatch(w) is None for w in sent):
+                raise DataError(f"sentence {i}: expected non-empty words without whitespace")
+        scores, _, _ = self._word_logits(sentences, batch_size)
+        out = [self._decode(s)[0] for s in scores]
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data: TokenDataset, output_dir: str | Path | None = None,
+                 batch_size: int = 64) -> dict[str, Any]:
+        """Entity-level precision/recall/F1 (seqeval, IOB2 strict) and a token-level report.
+
+        Args:
+            data: tagged sentences.
+            output_dir: also write ``metrics.json`` there.
+            batch_size: windows per forward pass.
+
+        Returns:
+            ``entity_f1`` (micro), ``entity_precision``, ``entity_recall``, ``macro_f1`` (mean
+            over entity types), ``per_type`` (precision, recall, f1, support, predicted),
+            entity counts, ``mode``/``scheme``, and ``token_level_including_O`` (word
+            accuracy and per-tag scores counting O words; not comparable to entity scores).
+
+        Example:
+            >>> ner.evaluate(test)["entity_f1"]  # doctest: +SKIP
+        """
+        self._check_fitted()
+        self._tag_ids(data, purpose="evaluation")
+        scores, _, _ = self._word_logits(data.tokens, batch_size)
+        pred = [self._decode(s)[0] for s in scores]
+        metrics = entity_metrics(data.tags, pred)  # type: ignore[arg-type]
+        if output_dir is not None:
+            out = Path(output_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(out / "metrics.json", metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically (temp dir, then rename) and return its path.
+
+        Contents: ``domaintune.json`` (``"task": "token-classification"``, tags, method,
+        max_length, stride, versions), ``config.json`` + ``model.safetensors`` (the encoder
+        and tagging head; LoRA adapters already merged), tokenizer files,
+        ``training_config.json``, ``metrics.json`` (with the per-epoch history) and a model
+        card ``README.md``. No pickles.
+
+        Example:
+            >>> ner.save("models/ner")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        path = Path(path)
+        with atomic_directory(path) as tmp:
+            self.model.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "domaintune_version": __version__,
+                "task": TASK,
+                "method": self.method.value,  # type: ignore[union-attr]
+                "tags": self.tags,
+                "entity_types": self.entity_types,
+                "scheme": SCHEME,
+                "eval_mode": MODE,
+                "base_model": self.base_model,
+                "max_length": self.max_length,
+                "stride": self.stride,
+                "lora_merged": self.method == Method.LORA,
+                "torch_version": torch.__version__,
+            }
+            write_json_atomic(tmp / META_FILE, meta)
+            if self.training_config is not None:
+                write_json_atomic(tmp / "training_config.json", self.training_config.to_dict())
+            write_json_atomic(tmp / "metrics.json", {**self.metrics, "history": self.history})
+            (tmp / "README.md").write_text(self._model_card(), encoding="utf-8")
+        return path
+
+    def _model_card(self) -> str:
+        val = self.metrics.get("validation", {})
+        lines = [
+            f"# {self.base_model} fine-tuned for NER with domaintune ({self.method.value if self.method else '?'})",
+            "",
+            f"- task: token classification (BIO / IOB2), {len(self.entity_types)} entity types: "
+            f"{', '.join(self.entity_types[:30])}",
+            f"- base model: `{self.base_model}`; max_length {self.max_length} tokens per window "
+            f"(longer texts are split into overlapping windows, stride {self._resolved_stride()})",
+            f"- training sentences: {self.metrics.get('n_train', 0)}, validation sentences: "
+            f"{self.metrics.get('n_validation', 0)}, training time: {self.metrics.get('train_seconds', 0)} s",
+        ]
+        if val:
+            lines.append(f"- validation entity-level F1 (seqeval, IOB2 strict) {val['entity_f1']:.4f}, "
+                         f"precision {val['entity_precision']:.4f}, recall {val['entity_recall']:.4f}")
+        lines += [
+            "",
+            "## Use",
+            "",
+            "```python",
+            "from domaintune.ner import TokenClassifier",
+            "ner = TokenClassifier.load('path/to/this/folder')",
+            "ner.predict('some text')  # [{'type', 'text', 'start', 'end', 'score'}, ...]",
+            "```",
+            "",
+            "Limits: evaluated only on the data named above; words are whitespace-separated, so "
+            "punctuation attached to an entity word is part of its span.",
+            "",
+        ]
+        return "\n".join(lines)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> TokenClassifier:
+        """Load a directory written by :meth:`save` (safetensors only, no pickles).
+
+        Raises:
+            ModelLoadError: the directory is missing, incomplete, corrupted, written by a newer
+                domaintune, or holds another task's model.
+
+        Example:
+            >>> ner = TokenClassifier.load("models/ner")  # doctest: +SKIP
+        """
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelLoadError(f"model directory {path} does not exist")
+        meta_file = path / META_FILE
+        if not meta_file.is_file():
+            raise ModelLoadError(f"{path} is not a domaintune model: {META_FILE} is missing; pass a "
+                                 "directory written by TokenClassifier.save or `domaintune train`")
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            task = meta.get("task", "text-classification")
+            if task == TASK:
+                tags, method = list(meta["tags"]), Method(meta["method"])
+        except (json.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise ModelLoadError(f"{meta_file} is corrupted ({type(exc).__name__}: {exc}); "
+                                 "re-save or retrain the model") from None
+        if task != TASK:
+            raise ModelLoadError(f"{path} holds a {task!r} model, not a {TASK!r} one; load it with "
+                                 "domaintune.TextClassifier.load")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ModelLoadError(f"{path} was written by a newer domaintune (format "
+                                 f"{meta['format_version']}); upgrade domaintune to load it")
+        missing = [n for n in ("config.json", "model.safetensors") if not (path / n).is_file()]
+        if not any((path / n).is_file() for n in _TOKENIZER_FILES):
+            missing.append("tokenizer files (tokenizer.json or vocab)")
+        if missing:
+            raise ModelLoadError(f"{path} is incomplete: missing {missing}; re-save or retrain the model")
+        tokenizer = _load_tokenizer(path)
+        net = _load_model(path, None, saved=True)
+        if net.config.num_labels != len(tags):
+            raise ModelLoadError(f"{path}: the weights have {net.config.num_labels} outputs but "
+                                 f"{META_FILE} lists {len(tags)} tags; re-save or retrain the model")
+        ner = cls(net, tokenizer, tags, base_model=meta.get("base_model", "default"),
+                  max_length=int(meta.get("max_length", 128)), stride=meta.get("stride"),
+                  device=device)
+        ner.method = method
+        cfg_file = path / "training_config.json"
+        try:
+            if cfg_file.is_file():
+                ner.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()))
+            metrics_file = path / "metrics.json"
+            if metrics_file.is_file():
+                saved = json.loads(metrics_file.read_text())
+                ner.history = saved.pop("history", [])
+                ner.metrics = saved
+        except (json.JSONDecodeError, ConfigError) as exc:
+            raise ModelLoadError(f"{path}: training_config.json or metrics.json is corrupted "
+                                 f"({exc}); re-save or retrain the model") from None
+        return ner
+
+    def __repr__(self) -> str:
+        return (f"TokenClassifier(base_model={self.base_model!r}, method="
+                f"{self.method.value if self.method else None!r}, entity_types={self.entity_types})")
