@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from . import pairs  # text pairs: BiEncoder, CrossEncoderModel, FaissIndex, load_pairs, metrics
 from ._version import __version__
 from .augment import (
     BackTranslation,
@@ -51,6 +52,7 @@ __all__ = [
     "fingerprint_dataset",
     "grow_labels",
     "update",
+    "pairs",
     "TokenClassifier",
     "TokenDataset",
     "entity_metrics",

@@ -1,0 +1,587 @@
+"""Dense retrieval over FAISS: an index with a scikit-learn contract, hard-negative mining and
+retrieval evaluation.
+
+``FaissIndex(kind="auto")`` searches exactly (``IndexFlatIP``) up to ``exact_max`` vectors
+(:data:`EXACT_SEARCH_MAX` = 50,000 by default: a brute-force query over 50k x 384 floats takes a
+few milliseconds) and builds an approximate HNSW graph (``IndexHNSWFlat``) above it; ``kind="ivf"``
+(``IndexIVFFlat``, k-means cells) and ``kind="hnsw"``/``"flat"`` force a structure. Vectors are
+L2-normalised by default, so scores are cosine similarities.
+
+Example:
+    >>> from domaintune.pairs import BiEncoder, FaissIndex
+    >>> enc = BiEncoder.from_pretrained("default")  # doctest: +SKIP
+    >>> index = FaissIndex().fit(enc.encode(passages), ids=passage_ids, encoder=enc)  # doctest: +SKIP
+    >>> scores, ids = index.search(enc.encode(["where is my refund?"]), k=5)  # doctest: +SKIP
+    >>> index.save("models/faq-index")  # doctest: +SKIP
+    >>> FaissIndex.load("models/faq-index", encoder=enc)  # raises if enc is not the same encoder  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError, closest
+from ..persistence import atomic_directory, write_json_atomic
+from .data import PairDataset
+from .metrics import retrieval_metrics
+
+if TYPE_CHECKING:
+    from .biencoder import BiEncoder
+
+logger = logging.getLogger("domaintune")
+
+EXACT_SEARCH_MAX = 50_000
+INDEX_FILE = "index.faiss"
+SIDECAR_FILE = "index.json"
+IDS_FILE = "ids.json"
+INDEX_FORMAT_VERSION = 1
+
+
+class IndexKind(str, enum.Enum):
+    """Index structure; ``auto`` = ``flat`` up to ``exact_max`` vectors, ``hnsw`` above."""
+
+    AUTO = "auto"
+    FLAT = "flat"  # exact inner-product search
+    IVF = "ivf"  # inverted lists over k-means cells (IndexIVFFlat); search nprobe cells
+    HNSW = "hnsw"  # navigable small-world graph (IndexHNSWFlat); no training
+
+
+def _encoder_info(encoder: Any) -> dict[str, Any] | None:
+    """What an index records about its encoder: a BiEncoder, a mapping or a fingerprint string."""
+    if encoder is None:
+        return None
+    if hasattr(encoder, "encoder_info"):
+        return dict(encoder.encoder_info)
+    if isinstance(encoder, Mapping):
+        return dict(encoder)
+    if isinstance(encoder, str):
+        return {"fingerprint": encoder}
+    raise ConfigError(f"encoder expects a BiEncoder, a dict with 'name'/'fingerprint' or a "
+                      f"fingerprint string, found {type(encoder).__name__}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim == 1 and what == "queries":
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise DataError(f"expected {what} as a non-empty 2-D array (n, dim), found shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(f"expected {what} with dimension {dim} (the index's), found {arr.shape[1]}; "
+                        "encode them with the encoder the index was built with")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{what} contain NaN or infinite values; check the encoder output")
+    return np.ascontiguousarray(arr)
+
+
+class FaissIndex:
+    """Nearest-neighbour search over embeddings by inner product (cosine when normalised).
+
+    Follows scikit-learn's contract: ``__init__`` stores parameters, :meth:`fit` builds the index
+    and returns ``self``, learned state ends in ``_``, :meth:`search` before :meth:`fit` raises
+    :class:`~domaintune.errors.NotFittedError`.
+
+    Args:
+        kind: ``auto`` (exact ``flat`` search up to ``exact_max`` vectors, ``hnsw`` above),
+            ``flat``, ``ivf`` or ``hnsw``.
+        normalize: L2-normalise vectors and queries (scores are then cosine similarities).
+        exact_max: largest corpus searched exactly by ``kind="auto"``.
+        nlist: IVF cells; ``None`` = ``4 * sqrt(n)``, at most ``n / 39`` (faiss's minimum of 39
+            training points per cell).
+        nprobe: IVF cells searched per query; ``None`` = ``max(8, nlist // 8)``.
+        hnsw_m: HNSW neighbours per node.
+        ef_construction: HNSW build-time candidate list size.
+        ef_search: HNSW search-time candidate list size (raised to ``k`` when smaller).
+        seed: seed of the IVF k-means.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.eye(3, dtype="float32")
+        >>> index = FaissIndex().fit(x, ids=["a", "b", "c"])
+        >>> index.search(x[1], k=1)[1].tolist()
+        [['b']]
+    """
+
+    def __init__(
+        self,
+        kind: str | IndexKind = "auto",
+        *,
+        normalize: bool = True,
+        exact_max: int = EXACT_SEARCH_MAX,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 64,
+        seed: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.normalize = normalize
+        self.exact_max = exact_max
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn style)."""
+        kind = self.kind.value if isinstance(self.kind, IndexKind) else self.kind
+        return {"kind": kind, "normalize": self.normalize, "exact_max": self.exact_max,
+                "nlist": self.nlist, "nprobe": self.nprobe, "hnsw_m": self.hnsw_m,
+                "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                "seed": self.seed}
+
+    # ------------------------------------------------------------------ fitting
+    def _resolve_kind(self, n: int) -> IndexKind:
+        valid = [k.value for k in IndexKind]
+        value = self.kind.value if isinstance(self.kind, IndexKind) else str(self.kind)
+        if value not in valid:
+            raise ConfigError(f"FaissIndex kind expects one of {valid}, found {self.kind!r}"
+                              f"{closest(value, valid)}")
+        kind = IndexKind(value)
+        if kind == IndexKind.AUTO:
+            return IndexKind.FLAT if n <= self.exact_max else IndexKind.HNSW
+        return kind
+
+    def fit(self, embeddings: Any, ids: Sequence[Any] | None = None, *, encoder: Any = None) -> FaissIndex:
+        """Index ``embeddings`` (one row per document) under ``ids``.
+
+        Args:
+            embeddings: ``(n, dim)`` array, e.g. ``BiEncoder.encode(passages)``.
+            ids: one unique ``int`` or ``str`` id per row; ``None`` = row positions ``0..n-1``.
+            encoder: the encoder of the vectors (a :class:`BiEncoder`, or a dict with
+                ``name``/``fingerprint``), recorded so that :meth:`load` can refuse a different
+                encoder.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            DataError: empty or non-finite embeddings, ids of the wrong length, duplicate or
+                non-int/str ids, a dimension that differs from the encoder's.
+        """
+        import faiss
+
+        x = _as_matrix(embeddings, "embeddings")
+        n, dim = x.shape
+        kind = self._resolve_kind(n)
+        self.ids_ = self._check_ids(ids, n)
+        info = _encoder_info(encoder)
+        if info is not None and info.get("dim") not in (None, dim):
+            raise DataError(f"expected embeddings of the encoder's dimension {info['dim']}, found "
+                            f"{dim}; encode the corpus with that encoder")
+        if self.normalize:
+            faiss.normalize_L2(x)
+        metric = faiss.METRIC_INNER_PRODUCT
+        params: dict[str, Any] = {}
+        if kind == IndexKind.FLAT:
+            index = faiss.IndexFlatIP(dim)
+        elif kind == IndexKind.HNSW:
+            index = faiss.IndexHNSWFlat(dim, int(self.hnsw_m), metric)
+            index.hnsw.efConstruction = int(self.ef_construction)
+            index.hnsw.efSearch = int(self.ef_search)
+            params = {"hnsw_m": int(self.hnsw_m), "ef_search": int(self.ef_search)}
+        else:
+            nlist = self.nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
+            if nlist > n:
+                raise DataError(f"IVF needs at least nlist={nlist} vectors to train, found {n}; "
+                                "lower nlist or use kind='flat'")
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, metric)
+            index.cp.seed = int(self.seed)
+            index.train(x)
+            nprobe = min(nlist, self.nprobe or max(8, nlist // 8))
+            index.nprobe = nprobe
+            params = {"nlist": nlist, "nprobe": nprobe}
+        index.add(x)
+        self.index_ = index
+        self.kind_ = kind
+        self.dim_ = dim
+        self.n_ = n
+        self.params_ = params
+        self.encoder_ = info
+        logger.info("built a %s FAISS index over %d vectors of dimension %d", kind.value, n, dim)
+        return self
+
+    @staticmethod
+    def _check_ids(ids: Sequence[Any] | None, n: int) -> np.ndarray:
+        if ids is None:
+            return np.arange(n, dtype=np.int64)
+        ids = [i.item() if isinstance(i, np.generic) else i for i in ids]
+        if len(ids) != n:
+            raise DataError(f"expected one id per embedding, found {len(ids)} ids and {n} embeddings")
+        if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            out = np.asarray(ids, dtype=np.int64)
+        elif all(isinstance(i, str) for i in ids):
+            out = np.asarray(ids, dtype=object)
+        else:
+            kinds = sorted({type(i).__name__ for i in ids})
+            raise DataError(f"expected ids that are all int or all str, found {kinds}; convert them "
+                            "with ids=[str(i) for i in ids]")
+        if len(set(ids)) != n:
+            seen: set[Any] = set()
+            dup = next(i for i in ids if i in seen or seen.add(i))
+            raise DataError(f"expected unique ids, found {n - len(set(ids))} repeated (e.g. {dup!r}); "
+                            "deduplicate the corpus first")
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "index_"):
+            raise NotFittedError("this FaissIndex is not fitted yet; call fit(embeddings, ids) or "
+                                 "FaissIndex.load(path) first")
+
+    def __len__(self) -> int:
+        return getattr(self, "n_", 0)
+
+    # ------------------------------------------------------------------ search
+    def search(self, queries: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best documents per query.
+
+        Args:
+            queries: ``(n_queries, dim)`` array, or one ``(dim,)`` vector.
+            k: results per query; capped at the number of indexed vectors.
+
+        Returns:
+            ``(scores, ids)``, both ``(n_queries, k)``, best first. Scores are float32 inner
+            products (cosine similarities when ``normalize``); ids are the ids given to
+            :meth:`fit` (int64, or objects for str ids). A slot the approximate index could not
+            fill has score ``-inf`` and id ``-1`` (int ids) or ``None`` (str ids).
+        """
+        import faiss
+
+        self._check_fitted()
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise DataError(f"expected k >= 1 results per query, found {k!r}")
+        q = _as_matrix(queries, "queries", self.dim_)
+        if self.normalize:
+            faiss.normalize_L2(q)
+        k = int(min(k, self.n_))
+        if self.kind_ == IndexKind.HNSW:
+            params = faiss.SearchParametersHNSW(efSearch=max(int(self.params_["ef_search"]), k))
+            scores, pos = self.index_.search(q, k, params=params)
+        else:
+            scores, pos = self.index_.search(q, k)
+        missing = pos < 0
+        scores = np.where(missing, -np.inf, scores).astype(np.float32)
+        if self.ids_.dtype == object:
+            ids = np.empty(pos.shape, dtype=object)
+            ids[~missing] = self.ids_[pos[~missing]]
+            ids[missing] = None
+        else:
+            ids = np.where(missing, -1, self.ids_[np.clip(pos, 0, None)])
+        return scores, ids
+
+    # ------------------------------------------------------------------ encoder check
+    def check_encoder(self, encoder: Any) -> None:
+        """Raise if ``encoder`` is not the encoder the index was built with.
+
+        Args:
+            encoder: a :class:`BiEncoder`, a dict with ``fingerprint`` (and ``name``), or a
+                fingerprint string.
+
+        Raises:
+            ModelLoadError: the fingerprints (or dimensions) differ.
+        """
+        self._check_fitted()
+        info = _encoder_info(encoder) or {}
+        recorded = self.encoder_ or {}
+        if not recorded.get("fingerprint"):
+            logger.warning("this index records no encoder, so it cannot be checked against %s; "
+                           "pass encoder= to fit() to record it", info.get("name", "the encoder"))
+            return
+        dim = info.get("dim")
+        if recorded["fingerprint"] != info.get("fingerprint") or (dim is not None and dim != self.dim_):
+            raise ModelLoadError(
+                f"the index was built with a different encoder: {recorded.get('name', '?')!r} "
+                f"(fingerprint {recorded['fingerprint']}, dim {self.dim_}), found "
+                f"{info.get('name', '?')!r} (fingerprint {info.get('fingerprint')}, dim "
+                f"{dim if dim is not None else '?'}); rebuild the index with "
+                "FaissIndex().fit(encoder.encode(corpus), ids, encoder=encoder)"
+            )
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``index.faiss``, the ``index.json`` sidecar (kind, dim, count, encoder name and
+        fingerprint, checksum, versions) and ``ids.json`` into a directory, atomically."""
+        import faiss
+
+        self._check_fitted()
+        path = Path(path)
+        with atomic_directory(path) as tmp:
+            faiss.write_index(self.index_, str(tmp / INDEX_FILE))
+            id_type = "str" if self.ids_.dtype == object else "int"
+            write_json_atomic(tmp / IDS_FILE, self.ids_.tolist())
+            write_json_atomic(tmp / SIDECAR_FILE, {
+                "format_version": INDEX_FORMAT_VERSION,
+                "domaintune_version": __version__,
+                "faiss_version": faiss.__version__,
+                "kind": self.kind_.value,
+                "metric": "inner_product",
+                "dim": self.dim_,
+                "count": self.n_,
+                "id_type": id_type,
+                "encoder": self.encoder_,
+                "params": self.get_params(),
+                "search_params": self.params_,
+                "sha256": _sha256(tmp / INDEX_FILE),
+            })
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, encoder: Any = None) -> FaissIndex:
+        """Load a directory written by :meth:`save`.
+
+        Args:
+            path: the index directory.
+            encoder: when given, the encoder that will embed the queries; a different encoder
+                than the one the index was built with raises (see :meth:`check_encoder`).
+
+        Raises:
+            ModelLoadError: missing/corrupted files (checksum, count or dimension mismatch), or
+                an index built with a different encoder.
+        """
+        import faiss
+
+        path = Path(path)
+        sidecar, index_file, ids_file = path / SIDECAR_FILE, path / INDEX_FILE, path / IDS_FILE
+        if not path.is_dir():
+            raise ModelLoadError(f"index directory {path} does not exist; pass a directory written "
+                                 "by FaissIndex.save")
+        missing = [f.name for f in (sidecar, index_file, ids_file) if not f.is_file()]
+        if missing:
+            raise ModelLoadError(f"{path} is not a complete FaissIndex directory: missing {missing}; "
+                                 "rebuild and save the index")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            kind = IndexKind(meta["kind"])
+            dim, count = int(meta["dim"]), int(meta["count"])
+            ids = json.loads(ids_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{path}: the index record is corrupted ({type(exc).__name__}: "
+                                 f"{exc}); rebuild and save the index") from None
+        if meta.get("format_version", 0) > INDEX_FORMAT_VERSION:
+            raise ModelLoadError(f"{path} was written by a newer domaintune (format "
+                                 f"{meta['format_version']}); upgrade domaintune to load it")
+        if meta.get("sha256") and _sha256(index_file) != meta["sha256"]:
+            raise ModelLoadError(f"{index_file} is corrupted: its checksum differs from the one "
+                                 f"recorded in {SIDECAR_FILE}; rebuild and save the index")
+        try:
+            index = faiss.read_index(str(index_file))
+        except Exception as exc:
+            raise ModelLoadError(f"{index_file} is corrupted: faiss cannot read it ({exc}); rebuild "
+                                 "and save the index") from None
+        if index.ntotal != count or index.d != dim or len(ids) != count:
+            raise ModelLoadError(f"{path} is inconsistent: the record says {count} vectors of "
+                                 f"dimension {dim}, the index holds {index.ntotal} of dimension "
+                                 f"{index.d} and {len(ids)} ids; rebuild and save the index")
+        params = {k: v for k, v in meta.get("params", {}).items() if k in cls().get_params()}
+        obj = cls(**params)
+        obj.index_ = index
+        obj.kind_ = kind
+        obj.dim_ = dim
+        obj.n_ = count
+        obj.params_ = dict(meta.get("search_params", {}))
+        obj.encoder_ = meta.get("encoder")
+        obj.ids_ = np.asarray(ids, dtype=object if meta.get("id_type") == "str" else np.int64)
+        if kind == IndexKind.IVF and "nprobe" in obj.params_:
+            index.nprobe = int(obj.params_["nprobe"])
+        if kind == IndexKind.HNSW:
+            obj.params_.setdefault("ef_search", index.hnsw.efSearch)
+        if encoder is not None:
+            obj.check_encoder(encoder)
+        return obj
+
+    def __repr__(self) -> str:
+        fitted = (f", fitted: {self.kind_.value} over {self.n_} x {self.dim_}"
+                  if hasattr(self, "index_") else "")
+        return f"FaissIndex(kind={self.get_params()['kind']!r}{fitted})"
+
+
+# ---------------------------------------------------------------------- hard negatives
+def _norm_text(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def mine_hard_negatives(
+    biencoder: BiEncoder,
+    queries: Sequence[str],
+    positives: Sequence[str],
+    corpus: Sequence[str],
+    k: int = 1,
+    *,
+    candidates: int = 30,
+    near_duplicate: float = 0.95,
+    margin: float | None = None,
+    index_kind: str = "auto",
+    batch_size: int = 64,
+    progress: bool = False,
+) -> PairDataset:
+    """Find, for each (query, positive) pair, ``k`` corpus passages that the encoder ranks high
+    for the query but that are not its positives: hard negatives for bi-encoder training.
+
+    Skipped candidates: the query's positives (all passages the query is paired with) and texts
+    equal to them or to the query up to case and spacing; near-duplicates of a positive (cosine
+    similarity >= ``near_duplicate``); with ``margin``, candidates scoring above
+    ``sim(query, positive) - margin`` (likely unlabelled positives, i.e. false negatives).
+
+    Args:
+        biencoder: the encoder that ranks the candidates (anything with ``encode(list[str])``
+            returning L2-normalised float32 vectors).
+        queries: the queries.
+        positives: one positive passage per query (repeat a query for several positives).
+        corpus: passages to mine from (it may contain the positives).
+        k: negatives per pair; each becomes one (query, positive, negative) row.
+        candidates: nearest passages inspected per query (raised to ``k + 10`` if smaller).
+        near_duplicate: cosine similarity to a positive from which a candidate counts as a copy.
+        margin: skip candidates within ``margin`` of the positive's score; ``None`` = off
+            (0.05-0.1 is a common choice on noisy labels).
+        index_kind: :class:`FaissIndex` kind for the corpus.
+        batch_size: encoding batch size.
+        progress: show encoding progress bars.
+
+    Returns:
+        A :class:`PairDataset` of (query, positive, negative) triplets, ``k`` rows per pair
+        where enough candidates survive; ``rows`` gives each triplet's source pair (1-based).
+
+    Example:
+        >>> mined = mine_hard_negatives(enc, pairs.queries, pairs.passages, corpus, k=1)  # doctest: +SKIP
+        >>> enc.fit(mined, config=PairTrainingConfig(epochs=1))  # doctest: +SKIP
+    """
+    queries, positives, corpus = list(queries), list(positives), list(corpus)
+    if len(queries) != len(positives):
+        raise DataError(f"expected one positive per query, found {len(queries)} queries and "
+                        f"{len(positives)} positives")
+    if not queries:
+        raise DataError("expected at least one (query, positive) pair, found none")
+    if not corpus:
+        raise DataError("expected a corpus of passages to mine negatives from, found none")
+    if k < 1:
+        raise DataError(f"expected k >= 1 negatives per pair, found {k}")
+    PairDataset(queries, positives, source="mine_hard_negatives",  # validates both sides
+                columns={"query": "queries", "passage": "positives"})
+    bad = [i for i, t in enumerate(corpus) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise DataError(f"expected non-empty texts in the corpus, found {len(bad)} empty or non-text "
+                        f"entries (positions {bad[:5]}); drop them before mining")
+    q_emb = np.asarray(biencoder.encode(queries, batch_size=batch_size, progress=progress), np.float32)
+    p_emb = np.asarray(biencoder.encode(positives, batch_size=batch_size, progress=progress), np.float32)
+    c_emb = np.asarray(biencoder.encode(corpus, batch_size=batch_size, progress=progress), np.float32)
+    index = FaissIndex(kind=index_kind).fit(c_emb)
+    _, found = index.search(q_emb, max(candidates, k + 10))
+
+    positives_of: dict[str, list[int]] = {}
+    for i, q in enumerate(queries):
+        positives_of.setdefault(q, []).append(i)
+    corpus_norm = [_norm_text(t) for t in corpus]
+    out_q: list[str] = []
+    out_p: list[str] = []
+    out_n: list[str] = []
+    out_rows: list[int] = []
+    skipped = {"positive": 0, "near_duplicate": 0, "margin": 0}
+    short = 0
+    for i, (q, p) in enumerate(zip(queries, positives, strict=True)):
+        own = positives_of[q]
+        banned = {_norm_text(positives[j]) for j in own} | {_norm_text(q)}
+        own_emb = p_emb[own]
+        pos_score = float(q_emb[i] @ p_emb[i])
+        chosen: list[str] = []
+        seen: set[str] = set()
+        for c in found[i]:
+            if c < 0:
+                continue
+            text, norm = corpus[c], corpus_norm[c]
+            if norm in banned:
+                skipped["positive"] += 1
+                continue
+            if float((own_emb @ c_emb[c]).max()) >= near_duplicate:
+                skipped["near_duplicate"] += 1
+                continue
+            if margin is not None and float(q_emb[i] @ c_emb[c]) > pos_score - margin:
+                skipped["margin"] += 1
+                continue
+            if norm in seen:
+                continue
+            seen.add(norm)
+            chosen.append(text)
+            if len(chosen) == k:
+                break
+        short += len(chosen) < k
+        for neg in chosen:
+            out_q.append(q)
+            out_p.append(p)
+            out_n.append(neg)
+            out_rows.append(i + 1)
+    logger.info(
+        "mined %d hard negatives for %d pairs (%d pairs got fewer than %d); skipped candidates: "
+        "%d positives or copies of them, %d near-duplicates (cosine >= %.2f), %d within the margin",
+        len(out_n), len(queries), short, k, skipped["positive"], skipped["near_duplicate"],
+        near_duplicate, skipped["margin"],
+    )
+    if not out_n:
+        raise DataError("no hard negative survived the filters for any pair; add passages to the "
+                        "corpus, raise candidates, or loosen near_duplicate/margin")
+    return PairDataset(out_q, out_p, negatives=out_n, source="mine_hard_negatives", rows=out_rows)
+
+
+# ---------------------------------------------------------------------- evaluation
+def evaluate_retrieval(
+    biencoder: BiEncoder,
+    pairs: PairDataset,
+    corpus: Sequence[str] | None = None,
+    ks: Sequence[int] = (1, 5, 10),
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Retrieve for each distinct query of ``pairs`` among all their passages (+ ``corpus``) and
+    score the rankings against the pairs.
+
+    Args:
+        biencoder: the encoder of queries and passages.
+        pairs: (query, relevant passage) pairs; rows with a numeric label <= 0 are not relevant
+            (their passages still join the corpus as distractors).
+        corpus: extra passages; duplicates of pair passages (same text) are merged.
+        ks: Recall@k cut-offs; MRR and nDCG at ``max(ks)``.
+        batch_size: encoding batch size.
+
+    Returns:
+        :func:`~domaintune.pairs.retrieval_metrics` plus ``n_queries`` and ``n_corpus``.
+
+    Example:
+        >>> evaluate_retrieval(enc, test_pairs, corpus=all_passages)["mrr@10"]  # doctest: +SKIP
+    """
+    if not isinstance(pairs, PairDataset):
+        raise DataError(f"expected a PairDataset, found {type(pairs).__name__}")
+    passages = list(dict.fromkeys(list(pairs.passages) + list(corpus or [])))
+    position = {t: i for i, t in enumerate(passages)}
+    relevant: dict[str, set[int]] = {}
+    for j, (q, p) in enumerate(zip(pairs.queries, pairs.passages, strict=True)):
+        label = pairs.labels[j] if pairs.labels is not None else 1.0
+        if isinstance(label, float) and label <= 0:
+            continue
+        relevant.setdefault(q, set()).add(position[p])
+    if not relevant:
+        raise DataError(f"{pairs.source}: no pair is relevant (every label <= 0); nothing to evaluate")
+    queries = list(relevant)
+    index = FaissIndex().fit(biencoder.encode(passages, batch_size=batch_size))
+    _, ranked = index.search(biencoder.encode(queries, batch_size=batch_size), max(ks))
+    metrics: dict[str, Any] = retrieval_metrics(ranked.tolist(), [relevant[q] for q in queries], ks)
+    metrics.update(n_queries=len(queries), n_corpus=len(passages))
+    return metrics
