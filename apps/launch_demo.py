@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from domaintune import TextClassifier, TrainingConfig, load_dataset
+from domaintune import TextClassifier, TrainingConfig, load_dataset, plot_confusion_matrix
 from domaintune.ui import classifier_tab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def intent_classifier(retrain: bool = False) -> tuple[TextClassifier, Path]:
     metrics = clf.evaluate(test)
     clf.metrics["test"] = {k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}
     clf.save(out)
-    clf.evaluate(test, output_dir=out)  # confusion_matrix.png beside the model
+    plot_confusion_matrix(metrics["confusion_matrix"], clf.labels, out / "confusion_matrix.png")
     logger.info("sample intent classifier: test accuracy %.3f, saved to %s", metrics["accuracy"], out)
     return clf, out / "confusion_matrix.png"
 

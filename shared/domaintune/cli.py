@@ -56,12 +56,13 @@ def _train(args: argparse.Namespace) -> int:
                                          device=run.training.device)
     clf.fit(train, val, run.training)
     out = Path(run.output_dir)
-    if test is not None:
-        clf.metrics["test"] = {k: v for k, v in clf.evaluate(test).items() if k != "confusion_matrix"}
+    test_metrics = clf.evaluate(test) if test is not None else None
+    if test_metrics is not None:
+        clf.metrics["test"] = {k: v for k, v in test_metrics.items() if k != "confusion_matrix"}
     clf.metrics["run_config"] = run.to_dict()
     clf.save(out)
-    if test is not None and not clf.multi_label:
-        plot_confusion_matrix(clf.evaluate(test)["confusion_matrix"], clf.labels,
+    if test_metrics is not None and not clf.multi_label:
+        plot_confusion_matrix(test_metrics["confusion_matrix"], clf.labels,
                               out / "confusion_matrix.png")
     summary = {k: clf.metrics[k] for k in ("validation", "calibration", "test") if k in clf.metrics}
     with ModelRegistry(run.registry or _default_registry()) as registry:
