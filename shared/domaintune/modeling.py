@@ -7,7 +7,7 @@ calibration and export work the same for each of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,13 +80,6 @@ class EncoderClassifier(nn.Module):
         with torch.no_grad():
             self.head.weight.copy_(torch.as_tensor(weight, dtype=self.head.weight.dtype))
             self.head.bias.copy_(torch.as_tensor(bias, dtype=self.head.bias.dtype))
-
-
-def length_batches(texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
-    """Yield index batches of texts of similar length (less padding), longest first."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int, device: torch.device) -> dict:

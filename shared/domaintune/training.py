@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import ClassWeights, Metric, TrainingConfig
-from .modeling import EncoderClassifier, length_batches, tokenize
+from .modeling import EncoderClassifier, tokenize
 
 logger = logging.getLogger("domaintune")
 
@@ -46,7 +46,7 @@ def encode(
     """Pooled embeddings (or head logits when ``head``) of ``texts``, in input order."""
     model.eval()
     out: list[np.ndarray | None] = [None] * len(texts)
-    batches = list(length_batches(texts, batch_size))
+    batches = length_grouped_batches([len(t) for t in texts], batch_size, None)
     for batch in tqdm(batches, desc="encoding", disable=not progress, leave=False):
         enc = tokenize(tokenizer, [texts[i] for i in batch], max_length, device)
         vectors = model(**enc) if head else model.embed(**enc)
@@ -115,16 +115,24 @@ def class_weight_vector(targets: np.ndarray, n_labels: int, multi_label: bool) -
     return weights.astype(np.float32)
 
 
-def _batches(
-    texts: Sequence[str], batch_size: int, rng: np.random.Generator, group_by_length: bool
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None,
+    group_by_length: bool = True,
 ) -> list[np.ndarray]:
-    """Shuffled index batches; with ``group_by_length``, texts of similar length share a batch
-    (sorted within shuffled mega-batches of 50 batches, as transformers' LengthGroupedSampler)."""
-    order = rng.permutation(len(texts))
-    if group_by_length:
+    """Index batches over items of the given ``lengths``.
+
+    With ``rng``: shuffled, and with ``group_by_length`` sorted by length inside shuffled
+    mega-batches of 50 batches (as transformers' LengthGroupedSampler), so a batch holds items
+    of similar length (less padding). Without ``rng``: longest first (inference).
+    """
+    if rng is None:
+        order = np.argsort([-n for n in lengths], kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    order = rng.permutation(len(lengths))
+    if group_by_length and len(order):
         mega = batch_size * 50
         order = np.concatenate([
-            sorted(order[i : i + mega], key=lambda j: len(texts[j]), reverse=True)
+            sorted(order[i : i + mega], key=lambda j: lengths[j], reverse=True)
             for i in range(0, len(order), mega)
         ])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -203,14 +211,20 @@ def contrastive_stage(
     return history
 
 
-def _optimizer(model: EncoderClassifier, cfg: TrainingConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, cfg: TrainingConfig, is_head: Callable[[str], bool],
+    head_learning_rate: float | None = None,
+) -> torch.optim.Optimizer:
+    """AdamW with three groups: encoder weights (decayed), biases/LayerNorm (not decayed) and the
+    head (its own learning rate: ``cfg.head_learning_rate``, else ``head_learning_rate``, else
+    the encoder's)."""
     lr = cfg.resolved_learning_rate
-    head_lr = cfg.head_learning_rate or lr
+    head_lr = cfg.head_learning_rate or head_learning_rate or lr
     decay, no_decay, head = [], [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if name.startswith("head."):
+        if is_head(name):
             head.append(param)
         elif param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name:
             no_decay.append(param)
@@ -224,62 +238,58 @@ def _optimizer(model: EncoderClassifier, cfg: TrainingConfig) -> torch.optim.Opt
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
-def train_loop(
-    model: EncoderClassifier,
-    tokenizer,
-    texts: Sequence[str],
-    targets: np.ndarray,
+def run_epochs(
+    model: nn.Module,
     cfg: TrainingConfig,
     *,
-    multi_label: bool,
-    device: torch.device,
+    lengths: Sequence[int],
+    batch_loss: Callable[[np.ndarray], tuple[torch.Tensor, int]],
+    is_head: Callable[[str], bool],
     validate: Callable[[], dict[str, float]] | None = None,
+    select: tuple[str, bool] | None = None,
+    desc: str = "training",
+    head_learning_rate: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Fine-tune ``model`` in place on (texts, targets); returns the per-epoch log.
+    """The fine-tuning loop shared by every task; returns the per-epoch log.
 
-    ``validate`` returns validation metrics (``loss``, ``accuracy``, ``macro_f1``) and drives
-    early stopping; the best epoch's weights are restored at the end.
+    Args:
+        model: the module to train in place.
+        cfg: epochs / ``max_steps``, batch size, gradient accumulation, learning rates,
+            warm-up, early stopping, seed, progress bar.
+        lengths: one length per training item (for length-grouped batches).
+        batch_loss: item indices -> (mean loss over the batch, number of targets in it).
+        is_head: whether a parameter name belongs to the task head (own learning rate).
+        validate: returns validation metrics; drives early stopping, and the best epoch's
+            weights are restored at the end.
+        select: ``(metric key, higher is better)`` for early stopping; default
+            ``cfg.metric_for_best_model``.
     """
     from transformers import get_linear_schedule_with_warmup
 
-    n = len(texts)
-    n_labels = model.head.out_features
-    steps_per_epoch = max(1, math.ceil(n / cfg.batch_size / cfg.gradient_accumulation_steps))
+    steps_per_epoch = max(1, math.ceil(len(lengths) / cfg.batch_size / cfg.gradient_accumulation_steps))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     n_epochs = math.ceil(total_steps / steps_per_epoch)
-    optimizer = _optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg, is_head, head_learning_rate)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(cfg.warmup_ratio * total_steps), total_steps
     )
-    weights = None
-    if cfg.class_weights == ClassWeights.BALANCED:
-        weights = torch.as_tensor(class_weight_vector(targets, n_labels, multi_label), device=device)
-    if multi_label:
-        loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=weights)
-        target_tensor = torch.as_tensor(targets, dtype=torch.float32)
-    else:
-        loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
-        target_tensor = torch.as_tensor(targets, dtype=torch.long)
-
-    higher_is_better = cfg.metric_for_best_model != Metric.LOSS
+    key, higher = select or (cfg.metric_for_best_model.value, cfg.metric_for_best_model != Metric.LOSS)
     best_score, best_state, bad_epochs = -math.inf, None, 0
     history: list[dict[str, Any]] = []
     rng = np.random.default_rng(cfg.seed)
     step = 0
-    bar = tqdm(total=total_steps, desc=f"training ({cfg.method.value})", disable=not cfg.progress)
+    bar = tqdm(total=total_steps, desc=f"{desc} ({cfg.method.value})", disable=not cfg.progress)
     for epoch in range(1, n_epochs + 1):
         model.train()
         start = time.perf_counter()
-        micro = _batches(texts, cfg.batch_size, rng, cfg.group_by_length)
+        micro = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
         running, seen = 0.0, 0
         optimizer.zero_grad(set_to_none=True)
         for k, batch in enumerate(micro, start=1):
-            enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
-            logits = model(**enc)
-            loss = loss_fn(logits, target_tensor[batch].to(device))
+            loss, count = batch_loss(batch)
             (loss / cfg.gradient_accumulation_steps).backward()
-            running += loss.item() * len(batch)
-            seen += len(batch)
+            running += loss.item() * count
+            seen += count
             if k % cfg.gradient_accumulation_steps == 0 or k == len(micro):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -287,7 +297,7 @@ def train_loop(
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}")
+                bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
                 if step >= total_steps:
                     break
         entry: dict[str, Any] = {
@@ -306,15 +316,15 @@ def train_loop(
             + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
         )
         if validate is not None:
-            score = entry[f"val_{cfg.metric_for_best_model.value}"]
-            score = score if higher_is_better else -score
+            score = entry[f"val_{key}"] * (1 if higher else -1)
             if score > best_score:
                 best_score, bad_epochs = score, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
                 if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
-                    logger.info("early stopping after epoch %s", epoch)
+                    logger.info("early stopping after epoch %s (no better val_%s for %d epochs)",
+                                epoch, key, bad_epochs)
                     entry["early_stopped"] = True
                     break
         if step >= total_steps:
@@ -322,11 +332,43 @@ def train_loop(
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-        best = max(
-            (h for h in history if f"val_{cfg.metric_for_best_model.value}" in h),
-            key=lambda h: h[f"val_{cfg.metric_for_best_model.value}"] * (1 if higher_is_better else -1),
-        )
+        best = max((h for h in history if f"val_{key}" in h),
+                   key=lambda h: h[f"val_{key}"] * (1 if higher else -1))
         history.append({"best_epoch": best["epoch"]})
     model.eval()
     return history
 
+
+def train_loop(
+    model: EncoderClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    cfg: TrainingConfig,
+    *,
+    multi_label: bool,
+    device: torch.device,
+    validate: Callable[[], dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """Fine-tune a text classifier in place on (texts, targets); returns the per-epoch log.
+
+    ``validate`` returns validation metrics (``loss``, ``accuracy``, ``macro_f1``) and drives
+    early stopping; the best epoch's weights are restored at the end.
+    """
+    n_labels = model.head.out_features
+    weights = None
+    if cfg.class_weights == ClassWeights.BALANCED:
+        weights = torch.as_tensor(class_weight_vector(targets, n_labels, multi_label), device=device)
+    if multi_label:
+        loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=weights)
+        target_tensor = torch.as_tensor(targets, dtype=torch.float32)
+    else:
+        loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+        target_tensor = torch.as_tensor(targets, dtype=torch.long)
+
+    def batch_loss(batch: np.ndarray) -> tuple[torch.Tensor, int]:
+        enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
+        return loss_fn(model(**enc), target_tensor[batch].to(device)), len(batch)
+
+    return run_epochs(model, cfg, lengths=[len(t) for t in texts], batch_loss=batch_loss,
+                      is_head=lambda name: name.startswith("head."), validate=validate)

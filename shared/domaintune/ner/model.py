@@ -30,11 +30,11 @@ from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
 from ..persistence import atomic_directory, write_json_atomic
-from ..training import set_seed
+from ..training import length_grouped_batches, set_seed
 from .alignment import Window, attach_labels, encode_windows, merge_windows
 from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
 from .metrics import MODE, SCHEME, entity_metrics
-from .training import HEAD_NAME, batches_by_length, collate, train_windows
+from .training import HEAD_NAME, collate, train_windows
 
 logger = logging.getLogger("domaintune")
 
@@ -253,7 +253,7 @@ class TokenClassifier:
         self.model.eval()
         out: list[np.ndarray | None] = [None] * len(windows)
         pad_id = self.tokenizer.pad_token_id or 0
-        batches = batches_by_length([len(w) for w in windows], batch_size, None)
+        batches = length_grouped_batches([len(w) for w in windows], batch_size, None)
         for idx in tqdm(batches, desc="tagging", disable=not progress, leave=False):
             batch = collate([windows[i] for i in idx], pad_id, self.device)
             logits = self.model(**batch).logits.float().cpu().numpy()
