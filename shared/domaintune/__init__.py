@@ -22,7 +22,16 @@ from .augment import (
 from .calibration import expected_calibration_error, fit_temperature
 from .checks import DataReport, Suspect, check_data
 from .classifier import TextClassifier
-from .config import ClassWeights, HeadInit, Method, Metric, RunConfig, Task, TrainingConfig
+from .config import (
+    ClassWeights,
+    ConfigBase,
+    HeadInit,
+    Method,
+    Metric,
+    RunConfig,
+    Task,
+    TrainingConfig,
+)
 from .continual import UpdateReport, grow_labels, update
 from .data import TextDataset, load_dataset, sample_per_class, train_validation_split
 from .device import resolve_device
@@ -58,6 +67,7 @@ __all__ = [
     "entity_metrics",
     "load_ner_dataset",
     "ClassWeights",
+    "ConfigBase",
     "ConfigError",
     "DataError",
     "DomaintuneError",

@@ -122,8 +122,9 @@ def _check_value(owner: str, key: str, value: Any, hint: Any) -> Any:
     )
 
 
-class _ConfigMixin:
-    """to_dict / from_dict / YAML round-trips with strict validation."""
+class ConfigBase:
+    """Base of every config dataclass (core and apps): strict types, unknown keys rejected with
+    the closest valid key suggested, ``check_ranges``, ``to_dict`` / ``from_dict``."""
 
     def _validate_types(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -132,6 +133,15 @@ class _ConfigMixin:
             object.__setattr__(
                 self, f.name, _check_value(type(self).__name__, f.name, value, hints[f.name])
             )
+
+    def check_ranges(self, checks: list[tuple[str, bool, str]]) -> None:
+        """Raise a ConfigError for the first ``(key, ok, expected)`` whose ``ok`` is False."""
+        for key, ok, expected in checks:
+            if not ok:
+                raise ConfigError(
+                    f"{type(self).__name__} key {key!r} expects {expected}, found "
+                    f"{getattr(self, key)!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -157,7 +167,7 @@ class _ConfigMixin:
 
 
 @dataclass
-class TrainingConfig(_ConfigMixin):
+class TrainingConfig(ConfigBase):
     """How to train a model. Validated on construction.
 
     Args:
@@ -244,11 +254,7 @@ class TrainingConfig(_ConfigMixin):
             ("lora_alpha", self.lora_alpha > 0, "a positive integer"),
             ("lora_dropout", 0 <= self.lora_dropout < 1, "a number in [0, 1)"),
         ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise ConfigError(
-                    f"TrainingConfig key {key!r} expects {expected}, found {getattr(self, key)!r}"
-                )
+        self.check_ranges(checks)
 
     @property
     def resolved_learning_rate(self) -> float:
@@ -258,7 +264,7 @@ class TrainingConfig(_ConfigMixin):
 
 
 @dataclass
-class RunConfig(_ConfigMixin):
+class RunConfig(ConfigBase):
     """What ``domaintune train`` does: data, model and output (training keys sit beside these).
 
     Args:

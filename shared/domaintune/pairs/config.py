@@ -9,8 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..config import _ConfigMixin
-from ..errors import ConfigError
+from ..config import ConfigBase
 
 
 class PairLoss(str, enum.Enum):
@@ -21,7 +20,7 @@ class PairLoss(str, enum.Enum):
 
 
 @dataclass
-class PairTrainingConfig(_ConfigMixin):
+class PairTrainingConfig(ConfigBase):
     """How to fine-tune a :class:`~domaintune.pairs.BiEncoder` or
     :class:`~domaintune.pairs.CrossEncoderModel`. Validated on construction.
 
@@ -79,8 +78,4 @@ class PairTrainingConfig(_ConfigMixin):
             ("scale", self.scale > 0, "a positive number"),
             ("mini_batch_size", self.mini_batch_size > 0, "a positive integer"),
         ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise ConfigError(
-                    f"PairTrainingConfig key {key!r} expects {expected}, found {getattr(self, key)!r}"
-                )
+        self.check_ranges(checks)
