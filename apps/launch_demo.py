@@ -56,7 +56,21 @@ def classifier_demo_tab(retrain: bool = False) -> None:
                    confusion_png=png)
 
 
-TABS = {"Text classifier": classifier_demo_tab}
+def support_bot_demo_tab(retrain: bool = False) -> None:
+    """The support bot on the sample data: trained on first use into models/demo-bot (seconds)."""
+    from support_bot import sample_bot
+    from support_bot.app import EXAMPLES, support_bot_tab
+
+    bot = sample_bot(make_samples(), MODELS / "demo-bot", retrain=retrain)
+    gr.Markdown("Customer-service bot for the fictional Northwind Bank: intent classifier (`frozen` "
+                "MiniLM), FAQ retrieval (MiniLM + FAISS), out-of-scope detection tuned on "
+                "`data/support/oos.csv`, handoff, slot filling and a SQLite log "
+                "(`models/demo-bot/log.db`). Feedback lands in the log; `support-bot retrain "
+                "models/demo-bot --output models/demo-bot-v2` learns from it.")
+    support_bot_tab(bot, examples=EXAMPLES)
+
+
+TABS = {"Text classifier": classifier_demo_tab, "Support bot": support_bot_demo_tab}
 
 
 def build_demo(retrain: bool = False) -> gr.Blocks:

@@ -1,0 +1,264 @@
+"""The ``support-bot`` command line: train, evaluate, chat, demo, retrain.
+
+Examples:
+    support-bot train --intents data/support/intents.csv --faq data/support/faq.csv \\
+        --oos data/support/oos.csv --output models/bot [--validation valid.csv]
+    support-bot train --config apps/support_bot/sample_bot.yaml --output models/bot \\
+        --set dialogue.low_confidence_limit=3
+    support-bot evaluate models/bot --data data/support/intents_test.csv \\
+        --oos-data more_oos.csv --faq-queries data/support/faq_queries.csv
+    support-bot chat models/bot
+    support-bot demo models/bot --port 7861
+    support-bot retrain models/bot --output models/bot-v2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import TextIO
+
+from domaintune import DomaintuneError, load_dataset
+
+from .config import BotConfig, apply_overrides
+
+logger = logging.getLogger("support_bot")
+
+# --option -> (config section, key)
+_COLUMN_OPTIONS = {
+    "text_column": ("intent", "text_column"),
+    "intent_column": ("intent", "label_column"),
+    "intents_encoding": ("intent", "encoding"),
+    "model": ("intent", "model"),
+    "method": ("intent", "method"),
+    "faq_id_column": ("faq", "id_column"),
+    "faq_question_column": ("faq", "question_column"),
+    "faq_answer_column": ("faq", "answer_column"),
+    "faq_intent_column": ("faq", "intent_column"),
+    "faq_tags_column": ("faq", "tags_column"),
+    "faq_separator": ("faq", "question_separator"),
+    "faq_encoding": ("faq", "encoding"),
+    "encoder": ("faq", "encoder"),
+    "cross_encoder": ("faq", "cross_encoder"),
+    "oos_text_column": ("oos", "text_column"),
+}
+
+
+def _train_config(args: argparse.Namespace) -> BotConfig:
+    base = BotConfig.from_yaml(args.config).to_dict() if args.config else {}
+    for key, attr in (("intents_file", "intents"), ("validation_file", "validation"),
+                      ("faq_file", "faq"), ("oos_file", "oos"), ("output_dir", "output")):
+        value = getattr(args, attr)
+        if value:
+            base[key] = str(value)
+    for option, (section, key) in _COLUMN_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            base.setdefault(section, {})
+            base[section] = {**base[section], key: None if value in ("", "none") else value}
+    return BotConfig.from_dict(apply_overrides(base, args.set))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .pipeline import SupportBot
+
+    config = _train_config(args)
+    if not config.output_dir:
+        raise DomaintuneError("pass --output BOT_DIR (or set output_dir in the --config file)")
+    bot = SupportBot.train(config, config.output_dir, overwrite=args.overwrite)
+    summary = {"bot_dir": str(bot.directory), "version": bot.version, **bot.meta["summary"]}
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"trained on {summary['n_train']} messages ({summary['intents']} intents), "
+          f"{summary['faq']['entries']} FAQ entries, OOS: {bot.detector.describe()}; saved to "
+          f"{bot.directory}", file=sys.stderr)
+    bot.close()
+    return 0
+
+
+def _faq_queries(path: str, query_column: str, id_column: str) -> list[tuple[str, str]]:
+    frame = load_dataset(path, text=query_column, label=id_column)
+    return list(zip(frame.texts, frame.labels, strict=True))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .pipeline import SupportBot
+
+    with SupportBot.load(args.bot_dir) as bot:
+        ic = bot.config.intent
+        data = load_dataset(args.data, text=args.text_column or ic.text_column,
+                            label=args.intent_column or ic.label_column,
+                            encoding=args.encoding or ic.encoding)
+        oos = None
+        if args.oos_data:
+            oos = load_dataset(args.oos_data, text=args.oos_text_column or bot.config.oos.text_column,
+                               label=None, encoding=args.encoding or "utf-8").texts
+        queries = (_faq_queries(args.faq_queries, args.query_column, args.faq_id_column)
+                   if args.faq_queries else None)
+        metrics = bot.evaluate(data, oos, queries, output_dir=args.output)
+    print(json.dumps(metrics))
+    print(f"evaluated {metrics['n_in_scope']} in-scope messages, {metrics['n_oos']} OOS messages "
+          f"and {metrics['n_queries']} FAQ queries; report (confusion_matrix.png, report.md, "
+          f"metrics.json) in {metrics['report_dir']}", file=sys.stderr)
+    return 0
+
+
+def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None,
+         stdout: TextIO | None = None) -> int:
+    """A terminal conversation with ``bot``; ends on EOF, ``quit`` or ``exit``.
+
+    Args:
+        bot: a :class:`~support_bot.SupportBot`.
+        conversation_id: the conversation to continue (default: a new one).
+        stdin, stdout: streams (default: the terminal).
+
+    Returns:
+        The number of messages answered.
+    """
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    cid = conversation_id or f"cli-{uuid.uuid4().hex[:12]}"
+    interactive = stdin.isatty()
+    print(f"Support bot v{bot.version} - conversation {cid}. Type 'quit' to leave.", file=stdout)
+    answered = 0
+    while True:
+        if interactive:
+            print("you> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line:
+            break
+        message = line.rstrip("\n")
+        if message.strip().lower() in ("quit", "exit"):
+            break
+        reply = bot.reply(cid, message)
+        tag = f"[{reply.outcome.value}"
+        if reply.intent:
+            tag += f" {reply.intent} {reply.confidence:.0%}"
+        tag += "]"
+        print(f"bot> {reply.text}  {tag}", file=stdout)
+        if reply.handoff:
+            print(f"bot> (handed off to an agent: {reply.reason})", file=stdout)
+        stdout.flush()
+        answered += reply.turn_id is not None
+    print(f"bye ({answered} messages logged in {bot.log.path if bot.directory else 'memory'})",
+          file=stdout)
+    return answered
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .pipeline import SupportBot
+
+    with SupportBot.load(args.bot_dir) as bot:
+        chat(bot, conversation_id=args.conversation)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .app import build_demo
+    from .pipeline import SupportBot
+
+    bot = SupportBot.load(args.bot_dir)
+    demo = build_demo(bot)
+    demo.launch(server_name=args.host, server_port=args.port)
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from .pipeline import SupportBot
+
+    with SupportBot.load(args.bot_dir) as bot:
+        new = bot.retrain(args.output, replay_ratio=args.replay_ratio)
+        info = {"bot_dir": str(new.directory), "version": new.version,
+                "parent": str(Path(args.bot_dir).resolve()), **new.meta["retrain"]}
+        new.close()
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="support-bot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a bot from intents, an FAQ and OOS examples")
+    t.add_argument("--config", help="bot YAML (see apps/support_bot/sample_bot.yaml)")
+    t.add_argument("--intents", help="labelled messages (CSV/TSV/JSONL/Parquet)")
+    t.add_argument("--validation", help="held-out labelled messages for calibration and OOS "
+                                        "tuning (default: a split of --intents)")
+    t.add_argument("--faq", help="knowledge base (CSV/TSV/JSONL)")
+    t.add_argument("--oos", help="out-of-scope messages for tuning the OOS detector")
+    t.add_argument("--output", help="bot directory to write")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing bot directory")
+    t.add_argument("--text-column", help="text column of --intents (default text)")
+    t.add_argument("--intent-column", help="intent column of --intents (default intent)")
+    t.add_argument("--intents-encoding")
+    t.add_argument("--model", help="classifier encoder (default: packaged MiniLM)")
+    t.add_argument("--method", help="frozen (default), full or lora")
+    t.add_argument("--faq-id-column")
+    t.add_argument("--faq-question-column")
+    t.add_argument("--faq-answer-column")
+    t.add_argument("--faq-intent-column", help="'none' = no intent column")
+    t.add_argument("--faq-tags-column", help="'none' = no tags column")
+    t.add_argument("--faq-separator", help="separator of question paraphrases (default ' || ')")
+    t.add_argument("--faq-encoding")
+    t.add_argument("--encoder", help="bi-encoder of the FAQ (default: packaged MiniLM)")
+    t.add_argument("--cross-encoder", help="CrossEncoderModel directory to re-rank answers")
+    t.add_argument("--oos-text-column")
+    t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config key, e.g. --set oos.target_acceptance=0.9 (repeatable)")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, OOS recall/precision, retrieval MRR; writes a report")
+    e.add_argument("bot_dir")
+    e.add_argument("--data", required=True, help="labelled in-scope test messages")
+    e.add_argument("--oos-data", help="out-of-scope test messages")
+    e.add_argument("--faq-queries", help="CSV of (query, faq_id) pairs")
+    e.add_argument("--text-column", help="default: the bot's intent.text_column")
+    e.add_argument("--intent-column", help="default: the bot's intent.label_column")
+    e.add_argument("--oos-text-column", help="default: the bot's oos.text_column")
+    e.add_argument("--query-column", default="query")
+    e.add_argument("--faq-id-column", default="faq_id")
+    e.add_argument("--encoding", help="text encoding of the data files")
+    e.add_argument("--output", help="report directory (default BOT_DIR/reports/evaluate)")
+    e.set_defaults(func=_evaluate)
+
+    c = sub.add_parser("chat", help="talk to a bot in the terminal (quit/EOF to leave)")
+    c.add_argument("bot_dir")
+    c.add_argument("--conversation", help="continue this conversation id")
+    c.set_defaults(func=_chat)
+
+    d = sub.add_parser("demo", help="the Gradio demo of a bot")
+    d.add_argument("bot_dir")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=7860)
+    d.set_defaults(func=_demo)
+
+    r = sub.add_parser("retrain", help="learn from corrected/helpful logged turns into a new version")
+    r.add_argument("bot_dir")
+    r.add_argument("--output", required=True, help="new bot directory (must not exist)")
+    r.add_argument("--replay-ratio", type=float, default=None,
+                   help="replayed old examples per new example (default: the whole replay buffer)")
+    r.set_defaults(func=_retrain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``support-bot`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except DomaintuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

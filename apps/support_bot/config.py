@@ -1,0 +1,583 @@
+"""Settings of the support bot: one dataclass per concern, validated on construction.
+
+``BotConfig`` holds the data files and five sections: ``intent`` (the intent classifier),
+``faq`` (knowledge base columns, encoder, index, retrieval), ``oos`` (how out-of-scope
+thresholds are tuned), ``dialogue`` (handoff, slots, follow-ups, messages) and ``log`` (the
+SQLite conversation log). Unknown keys are errors with the closest valid key suggested; string
+options are Enums; every section has ``to_dict``/``from_dict``.
+
+Example:
+    >>> cfg = BotConfig.from_dict({"intents_file": "intents.csv", "faq_file": "faq.csv",
+    ...                            "intent": {"method": "frozen"}})
+    >>> cfg.intent.method.value
+    'frozen'
+    >>> BotConfig.from_dict({"intnet": {}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    domaintune.errors.ConfigError: unknown key 'intnet' in the bot config; did you mean 'intent'? ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domaintune import ConfigError, Method, TrainingConfig
+from domaintune.errors import closest
+from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
+
+
+class OOSObjective(str, enum.Enum):
+    """What the out-of-scope threshold maximises on validation data that includes OOS examples.
+
+    ``balanced_accuracy``: the mean of *in-scope accuracy* (share of in-scope validation messages
+    accepted **and** given the right intent) and *OOS recall* (share of OOS examples rejected), so
+    both kinds of mistake weigh the same whatever the class sizes. With ``min_oos_recall`` set,
+    only thresholds reaching that OOS recall are eligible.
+    ``in_scope_accuracy``: the highest in-scope accuracy among thresholds whose OOS recall is at
+    least ``min_oos_recall`` (which must then be set).
+    """
+
+    BALANCED_ACCURACY = "balanced_accuracy"
+    IN_SCOPE_ACCURACY = "in_scope_accuracy"
+
+
+class SlotScope(str, enum.Enum):
+    """How long a slot value is kept in a conversation."""
+
+    CONVERSATION = "conversation"  # until the conversation ends (a card number, an order number)
+    TOPIC = "topic"  # until the conversation moves to another intent (an amount, a merchant)
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _describe(hint: Any) -> str:
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return f"one of {[m.value for m in hint]}"
+    if isinstance(hint, type) and issubclass(hint, _Section):
+        return "a mapping"
+    if hint in _TYPE_WORDS:
+        return _TYPE_WORDS[hint]
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return str(hint)
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    """Check/convert ``value`` to the type ``hint``; raise a ConfigError naming ``where``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            if type(None) in typing.get_args(hint):
+                return None
+        for arg in args:
+            try:
+                return _coerce(where, value, arg)
+            except ConfigError:
+                continue
+        wanted = " or ".join(_describe(a) for a in args)
+        raise ConfigError(f"{where} expects {wanted}{' or null' if len(args) < len(typing.get_args(hint)) else ''}, "
+                          f"found {value!r}")
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if isinstance(value, hint):
+            return value
+        valid = [m.value for m in hint]
+        if isinstance(value, str) and value in valid:
+            return hint(value)
+        raise ConfigError(f"{where} expects one of {valid}, found {value!r}{closest(str(value), valid)}")
+    if isinstance(hint, type) and issubclass(hint, _Section):
+        if isinstance(value, hint):
+            return value
+        return hint.from_dict(value, where=where)
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} expects a list, found {value!r}")
+        return [_coerce(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        key_t, val_t = typing.get_args(hint) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} expects a mapping, found {value!r}")
+        return {_coerce(f"{where} key", k, key_t): _coerce(f"{where}.{k}", v, val_t)
+                for k, v in value.items()}
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Path):
+            return str(value)
+    raise ConfigError(f"{where} expects {_describe(hint)}, found {value!r}")
+
+
+class _Section:
+    """Shared dict conversion and validation of the config dataclasses."""
+
+    _where = "config"
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The valid keys of this section."""
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None):
+        """Build from a mapping; unknown keys raise a ConfigError with the closest key."""
+        where = where or cls._where
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where} expects a mapping of keys to values, found {data!r}")
+        valid = cls.keys()
+        for key in data:
+            if key not in valid:
+                raise ConfigError(f"unknown key {key!r} in {where}{closest(str(key), valid)} "
+                                  f"(valid keys: {valid})")
+        return cls(**{k: data[k] for k in valid if k in data})  # type: ignore[call-arg]
+
+    def _validate(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            where = f"{self._where}.{f.name}" if self._where != "the bot config" else f.name
+            setattr(self, f.name, _coerce(where, getattr(self, f.name), hints[f.name]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-ready dict (Enums as their values)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+    def _check(self, checks: list[tuple[str, bool, str]]) -> None:
+        for key, ok, wanted in checks:
+            if not ok:
+                raise ConfigError(f"{self._where}.{key} expects {wanted}, found "
+                                  f"{getattr(self, key)!r}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Section):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class IntentConfig(_Section):
+    """The intent classifier (trained with ``domaintune.TextClassifier``).
+
+    Args:
+        model: encoder: ``"default"`` (packaged all-MiniLM-L6-v2), a local directory or hub id.
+        method: ``frozen`` (embeddings + logistic regression: seconds), ``full``, ``lora``.
+        text_column: text column of the intents file.
+        label_column: intent column of the intents file.
+        encoding: text encoding of the intents file.
+        validation_split: share of the intents held out to calibrate the temperature and tune
+            the out-of-scope thresholds (stratified).
+        max_length: tokens per message for the classifier.
+        seed: seed of the split and of training.
+        training: further ``domaintune.TrainingConfig`` keys (``epochs``, ``head_c`` ...).
+    """
+
+    _where = "intent"
+
+    model: str = "default"
+    method: Method = Method.FROZEN
+    text_column: str = "text"
+    label_column: str = "intent"
+    encoding: str = "utf-8"
+    validation_split: float = 0.15
+    max_length: int = 128
+    seed: int = 42
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._check([
+            ("validation_split", 0.0 < self.validation_split < 1.0, "a number in (0, 1)"),
+            ("method", self.method != Method.ZERO_SHOT, "frozen, full or lora (the bot trains on "
+                                                        "labelled intents)"),
+        ])
+        self.training_config()  # validates the extra keys now, not at training time
+
+    def training_config(self) -> TrainingConfig:
+        """The ``TrainingConfig`` these settings describe."""
+        extra = dict(self.training)
+        clash = [k for k in ("method", "max_length", "seed") if k in extra]
+        if clash:
+            raise ConfigError(f"intent.training sets {clash}, which are intent.{clash[0]} itself; "
+                              f"set intent.{clash[0]} instead")
+        extra.setdefault("progress", False)
+        try:
+            return TrainingConfig.from_dict({"method": self.method.value,
+                                             "max_length": self.max_length,
+                                             "seed": self.seed, **extra})
+        except ConfigError as exc:
+            raise ConfigError(f"intent.training: {exc}") from None
+
+
+@dataclass
+class KnowledgeBaseConfig(_Section):
+    """The FAQ / knowledge base, its embedding index and retrieval.
+
+    Args:
+        id_column, question_column, answer_column: required columns of the FAQ file.
+        intent_column, tags_column: optional columns (``null`` = none). A column named here
+            that the file lacks is an error unless it is the default name.
+        question_separator: separator of several question paraphrases in one cell (a JSONL
+            ``question`` may also be a list).
+        tag_separator: separator of tags in one cell.
+        encoding: text encoding of the FAQ file.
+        encoder: bi-encoder embedding the questions: ``"default"`` (packaged MiniLM), a
+            ``BiEncoder.save`` directory, or any local model directory / hub id.
+        index_kind: ``auto`` (exact search up to ``exact_max`` vectors, HNSW above), ``flat``,
+            ``hnsw`` or ``ivf``.
+        exact_max: largest index searched exactly by ``auto``.
+        index_answers: also embed each answer (helps when questions are few).
+        restrict_to_intent: answer only from entries of the predicted intent (entries without an
+            intent stay eligible for any intent; falls back to all entries when the intent has
+            none).
+        top_k: answers shown per reply (``top_answers``).
+        candidates: nearest entries fetched per query before restriction and re-ranking.
+        cross_encoder: a ``CrossEncoderModel.save`` directory to re-rank the candidates; null =
+            off.
+        rerank_candidates: candidates scored by the cross-encoder.
+    """
+
+    _where = "faq"
+
+    id_column: str = "id"
+    question_column: str = "question"
+    answer_column: str = "answer"
+    intent_column: str | None = "intent"
+    tags_column: str | None = "tags"
+    question_separator: str = " || "
+    tag_separator: str = ";"
+    encoding: str = "utf-8"
+    encoder: str = "default"
+    index_kind: IndexKind = IndexKind.AUTO
+    exact_max: int = EXACT_SEARCH_MAX
+    index_answers: bool = True
+    restrict_to_intent: bool = True
+    top_k: int = 3
+    candidates: int = 50
+    cross_encoder: str | None = None
+    rerank_candidates: int = 10
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._check([
+            ("question_separator", bool(self.question_separator.strip()), "a non-blank separator"),
+            ("exact_max", self.exact_max > 0, "a positive integer"),
+            ("top_k", self.top_k > 0, "a positive integer"),
+            ("candidates", self.candidates >= self.top_k, f"an integer >= top_k ({self.top_k})"),
+            ("rerank_candidates", self.rerank_candidates > 0, "a positive integer"),
+        ])
+
+
+@dataclass
+class OOSConfig(_Section):
+    """How the out-of-scope detector is tuned (no hand-set thresholds).
+
+    Two signals: the classifier's temperature-calibrated top probability and the cosine
+    similarity of the best FAQ match. With at least ``min_oos_examples`` OOS examples, a logistic
+    regression combines them and its threshold maximises ``objective`` on the validation
+    intents + OOS examples. Otherwise one threshold per signal is set at the same quantile of the
+    in-scope validation data, so that ``target_acceptance`` of it is accepted.
+
+    Args:
+        objective: ``balanced_accuracy`` or ``in_scope_accuracy`` (see :class:`OOSObjective`).
+        min_oos_recall: required OOS recall on the OOS examples (null = no constraint).
+        target_acceptance: share of in-scope validation messages accepted without OOS examples.
+        min_oos_examples: fewer OOS examples than this fall back to ``target_acceptance``.
+        text_column: text column of the OOS file.
+        encoding: text encoding of the OOS file.
+    """
+
+    _where = "oos"
+
+    objective: OOSObjective = OOSObjective.BALANCED_ACCURACY
+    min_oos_recall: float | None = None
+    target_acceptance: float = 0.95
+    min_oos_examples: int = 10
+    text_column: str = "text"
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._check([
+            ("min_oos_recall", self.min_oos_recall is None or 0.0 < self.min_oos_recall <= 1.0,
+             "a number in (0, 1] or null"),
+            ("target_acceptance", 0.0 < self.target_acceptance <= 1.0, "a number in (0, 1]"),
+            ("min_oos_examples", self.min_oos_examples >= 2, "an integer >= 2"),
+        ])
+        if self.objective == OOSObjective.IN_SCOPE_ACCURACY and self.min_oos_recall is None:
+            raise ConfigError("oos.objective 'in_scope_accuracy' needs oos.min_oos_recall (e.g. "
+                              "0.9); set it, or use objective 'balanced_accuracy'")
+
+
+@dataclass
+class SlotConfig(_Section):
+    """One slot of the answer templates (``{name}`` in an answer).
+
+    Args:
+        pattern: regular expression finding the value in a message (the first group if it has
+            one, else the whole match); null = free text only.
+        prompt: what the bot asks when the value is missing.
+        free_text: when the bot has asked for this slot and the pattern finds nothing, take the
+            whole reply (up to 80 characters) as the value.
+        scope: ``conversation`` (kept until the conversation ends) or ``topic`` (forgotten when
+            the conversation moves to another intent, unless the message gives it again).
+    """
+
+    _where = "dialogue.slots"
+
+    pattern: str | None = None
+    prompt: str = ""
+    free_text: bool = False
+    scope: SlotScope = SlotScope.CONVERSATION
+
+    def __post_init__(self) -> None:
+        self._validate()
+        if self.pattern is None and not self.free_text:
+            raise ConfigError(f"{self._where}: a slot needs a pattern or free_text: true")
+        if self.pattern is not None:
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ConfigError(f"{self._where}: pattern {self.pattern!r} is not a valid regular "
+                                  f"expression ({exc}); fix it (YAML: quote it in single quotes)") from None
+            if compiled.groups > 1:
+                raise ConfigError(f"{self._where}: pattern {self.pattern!r} has {compiled.groups} "
+                                  "groups; use at most one (the value), and (?:...) elsewhere")
+        if not self.prompt.strip():
+            raise ConfigError(f"{self._where}: expected a prompt asking for the value, found none")
+
+
+def _default_slots() -> dict[str, SlotConfig]:
+    # Order matters: an earlier slot claims its text first (an amount "£1200" is not a card's
+    # last four digits).
+    return {
+        "amount": SlotConfig(
+            pattern=r"(?:[£$€]\s?\d+(?:,\d{3})*(?:\.\d{1,2})?|\b\d+(?:,\d{3})*(?:\.\d{1,2})?\s?"
+                    r"(?i:pounds|euros|dollars|gbp|eur|usd)\b)",
+            prompt="What amount is it about (for example £25.00)?", scope=SlotScope.TOPIC),
+        "order_number": SlotConfig(pattern=r"\b\d{6,}\b",
+                                   prompt="What is your order number? It has 6 or more digits."),
+        "card_last4": SlotConfig(pattern=r"\b\d{4}\b",
+                                 prompt="What are the last 4 digits of your card?"),
+    }
+
+
+@dataclass
+class DialogueConfig(_Section):
+    """Conversation rules: handoff, slots, follow-ups and the bot's fixed messages.
+
+    Args:
+        handoff_intents: intents that mean "let me talk to a person" (handoff when predicted
+            in scope).
+        escalate_intents: intents always passed to an agent (e.g. complaints).
+        handoff_keywords: phrases that hand off whatever the classifier says (whole words,
+            case-insensitive).
+        low_confidence_limit: consecutive out-of-scope / unanswered turns that hand off.
+        followup_max_words: a message of at most this many words with a reference or follow-up
+            start ("and ...", "that", "it") may reuse the last intent.
+        followup_starts: openings of a follow-up ("and", "what about" ...).
+        followup_references: words referring back ("that", "it" ...).
+        max_model_chars: characters of a message given to the models (longer ones are cut,
+            the count is logged).
+        max_log_chars: characters of a message kept in the log.
+        responses: fixed answers per intent (templates allowed), used before the FAQ.
+        slots: slot name -> ``SlotConfig`` (pattern, prompt, free_text).
+        fallback_message: reply to an out-of-scope message.
+        handoff_message: reply when handing off.
+        empty_message: reply to an empty message.
+        slot_retry_prefix: put before the slot prompt when the reply did not contain the value.
+    """
+
+    _where = "dialogue"
+
+    handoff_intents: list[str] = field(default_factory=lambda: ["speak_to_human"])
+    escalate_intents: list[str] = field(default_factory=list)
+    handoff_keywords: list[str] = field(default_factory=lambda: [
+        "human", "real person", "a person", "an agent", "live agent", "operator",
+        "representative", "speak to someone", "talk to someone", "customer service"])
+    low_confidence_limit: int = 2
+    followup_max_words: int = 8
+    followup_starts: list[str] = field(default_factory=lambda: [
+        "and", "also", "what about", "how about", "but", "then", "so"])
+    followup_references: list[str] = field(default_factory=lambda: [
+        "that", "it", "this", "those", "these", "them", "they", "there"])
+    max_model_chars: int = 2000
+    max_log_chars: int = 20000
+    responses: dict[str, str] = field(default_factory=dict)
+    slots: dict[str, SlotConfig] = field(default_factory=_default_slots)
+    fallback_message: str = ("Sorry, I'm not sure I understood. Could you rephrase that? I can help "
+                             "with questions about your account, cards and payments.")
+    handoff_message: str = ("I'm passing you to one of our agents; someone will reply here "
+                            "shortly.")
+    empty_message: str = "Please type a message so I can help."
+    slot_retry_prefix: str = "Sorry, I didn't catch that."
+
+    def __post_init__(self) -> None:
+        if isinstance(self.slots, Mapping):
+            self.slots = {str(k): (v if isinstance(v, SlotConfig)
+                                   else SlotConfig.from_dict(v, where=f"dialogue.slots.{k}"))
+                          for k, v in self.slots.items()}
+        self._validate()
+        bad = [k for k in self.slots if not re.fullmatch(r"[a-z_][a-z0-9_]*", k)]
+        if bad:
+            raise ConfigError(f"dialogue.slots: slot names are lower-case identifiers as in "
+                              f"{{order_number}}, found {bad}")
+        self._check([
+            ("low_confidence_limit", self.low_confidence_limit >= 1, "an integer >= 1"),
+            ("followup_max_words", self.followup_max_words >= 1, "an integer >= 1"),
+            ("max_model_chars", self.max_model_chars >= 16, "an integer >= 16"),
+            ("max_log_chars", self.max_log_chars >= 16, "an integer >= 16"),
+        ])
+
+
+@dataclass
+class LogConfig(_Section):
+    """The SQLite conversation log (one file per bot directory, WAL mode).
+
+    Args:
+        file: file name inside the bot directory.
+        busy_timeout_s: how long a writer waits for the lock before retrying.
+        max_retries: attempts of a write that found the database locked.
+    """
+
+    _where = "log"
+
+    file: str = "log.db"
+    busy_timeout_s: float = 30.0
+    max_retries: int = 20
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._check([
+            ("file", bool(self.file) and "/" not in self.file and "\\" not in self.file,
+             "a plain file name"),
+            ("busy_timeout_s", self.busy_timeout_s > 0, "a positive number"),
+            ("max_retries", self.max_retries >= 1, "an integer >= 1"),
+        ])
+
+
+@dataclass
+class BotConfig(_Section):
+    """Everything needed to train a support bot.
+
+    Args:
+        intents_file: labelled messages (CSV/TSV/JSONL/JSON/Parquet).
+        validation_file: labelled messages held out for calibration and OOS tuning (same
+            columns); null = a stratified ``intent.validation_split`` of ``intents_file``.
+        faq_file: the knowledge base (CSV or JSONL).
+        oos_file: optional out-of-scope messages for tuning the OOS detector.
+        output_dir: where ``support-bot train --config`` writes the bot (``--output`` wins).
+        intent, faq, oos, dialogue, log: the sections above.
+
+    Example:
+        >>> cfg = BotConfig(intents_file="data/support/intents.csv",
+        ...                 faq_file="data/support/faq.csv")
+        >>> cfg.dialogue.low_confidence_limit
+        2
+    """
+
+    _where = "the bot config"
+
+    intents_file: str | None = None
+    validation_file: str | None = None
+    faq_file: str | None = None
+    oos_file: str | None = None
+    output_dir: str | None = None
+    intent: IntentConfig = field(default_factory=IntentConfig)
+    faq: KnowledgeBaseConfig = field(default_factory=KnowledgeBaseConfig)
+    oos: OOSConfig = field(default_factory=OOSConfig)
+    dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BotConfig:
+        """Read a YAML file, then apply ``section.key=value`` overrides (values parsed as YAML).
+
+        Relative file paths in the YAML are taken relative to the YAML file's folder.
+
+        Example:
+            >>> BotConfig.from_yaml("bot.yaml", ["dialogue.low_confidence_limit=3"])  # doctest: +SKIP
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; check the path")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys at the top, found "
+                              f"{type(data).__name__}")
+        for key in ("intents_file", "validation_file", "faq_file", "oos_file", "output_dir"):
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).is_absolute():
+                data[key] = str((path.parent / value).resolve())
+        return cls.from_dict(apply_overrides(data, overrides or []))
+
+    def to_yaml(self) -> str:
+        """The config as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set ``a.b=value`` items in a nested dict (values parsed as YAML scalars/lists)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"expected KEY=VALUE in --set, found {item!r}; e.g. "
+                              "--set dialogue.low_confidence_limit=3")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+            node[part] = dict(child)
+            node = node[part]
+        node[parts[-1]] = value
+    return out

@@ -1,0 +1,358 @@
+"""Support-bot benchmarks: out-of-scope detection, FAQ retrieval, reply latency.
+
+Usage:
+    python benchmarks/bench_support_bot.py oos [--method frozen] [--smoke]
+    python benchmarks/bench_support_bot.py retrieval [--epochs 1] [--batch-size 16] [--smoke]
+    python benchmarks/bench_support_bot.py latency [--faq-size 100000] [--replies 500] [--smoke]
+
+* ``oos``: BANKING77-OOS (``data/prepare_banking77_oos.py``). The bot trains on the 50 in-scope
+  intents (``train``), calibrates and tunes its OOS detector on ``valid`` + the ID-OOS and
+  OOD-OOS validation sets, and is tested on ``test``: in-scope accuracy of the classifier alone
+  (no OOS option) vs the bot (accepted **and** right), OOS recall on ID-OOS and OOD-OOS test
+  separately, OOS precision over all test messages; plus the same detector fitted on the
+  classifier's confidence alone (ablation).
+* ``retrieval``: Bitext (``data/prepare_bitext.py``): Recall@1 and MRR@10 of the held-out
+  paraphrases against the FAQ, with the packaged MiniLM frozen vs fine-tuned on the (FAQ question,
+  answer) pairs (in-batch negatives).
+* ``latency``: one ``bot.reply`` (intent + retrieval + SQLite logging) against a FAQ of
+  ``--faq-size`` synthetic entries (HNSW above 50k vectors): p50/p99 ms over ``--replies`` replies,
+  the time to build the bot (training + index), and the RSS memory of a fresh process that loaded
+  the bot and answered one message.
+
+``--smoke`` runs a few seconds on small subsets (a check that the script works, not a result).
+Data is read from ``../shared/datasets`` (or ``DOMAINTUNE_DATASETS``); prepared files and bots go
+to ``benchmarks/out/support_bot/``. Each run appends one JSON line (command, machine, date,
+results) to ``benchmarks/out/support_bot.jsonl``; RESULTS.md is written by hand from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+WORK = OUT / "support_bot"
+RESULTS_FILE = OUT / "support_bot.jsonl"
+
+logger = logging.getLogger("bench_support_bot")
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, "
+            f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}, "
+            f"python {platform.python_version()}")
+
+
+def record(result: dict[str, Any]) -> None:
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["python"] + sys.argv), "machine": machine(), **result}
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def load_script(name: str):
+    """Import a data/ script by path (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "data" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def subsample(rows: list[dict[str, str]], n: int | None, seed: int = 0, key: str | None = None):
+    """``n`` rows (per ``key`` value when given), seeded; all rows when ``n`` is None."""
+    if n is None:
+        return rows
+    rng = random.Random(seed)
+    if key is None:
+        return rng.sample(rows, min(n, len(rows)))
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r[key], []).append(r)
+    return [r for g in groups.values() for r in rng.sample(g, min(n, len(g)))]
+
+
+# ---------------------------------------------------------------------- oos
+def run_oos(args: argparse.Namespace) -> None:
+    from support_bot import BotConfig, OOSDetector, SupportBot
+
+    prepared = WORK / "banking77_oos"
+    counts = load_script("prepare_banking77_oos").prepare(
+        Path(args.source) if args.source else load_script("prepare_banking77_oos").DEFAULT_SOURCE,
+        prepared, args.faq_questions)
+    logger.info("prepared BANKING77-OOS: %s", counts)
+    per_class = 6 if args.smoke else None
+    small = 40 if args.smoke else None
+    files = {}
+    for name, key in (("train", "intent"), ("valid", "intent"), ("test", "intent"),
+                      ("oos_valid", None), ("id_oos_test", None), ("ood_oos_test", None)):
+        rows = subsample(read_csv(prepared / f"{name}.csv"),
+                         per_class if key else small, seed=args.seed, key=key)
+        if args.smoke and name in ("valid", "test"):
+            rows = subsample(rows, 2, seed=args.seed, key=key)
+        files[name] = write_csv(WORK / f"b77_{name}.csv", rows)
+    config = BotConfig.from_dict({
+        "intents_file": str(files["train"]), "validation_file": str(files["valid"]),
+        "faq_file": str(prepared / "faq.csv"), "oos_file": str(files["oos_valid"]),
+        "intent": {"model": args.model, "method": args.method, "seed": args.seed,
+                   "training": {"epochs": args.epochs} if args.method != "frozen" else {}},
+        "faq": {"encoder": args.model}, "dialogue": {"handoff_intents": []},
+    })
+    out = WORK / f"b77-bot-{args.method}{'-smoke' if args.smoke else ''}"
+    start = time.perf_counter()
+    bot = SupportBot.train(config, out, overwrite=True)
+    train_s = time.perf_counter() - start
+    test = read_csv(files["test"])
+    ins = bot.analyze([r["text"] for r in test])
+    truth = np.array([r["intent"] for r in test])
+    pred = np.array([a.intent for a in ins])
+    accepted = np.array([a.in_scope for a in ins])
+    results: dict[str, Any] = {
+        "n_test_in_scope": len(test),
+        "classifier_accuracy_no_oos": float(np.mean(pred == truth)),
+        "bot_in_scope_accuracy": float(np.mean(accepted & (pred == truth))),
+        "bot_in_scope_acceptance": float(np.mean(accepted)),
+    }
+    rejected_total = int((~accepted).sum())
+    rejected_oos = 0
+    oos_sets = {}
+    for name in ("id_oos_test", "ood_oos_test"):
+        res = bot.analyze([r["text"] for r in read_csv(files[name])])
+        oos_sets[name] = res
+        rejected = np.array([not a.in_scope for a in res])
+        results[f"oos_recall_{name.replace('_test', '')}"] = float(rejected.mean())
+        results[f"n_{name}"] = len(res)
+        rejected_total += int(rejected.sum())
+        rejected_oos += int(rejected.sum())
+    results["oos_precision"] = rejected_oos / rejected_total if rejected_total else None
+    # ablation: the same tuning on the classifier's confidence alone
+    val = read_csv(files["valid"])
+    val_res = bot.analyze([r["text"] for r in val])
+    oos_val = bot.analyze([r["text"] for r in read_csv(files["oos_valid"])])
+    conf_only = OOSDetector().fit([a.confidence for a in val_res], np.zeros(len(val_res)),
+                                  [a.intent == r["intent"] for a, r in zip(val_res, val, strict=True)],
+                                  [a.confidence for a in oos_val], np.zeros(len(oos_val)))
+    ok = conf_only.accept([a.confidence for a in ins], np.zeros(len(ins)))
+    results["confidence_only"] = {
+        "bot_in_scope_accuracy": float(np.mean(ok & (pred == truth))),
+        **{f"oos_recall_{n.replace('_test', '')}": float(np.mean(~conf_only.accept(
+            [a.confidence for a in r], np.zeros(len(r))))) for n, r in oos_sets.items()},
+    }
+    results.update(detector=bot.detector.to_dict(), train_seconds=round(train_s, 1),
+                   method=args.method, model=args.model, smoke=args.smoke)
+    bot.close()
+    record({"benchmark": "support_bot_oos", **results})
+
+
+# ---------------------------------------------------------------------- retrieval
+def _retrieval_scores(encoder, kb, queries: list[tuple[str, str]]) -> dict[str, float]:
+    from domaintune.pairs import retrieval_metrics
+    from support_bot import FaqRetriever, KnowledgeBaseConfig
+
+    retriever = FaqRetriever.build(kb, KnowledgeBaseConfig(restrict_to_intent=False), encoder=encoder)
+    start = time.perf_counter()
+    rankings = retriever.search([q for q, _ in queries])
+    seconds = time.perf_counter() - start
+    m = retrieval_metrics([r.ids[:10] for r in rankings], [f for _, f in queries], ks=(1, 5, 10))
+    return {"recall@1": m["recall@1"], "recall@5": m["recall@5"], "mrr@10": m["mrr@10"],
+            "queries_per_s": round(len(queries) / seconds, 1)}
+
+
+def run_retrieval(args: argparse.Namespace) -> None:
+    from domaintune.pairs import BiEncoder, PairTrainingConfig, load_pairs
+    from support_bot import load_knowledge_base
+
+    prep = load_script("prepare_bitext")
+    prepared = WORK / f"bitext-k{args.answers_per_intent}"
+    counts = prep.prepare(Path(args.source) if args.source else prep.DEFAULT_SOURCE, prepared,
+                          heldout=0.2, answers_per_intent=args.answers_per_intent,
+                          max_questions=5 if args.smoke else args.max_questions, seed=args.seed)
+    logger.info("prepared Bitext: %s", counts)
+    kb = load_knowledge_base(prepared / "faq.csv")
+    queries = [(r["query"], r["faq_id"]) for r in read_csv(prepared / "faq_queries.csv")]
+    pairs_file = prepared / "train_pairs.csv"
+    if args.smoke:
+        queries = subsample(queries, 40, seed=args.seed)
+        rows = subsample(read_csv(pairs_file), 64, seed=args.seed)
+        pairs_file = write_csv(WORK / "bitext_pairs_smoke.csv", rows)
+    results: dict[str, Any] = {"n_queries": len(queries), "faq_entries": len(kb), **counts}
+    frozen = BiEncoder.from_pretrained(args.model)
+    results["frozen"] = _retrieval_scores(frozen, kb, queries)
+    pairs = load_pairs(pairs_file, query="query", passage="passage")
+    tuned = BiEncoder.from_pretrained(args.model)
+    cfg = PairTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                             max_steps=4 if args.smoke else None, progress=not args.smoke)
+    start = time.perf_counter()
+    tuned.fit(pairs, config=cfg)
+    results["fine_tuned"] = {**_retrieval_scores(tuned, kb, queries),
+                             "train_seconds": round(time.perf_counter() - start, 1),
+                             "train_pairs": len(pairs), "epochs": args.epochs,
+                             "batch_size": args.batch_size}
+    results.update(model=args.model, smoke=args.smoke)
+    record({"benchmark": "support_bot_retrieval", **results})
+
+
+# ---------------------------------------------------------------------- latency
+_TOPICS = ["card", "transfer", "refund", "loan", "overdraft", "savings", "mortgage", "pension",
+           "insurance", "statement", "direct debit", "standing order", "cheque", "PIN", "app"]
+_ACTIONS = ["cancel", "change", "track", "report", "open", "close", "update", "pay", "dispute",
+            "renew", "block", "activate", "check", "move", "split"]
+_PLACES = ["abroad", "online", "in a branch", "by phone", "in the app", "at an ATM", "at weekends",
+           "for my child", "for my business", "after moving house"]
+
+
+def synthetic_faq(n: int, path: Path, seed: int = 0) -> Path:
+    """``n`` distinct FAQ entries from templates (question + answer), written as CSV."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        topic, action, place = rng.choice(_TOPICS), rng.choice(_ACTIONS), rng.choice(_PLACES)
+        rows.append({"id": f"syn-{i:06d}",
+                     "question": f"How do I {action} my {topic} {place}? (case {i})",
+                     "answer": f"To {action} your {topic} {place}, open Settings > {topic.title()} "
+                               f"and follow step {i % 97 + 1}. Reference {i:06d}.",
+                     "intent": ""})
+    return write_csv(path, rows)
+
+
+def rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def loaded_rss_mb(bot_dir: Path) -> float:
+    """RSS (MiB) of a fresh Python process that loaded the bot and answered one message."""
+    import subprocess
+
+    here, target = str(Path(__file__).parent), str(bot_dir)
+    code = (f"import sys; sys.path.insert(0, {here!r}); from bench_support_bot import rss_mb; "
+            f"from support_bot import SupportBot; bot = SupportBot.load({target!r}); "
+            "bot.reply('rss', 'hello'); print(rss_mb())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run_latency(args: argparse.Namespace) -> None:
+    from support_bot import BotConfig, SupportBot
+
+    paths = load_script("make_samples").make_samples(ROOT / "data")
+    size = 500 if args.smoke else args.faq_size
+    replies = 20 if args.smoke else args.replies
+    faq = synthetic_faq(size, WORK / f"synthetic_faq_{size}.csv", seed=args.seed)
+    intents = paths["intents"]
+    if args.smoke:  # 10 messages per intent
+        intents = write_csv(WORK / "latency_intents_smoke.csv",
+                            subsample(read_csv(intents), 10, seed=args.seed, key="intent"))
+    out = WORK / f"latency-bot-{size}"
+    rss_before = rss_mb()
+    config = BotConfig.from_dict({
+        "intents_file": str(intents), "faq_file": str(faq), "oos_file": str(paths["oos"]),
+        "intent": {"model": args.model}, "faq": {"encoder": args.model, "index_answers": False},
+    })
+    start = time.perf_counter()
+    SupportBot.train(config, out, overwrite=True).close()
+    build_s = time.perf_counter() - start
+    messages = [r["text"] for r in read_csv(paths["intents_test"])]
+    rng = random.Random(args.seed)
+    rss_loaded = loaded_rss_mb(out)  # in a fresh process: the bot alone, not the training
+    with SupportBot.load(out) as bot:
+        bot.reply("warm-up", "hello")
+        times, analyze_times = [], []
+        for i in range(replies):
+            text = rng.choice(messages)
+            t0 = time.perf_counter()
+            bot.analyze([text])
+            analyze_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            bot.reply(f"bench-{i % 50}", text)
+            times.append(time.perf_counter() - t0)
+        kind = bot.retriever.index.kind_.value
+        logged = bot.log.count_turns()
+    ms = np.array(times) * 1000
+    results = {
+        "faq_entries": size, "index_vectors": size, "index_kind": kind, "replies": replies,
+        "reply_ms_p50": round(float(np.percentile(ms, 50)), 2),
+        "reply_ms_p99": round(float(np.percentile(ms, 99)), 2),
+        "reply_ms_mean": round(float(ms.mean()), 2),
+        "models_ms_p50": round(float(np.percentile(np.array(analyze_times) * 1000, 50)), 2),
+        "build_seconds": round(build_s, 1), "rss_mb_loaded_bot": round(rss_loaded, 1),
+        "rss_mb_benchmark_process_start": round(rss_before, 1), "turns_logged": logged,
+        "model": args.model,
+        "smoke": args.smoke, "torch_threads": __import__("torch").get_num_threads(),
+    }
+    shutil.rmtree(out / "reports", ignore_errors=True)
+    record({"benchmark": "support_bot_latency", **results})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default="default", help="encoder of classifier and retrieval")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--smoke", action="store_true", help="tiny subsets: checks the script only")
+    common.add_argument("--source", help="dataset path (default: ../shared/datasets/...)")
+    p = sub.add_parser("oos", parents=[common], help="BANKING77-OOS out-of-scope detection")
+    p.add_argument("--method", default="frozen", choices=["frozen", "full", "lora"])
+    p.add_argument("--epochs", type=float, default=3.0, help="full/lora epochs")
+    p.add_argument("--faq-questions", type=int, default=8)
+    p.set_defaults(func=run_oos)
+    p = sub.add_parser("retrieval", parents=[common], help="Bitext held-out paraphrase retrieval")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--answers-per-intent", type=int, default=1)
+    p.add_argument("--max-questions", type=int, default=60)
+    p.set_defaults(func=run_retrieval)
+    p = sub.add_parser("latency", parents=[common], help="reply latency with a large FAQ index")
+    p.add_argument("--faq-size", type=int, default=100_000)
+    p.add_argument("--replies", type=int, default=500)
+    p.set_defaults(func=run_latency)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "faiss", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    WORK.mkdir(parents=True, exist_ok=True)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
