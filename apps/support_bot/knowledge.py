@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from domaintune import DataError
+from domaintune import DataError, read_table
 from domaintune.errors import closest
 from domaintune.persistence import write_text_atomic
 
@@ -144,48 +144,10 @@ class KnowledgeBase:
 
 # ---------------------------------------------------------------------- loading
 def _read_frame(path: Path, encoding: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"FAQ file {path} does not exist; check the path")
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".jsonl", ".json"):
+    if path.suffix.lower() not in (".csv", ".tsv", ".jsonl", ".json"):
         raise DataError(f"{path}: unsupported FAQ file type {path.suffix!r}; expected .csv, .tsv, "
                         ".jsonl or .json")
-    try:
-        text = path.read_bytes().decode(encoding).lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: cannot decode the file as {encoding} (offset {exc.start}); pass "
-                        "the real encoding (faq.encoding / --faq-encoding latin-1)") from None
-    if not text.strip():
-        raise DataError(f"{path} is empty: expected a header row and at least one entry")
-    if suffix in (".csv", ".tsv"):
-        import io
-
-        try:
-            return pd.read_csv(io.StringIO(text), sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                               keep_default_na=False)
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: malformed {suffix[1:].upper()} ({exc}); check quoting") from None
-    if suffix == ".json":
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
-        if not isinstance(records, list):
-            raise DataError(f"{path}: expected a JSON array of objects, found {type(records).__name__}")
-        return pd.DataFrame.from_records(records)
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {lineno} is not valid JSON ({exc.msg}); each line must "
-                            "be one JSON object") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}: line {lineno} must be a JSON object, found {type(obj).__name__}")
-        records.append(obj)
-    return pd.DataFrame.from_records(records)
+    return read_table(path, encoding=encoding)[0]
 
 
 def _blank(value: Any) -> bool:

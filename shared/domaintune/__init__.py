@@ -33,7 +33,7 @@ from .config import (
     TrainingConfig,
 )
 from .continual import UpdateReport, grow_labels, update
-from .data import TextDataset, load_dataset, sample_per_class, train_validation_split
+from .data import TextDataset, load_dataset, read_table, sample_per_class, train_validation_split
 from .device import resolve_device
 from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, plot_confusion_matrix
@@ -85,6 +85,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "load_dataset",
+    "read_table",
     "plot_confusion_matrix",
     "resolve_device",
     "resolve_model",

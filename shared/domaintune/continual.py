@@ -108,7 +108,9 @@ def update(
         clf: a trained classifier (its ``replay`` buffer is used when present).
         new: new labelled examples, possibly with labels the model has never seen.
         config: training settings; defaults to the model's own method with half its epochs.
-        replay_ratio: replayed old examples per new example (capped by the buffer size).
+        replay_ratio: replayed old examples per new example (capped by the buffer size);
+            the ``frozen`` method refits its head from scratch and always replays the whole
+            buffer.
         validation_split: fraction of ``new`` held out to early-stop and calibrate
             (0 = none); the old holdout is always added to the validation data.
 
@@ -136,8 +138,10 @@ def update(
     replay = clf.replay
     n_replay = 0
     mixed = new
+    method = clf.method if config is None and clf.method is not None else cfg.method
     if replay is not None and len(replay) and replay_ratio > 0:
-        want = int(round(replay_ratio * len(new)))
+        # the frozen method refits its head from scratch, so it replays the whole buffer
+        want = len(replay) if method == Method.FROZEN else int(round(replay_ratio * len(new)))
         if want < len(replay):
             rng = np.random.default_rng(cfg.seed)
             replay_used = replay.subset(sorted(rng.choice(len(replay), want, replace=False).tolist()))
@@ -149,7 +153,6 @@ def update(
     if holdout is not None:
         val = holdout if val is None else holdout.concat(val)
     y_mixed = clf._targets(mixed, purpose="update")
-    method = clf.method if config is None and clf.method is not None else cfg.method
     if method == Method.FROZEN:
         emb = encode(clf.model, clf.tokenizer, mixed.texts, max_length=clf.max_length,
                      device=clf.device, progress=cfg.progress)

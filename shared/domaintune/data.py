@@ -117,7 +117,8 @@ def _rows_phrase(rows: list[int]) -> str:
     return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _decode(path: Path, encoding: str) -> str:
+def decode_file(path: Path, encoding: str) -> str:
+    """The text of ``path`` decoded strictly, or a DataError naming the line and the fix."""
     raw = path.read_bytes()
     try:
         text = raw.decode(encoding)
@@ -151,7 +152,7 @@ def _read_file(path: Path, encoding: str, file_format: str | None) -> pd.DataFra
             return pd.read_parquet(path)
         except Exception as exc:
             raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-    text = _decode(path, encoding)
+    text = decode_file(path, encoding)
     if not text.strip():
         raise DataError(f"{path} is empty: expected a header row and at least one example")
     if suffix in ("csv", "tsv"):
@@ -189,7 +190,15 @@ def _read_file(path: Path, encoding: str, file_format: str | None) -> pd.DataFra
     return pd.DataFrame.from_records(records)
 
 
-def _to_frame(source: Any, encoding: str, file_format: str | None) -> tuple[pd.DataFrame, str]:
+def read_table(
+    source: Any, *, encoding: str = "utf-8", file_format: str | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Read a CSV/TSV/JSONL/JSON/Parquet file, DataFrame, ``datasets.Dataset`` or list of dicts.
+
+    Returns ``(frame, name)`` where ``name`` is used in error messages. CSV cells are read as
+    strings with empty cells kept as ``""``. Raises :class:`DataError` for missing, empty,
+    undecodable or malformed files (naming the file and line, and what to do).
+    """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
@@ -289,7 +298,7 @@ def load_dataset(
         >>> train, val = load_dataset("data/support/intents.csv", text="text", label="intent",
         ...                           split=0.1, seed=42)  # doctest: +SKIP
     """
-    frame, name = _to_frame(source, encoding, file_format)
+    frame, name = read_table(source, encoding=encoding, file_format=file_format)
     if len(frame) == 0:
         raise DataError(f"{name} is empty: expected a header row and at least one example")
     _check_columns(frame, name, text, label)

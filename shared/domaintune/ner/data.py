@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..config import Repair, TagScheme
-from ..data import _decode
+from ..data import decode_file
 from ..errors import DataError, closest
 from ..persistence import write_text_atomic
 
@@ -440,7 +440,7 @@ def _read_text(path: Path, encoding: str, what: str) -> str:
         raise DataError(f"expected a data file, found the directory {path}")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty: expected {what}")
-    text = _decode(path, encoding)
+    text = decode_file(path, encoding)
     if not text.strip():
         raise DataError(f"{path} is empty: expected {what}")
     return text

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import _is_missing, _rows_phrase, _to_frame
+from ..data import _is_missing, _rows_phrase, read_table
 from ..errors import DataError, closest
 
 # common column names of pair data sets, used to suggest a mapping when a column is missing
@@ -242,7 +242,7 @@ def load_pairs(
         >>> pairs = load_pairs("faq.csv", query="question", passage="answer")  # doctest: +SKIP
         >>> scored = load_pairs("qrels.jsonl", label="relevance")  # doctest: +SKIP
     """
-    frame, name = _to_frame(source, encoding, file_format)
+    frame, name = read_table(source, encoding=encoding, file_format=file_format)
     if len(frame) == 0:
         raise DataError(f"{name} is empty: expected a header row and at least one pair")
     found = [str(c) for c in frame.columns]
