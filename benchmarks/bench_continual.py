@@ -35,13 +35,15 @@ def main() -> None:
     parser.add_argument("--replay-per-class", type=int, default=50)
     parser.add_argument("--replay-ratio", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--class-weights", default="none", choices=["none", "balanced"])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     train, test = load()
     labels = sorted(train.label_names)
     old_labels, new_labels = set(labels[: args.old]), set(labels[args.old :])
     cfg = TrainingConfig(method=args.method, epochs=args.epochs, learning_rate=args.lr,
-                         max_length=64, seed=args.seed, replay_per_class=args.replay_per_class)
+                         max_length=64, seed=args.seed, replay_per_class=args.replay_per_class,
+                         class_weights=args.class_weights)
 
     def pick(data, keep):
         return data.subset([i for i, lab in enumerate(data.labels) if lab in keep])
