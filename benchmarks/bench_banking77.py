@@ -43,12 +43,13 @@ def machine() -> str:
             f"{torch.get_num_threads()} threads, python {platform.python_version()}")
 
 
-def record(result: dict) -> None:
+def record(result: dict, name: str = "banking77") -> None:
+    """Print ``result`` with date, command and machine, and append it to out/NAME.jsonl."""
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": machine(),
               **result}
     OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "banking77.jsonl", "a", encoding="utf-8") as handle:
+    with open(OUT / f"{name}.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(result) + "\n")
     print(json.dumps(result, indent=2))
 

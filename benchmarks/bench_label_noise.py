@@ -19,39 +19,24 @@ machine and date; RESULTS.md is written by hand from it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from domaintune import TextDataset, load_dataset
 from domaintune.checks import check_data
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DOMAINTUNE_DATASETS", ROOT.parent / "shared" / "datasets")) / "banking77"
-OUT = ROOT / "benchmarks" / "out"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def machine() -> str:
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, python {platform.python_version()}")
+from bench_banking77 import DATA  # noqa: E402
+from bench_banking77 import record as _record  # noqa: E402
 
 
 def record(result: dict) -> None:
-    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": machine(),
-              **result}
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "label_noise.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
-    print(json.dumps(result, indent=2))
+    _record(result, name="label_noise")
 
 
 def load(limit: int | None, seed: int) -> TextDataset:
