@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -485,3 +486,16 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
     report = Path(metrics["report_dir"])
     assert (report / "confusion_matrix.png").stat().st_size > 1000
     assert "Most confused" in (report / "report.md").read_text()
+
+    # both versions are in the registry with lineage; apps load "the production version of X"
+    assert summary["registered"] == "bot v1 (candidate)" and info["registered"] == "bot v2 (candidate)"
+    from domaintune import ModelRegistry
+
+    with ModelRegistry(os.environ["DOMAINTUNE_REGISTRY"]) as registry:
+        assert registry.get("bot", 2).parent_version == 1
+        registry.promote("bot", 2)
+    assert main(["evaluate", "bot", "--data", str(toy_files["intents"])]) == 0
+    by_name = json.loads(capsys.readouterr().out)
+    assert Path(by_name["report_dir"]).resolve().is_relative_to(new_dir.resolve())  # v2 was loaded
+    assert main(["chat", "no-such-bot"]) == 2
+    assert "neither a bot directory nor a registered bot" in capsys.readouterr().err

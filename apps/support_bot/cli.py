@@ -10,6 +10,7 @@ Examples:
     support-bot chat models/bot
     support-bot demo models/bot --port 7861
     support-bot retrain models/bot --output models/bot-v2
+    support-bot chat northwind      # the production version of a registered bot (domaintune models promote)
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
-from domaintune import DomaintuneError, load_dataset
+from domaintune import DomaintuneError, ModelRegistry, RegistryError, load_dataset
+from domaintune.registry import DEFAULT_REGISTRY_URL
 
 from .config import BotConfig, apply_overrides
 
@@ -63,6 +65,55 @@ def _train_config(args: argparse.Namespace) -> BotConfig:
     return BotConfig.from_dict(apply_overrides(base, args.set))
 
 
+def _default_registry() -> str:
+    import os
+
+    return os.environ.get("DOMAINTUNE_REGISTRY", DEFAULT_REGISTRY_URL)
+
+
+def _file_fingerprint(paths: list[str | None]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        if path and Path(path).is_file():
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _bot_dir(args: argparse.Namespace) -> Path:
+    """``bot_dir`` as given, or the production version of a registered bot of that name."""
+    path = Path(args.bot_dir)
+    if path.is_dir():
+        return path
+    with ModelRegistry(args.registry) as registry:
+        try:
+            return registry.load_production(args.bot_dir)
+        except RegistryError as exc:
+            raise DomaintuneError(f"{args.bot_dir!r} is neither a bot directory nor a registered "
+                                  f"bot with a production version ({exc}); pass a directory "
+                                  "written by `support-bot train`, or promote a version with "
+                                  "`domaintune models promote NAME VERSION`") from None
+
+
+def _register(args: argparse.Namespace, bot, fingerprint: str, parent: Path | None = None) -> str:
+    """Record a trained/retrained bot directory in the model registry; returns 'name vN'."""
+    with ModelRegistry(args.registry) as registry:
+        parent_version = None
+        name = args.name
+        if parent is not None:
+            source = next((v for v in registry.list() if Path(v.path).resolve() == parent.resolve()),
+                          None)
+            if source is not None:
+                name = name or source.name
+                parent_version = source.version if source.name == name else None
+        version = registry.register(name or Path(bot.directory).name, Path(bot.directory),
+                                    config={"bot": str(bot.directory)},
+                                    metrics=bot.meta.get("summary") or bot.meta.get("retrain"),
+                                    data_fingerprint=fingerprint, parent_version=parent_version)
+    return str(version)
+
+
 def _train(args: argparse.Namespace) -> int:
     from .pipeline import SupportBot
 
@@ -71,6 +122,8 @@ def _train(args: argparse.Namespace) -> int:
         raise DomaintuneError("pass --output BOT_DIR (or set output_dir in the --config file)")
     bot = SupportBot.train(config, config.output_dir, overwrite=args.overwrite)
     summary = {"bot_dir": str(bot.directory), "version": bot.version, **bot.meta["summary"]}
+    summary["registered"] = _register(args, bot, _file_fingerprint(
+        [config.intents_file, config.faq_file, config.oos_file]))
     print(json.dumps(summary, indent=2, default=str))
     print(f"trained on {summary['n_train']} messages ({summary['intents']} intents), "
           f"{summary['faq']['entries']} FAQ entries, OOS: {bot.detector.describe()}; saved to "
@@ -87,7 +140,7 @@ def _faq_queries(path: str, query_column: str, id_column: str) -> list[tuple[str
 def _evaluate(args: argparse.Namespace) -> int:
     from .pipeline import SupportBot
 
-    with SupportBot.load(args.bot_dir) as bot:
+    with SupportBot.load(_bot_dir(args)) as bot:
         ic = bot.config.intent
         data = load_dataset(args.data, text=args.text_column or ic.text_column,
                             label=args.intent_column or ic.label_column,
@@ -151,7 +204,7 @@ def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None
 def _chat(args: argparse.Namespace) -> int:
     from .pipeline import SupportBot
 
-    with SupportBot.load(args.bot_dir) as bot:
+    with SupportBot.load(_bot_dir(args)) as bot:
         chat(bot, conversation_id=args.conversation)
     return 0
 
@@ -160,7 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .app import build_demo
     from .pipeline import SupportBot
 
-    bot = SupportBot.load(args.bot_dir)
+    bot = SupportBot.load(_bot_dir(args))
     demo = build_demo(bot)
     demo.launch(server_name=args.host, server_port=args.port)
     return 0
@@ -169,10 +222,13 @@ def _demo(args: argparse.Namespace) -> int:
 def _retrain(args: argparse.Namespace) -> int:
     from .pipeline import SupportBot
 
-    with SupportBot.load(args.bot_dir) as bot:
+    with SupportBot.load(_bot_dir(args)) as bot:
         new = bot.retrain(args.output, replay_ratio=args.replay_ratio)
+        source = Path(bot.directory)
         info = {"bot_dir": str(new.directory), "version": new.version,
-                "parent": str(Path(args.bot_dir).resolve()), **new.meta["retrain"]}
+                "parent": str(source.resolve()), **new.meta["retrain"]}
+        info["registered"] = _register(args, new, _file_fingerprint(
+            [str(source / "log.db")]), parent=source)
         new.close()
     print(json.dumps(info, indent=2, default=str))
     return 0
@@ -210,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--oos-text-column")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config key, e.g. --set oos.target_acceptance=0.9 (repeatable)")
+    t.add_argument("--name", help="registry name (default: the output directory's name)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="accuracy, OOS recall/precision, retrieval MRR; writes a report")
@@ -242,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="new bot directory (must not exist)")
     r.add_argument("--replay-ratio", type=float, default=None,
                    help="replayed old examples per new example (default: the whole replay buffer)")
+    r.add_argument("--name", help="registry name (default: the source bot's name)")
     r.set_defaults(func=_retrain)
+    for command in (t, e, c, d, r):
+        command.add_argument("--registry", default=_default_registry(),
+                             help="SQLAlchemy URL of the model registry (env DOMAINTUNE_REGISTRY; "
+                                  f"default {DEFAULT_REGISTRY_URL})")
+    for command in (e, c, d, r):
+        command.description = ("BOT_DIR is a bot directory or the name of a registered bot "
+                               "(its production version is used)")
     return parser
 
 
