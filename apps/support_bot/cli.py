@@ -102,8 +102,7 @@ def _register(args: argparse.Namespace, bot, fingerprint: str, parent: Path | No
         parent_version = None
         name = args.name
         if parent is not None:
-            source = next((v for v in registry.list() if Path(v.path).resolve() == parent.resolve()),
-                          None)
+            source = registry.find_path(parent)
             if source is not None:
                 name = name or source.name
                 parent_version = source.version if source.name == name else None

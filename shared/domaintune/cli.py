@@ -166,8 +166,7 @@ def _update(args: argparse.Namespace) -> int:
                     validation_split=args.validation_split)
     out = clf.save(args.output).resolve()
     with ModelRegistry(args.registry) as registry:
-        source = Path(args.model_dir).resolve()
-        parent = next((v for v in registry.list() if Path(v.path).resolve() == source), None)
+        parent = registry.find_path(args.model_dir)
         name = args.name or (parent.name if parent else out.name)
         version = registry.register(
             name, out, config=cfg.to_dict(), metrics={"update": report.to_dict()},

@@ -745,6 +745,11 @@ class ModelRegistry:
 
         return self._run(fetch)
 
+    def find_path(self, path: str | Path) -> ModelVersion | None:
+        """The registered version whose directory is ``path`` (None if it is not registered)."""
+        target = Path(path).resolve()
+        return next((v for v in self.list() if Path(v.path).resolve() == target), None)
+
     def load_production(self, name: str) -> Path:
         """Directory of the production version of ``name``, for ``TextClassifier.load``.
 

@@ -29,7 +29,7 @@ from ..hub import resolve_model
 from ..persistence import atomic_directory, write_json_atomic
 from .config import PairLoss, PairTrainingConfig
 from .data import PairDataset
-from .io import WEIGHTS_FILE, fingerprint, read_json, read_meta, write_meta
+from .io import WEIGHTS_FILE, fingerprint, read_meta, restore_state, write_meta
 from .training import count_truncated, run_trainer
 
 logger = logging.getLogger("domaintune")
@@ -352,17 +352,7 @@ class BiEncoder:
             raise ModelLoadError(f"{path} is corrupted: cannot load the bi-encoder "
                                  f"({type(exc).__name__}: {exc}); re-save or retrain the model") from None
         enc = cls(st, base_model=meta.get("base_model", "default"))
-        if meta.get("fingerprint") and enc.fingerprint != meta["fingerprint"]:
-            raise ModelLoadError(f"{path}: the weights do not match the fingerprint recorded at save "
-                                 f"time ({meta['fingerprint']}, found {enc.fingerprint}); the files "
-                                 "were changed or corrupted; re-save or retrain the model")
-        cfg = read_json(path / "training_config.json", None)
-        if cfg is not None:
-            enc.training_config = PairTrainingConfig.from_dict(cfg)
-        saved = read_json(path / "metrics.json", {})
-        enc.history = saved.pop("history", [])
-        enc.metrics = saved
-        return enc
+        return restore_state(enc, meta, path)
 
     def __repr__(self) -> str:
         return (f"BiEncoder(base_model={self.base_model!r}, dim={self.dim}, "

@@ -37,7 +37,7 @@ from ..hub import resolve_model
 from ..persistence import atomic_directory, write_json_atomic
 from .config import PairTrainingConfig
 from .data import PairDataset, label_key
-from .io import WEIGHTS_FILE, fingerprint, read_json, read_meta, write_meta
+from .io import WEIGHTS_FILE, fingerprint, read_meta, restore_state, write_meta
 from .metrics import pair_classification_metrics, retrieval_metrics
 from .training import count_truncated, run_trainer
 
@@ -455,17 +455,7 @@ class CrossEncoderModel:
             raise ModelLoadError(f"{path} is inconsistent: the head has {ce.num_labels} outputs, the "
                                  f"record expects {expected}; re-save or retrain the model")
         obj = cls(ce, task=task, labels=labels, base_model=meta.get("base_model", "default"))
-        if meta.get("fingerprint") and obj.fingerprint != meta["fingerprint"]:
-            raise ModelLoadError(f"{path}: the weights do not match the fingerprint recorded at save "
-                                 f"time ({meta['fingerprint']}, found {obj.fingerprint}); the files "
-                                 "were changed or corrupted; re-save or retrain the model")
-        cfg = read_json(path / "training_config.json", None)
-        if cfg is not None:
-            obj.training_config = PairTrainingConfig.from_dict(cfg)
-        saved = read_json(path / "metrics.json", {})
-        obj.history = saved.pop("history", [])
-        obj.metrics = saved
-        return obj
+        return restore_state(obj, meta, path)
 
     def __repr__(self) -> str:
         return (f"CrossEncoderModel(base_model={self.base_model!r}, task={self.task.value!r}, "

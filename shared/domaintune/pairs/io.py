@@ -94,3 +94,21 @@ def read_json(path: Path, default: Any) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return default
+
+
+def restore_state(model: Any, meta: dict[str, Any], path: Path) -> Any:
+    """Check the weights' fingerprint against ``meta`` and restore the training config, metrics
+    and history saved beside them; returns ``model``."""
+    from .config import PairTrainingConfig
+
+    if meta.get("fingerprint") and model.fingerprint != meta["fingerprint"]:
+        raise ModelLoadError(f"{path}: the weights do not match the fingerprint recorded at save "
+                             f"time ({meta['fingerprint']}, found {model.fingerprint}); the files "
+                             "were changed or corrupted; re-save or retrain the model")
+    cfg = read_json(path / "training_config.json", None)
+    if cfg is not None:
+        model.training_config = PairTrainingConfig.from_dict(cfg)
+    saved = read_json(path / "metrics.json", {})
+    model.history = saved.pop("history", [])
+    model.metrics = saved
+    return model
