@@ -237,11 +237,32 @@ def test_oos_combiner_threshold_maximises_balanced_accuracy():
     assert few.mode_ == "acceptance"  # too few OOS examples: falls back to the target rate
 
 
+def test_oos_detector_with_the_classifiers_out_of_scope_class():
+    rng = np.random.default_rng(2)
+    conf_in, sim_in, p_in = rng.normal(0.8, 0.1, 300), rng.normal(0.6, 0.1, 300), rng.uniform(0, 0.2, 300)
+    conf_out, sim_out, p_out = rng.normal(0.7, 0.1, 100), rng.normal(0.55, 0.1, 100), rng.uniform(0.3, 0.9, 100)
+    det = OOSDetector().fit(conf_in, sim_in, None, conf_out, sim_out, oos_probability=p_in,
+                            oos_examples_oos_probability=p_out)
+    assert det.features_ == ["confidence", "similarity", "in_scope_class"]
+    assert det.report_["oos_recall"] > 0.95  # the class probability separates what the others cannot
+    assert det.coef_[2] > 0  # a higher out-of-scope probability lowers the in-scope score
+    again = OOSDetector.from_dict(json.loads(json.dumps(det.to_dict())))
+    assert (again.accept(conf_out, sim_out, p_out) == det.accept(conf_out, sim_out, p_out)).all()
+    with pytest.raises(DataError, match="pass oos_probability too"):
+        det.accept(conf_in, sim_in)
+    with pytest.raises(DataError, match="for both the in-scope messages and the OOS examples"):
+        OOSDetector().fit(conf_in, sim_in, None, conf_out, sim_out, oos_probability=p_in)
+    only = OOSDetector(target_acceptance=0.9).fit(conf_in, sim_in, oos_probability=p_in)
+    assert only.mode_ == "acceptance" and len(only.thresholds_) == 3
+    assert 0.9 <= only.accept(conf_in, sim_in, p_in).mean() <= 0.92
+    assert "in_scope_class >=" in only.describe()
+
+
 # ---------------------------------------------------------------------- the bot
 def reject_everything(bot: SupportBot) -> None:
     """Thresholds no message reaches: every message is out of scope from now on."""
     bot.detector.mode_ = "acceptance"
-    bot.detector.confidence_threshold_ = bot.detector.similarity_threshold_ = 2.0
+    bot.detector.thresholds_ = [2.0] * len(bot.detector.features_)
 
 
 def test_reply_answers_logs_and_handles_odd_messages(bot):
@@ -499,3 +520,49 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
     assert Path(by_name["report_dir"]).resolve().is_relative_to(new_dir.resolve())  # v2 was loaded
     assert main(["chat", "no-such-bot"]) == 2
     assert "neither a bot directory nor a registered bot" in capsys.readouterr().err
+
+
+def test_bot_learns_an_out_of_scope_class_from_oos_training_examples(tiny_model_dir, toy_files,
+                                                                     tmp_path):
+    oos_train = write_csv(tmp_path / "oos_train.csv", ["text"], [(t,) for t in OOS[:6]])
+    oos_tune = write_csv(tmp_path / "oos_tune.csv", ["text"], [(t,) for t in OOS[6:]] * 2)
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=str(oos_tune),
+                     oos_train_file=str(oos_train))
+    with SupportBot.train(cfg, tmp_path / "bot") as bot:
+        assert "out_of_scope" in bot.classifier.labels and "out_of_scope" not in bot.intents
+        assert bot.has_oos_class and bot.detector.features_[-1] == "in_scope_class"
+        assert bot.meta["summary"]["n_oos_train"] == 6
+        for a in bot.analyze(OOS + ["where is my refund", "hello"]):
+            assert a.intent in bot.intents and 0.0 <= a.oos_probability <= 1.0
+            assert a.probabilities.shape == (len(INTENTS) + 1,)
+    with SupportBot.load(tmp_path / "bot") as loaded:  # the saved detector needs the class too
+        assert loaded.reply("c", "fee rate").outcome in set(Outcome)
+    clash = toy_config(str(tiny_model_dir), toy_files, oos_train_file=str(oos_train),
+                       oos={"label": "refund"})
+    with pytest.raises(ConfigError, match="oos.label 'refund' is also an intent"):
+        SupportBot.train(clash, tmp_path / "clash")
+
+
+def test_onnx_and_torch_runtimes_give_the_same_answers(trained_dir, tmp_path):
+    from domaintune import TextClassifier
+    from domaintune.export import OnnxBiEncoder, OnnxTextClassifier
+
+    assert (trained_dir / "onnx" / "intent_model" / "model.onnx").is_file()
+    texts = [t for group in INTENTS.values() for t in group[:3]] + OOS[:4] + ["🙂 " * 50]
+    with SupportBot.load(trained_dir, runtime="torch") as slow, \
+            SupportBot.load(trained_dir, runtime="onnx") as fast:
+        assert isinstance(slow.classifier, TextClassifier)
+        assert isinstance(fast.classifier, OnnxTextClassifier)
+        assert isinstance(fast.retriever.encoder, OnnxBiEncoder)
+        a, b = slow.analyze(texts), fast.analyze(texts)
+        np.testing.assert_allclose([x.probabilities for x in a], [x.probabilities for x in b],
+                                   atol=1e-5)
+        np.testing.assert_allclose([x.similarity for x in a], [x.similarity for x in b], atol=1e-5)
+        assert [x.intent for x in a] == [x.intent for x in b]
+        assert [x.ranking.ids for x in a] == [x.ranking.ids for x in b]
+        with pytest.raises(DataError, match="runtime 'torch' to save or retrain"):
+            fast.save(tmp_path / "copy")
+    torch_only = shutil.copytree(trained_dir, tmp_path / "no-exports")
+    shutil.rmtree(torch_only / "onnx")
+    with SupportBot.load(torch_only, runtime="onnx") as fallback:  # an older bot: PyTorch
+        assert isinstance(fallback.classifier, TextClassifier)

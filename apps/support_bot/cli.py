@@ -53,7 +53,8 @@ _COLUMN_OPTIONS = {
 def _train_config(args: argparse.Namespace) -> BotConfig:
     base = BotConfig.from_yaml(args.config).to_dict() if args.config else {}
     for key, attr in (("intents_file", "intents"), ("validation_file", "validation"),
-                      ("faq_file", "faq"), ("oos_file", "oos"), ("output_dir", "output")):
+                      ("faq_file", "faq"), ("oos_file", "oos"), ("oos_train_file", "oos_train"),
+                      ("output_dir", "output")):
         value = getattr(args, attr)
         if value:
             base[key] = str(value)
@@ -246,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "tuning (default: a split of --intents)")
     t.add_argument("--faq", help="knowledge base (CSV/TSV/JSONL)")
     t.add_argument("--oos", help="out-of-scope messages for tuning the OOS detector")
+    t.add_argument("--oos-train", help="out-of-scope messages the classifier learns as an extra "
+                                       "class (other messages than --oos)")
     t.add_argument("--output", help="bot directory to write")
     t.add_argument("--overwrite", action="store_true", help="replace an existing bot directory")
     t.add_argument("--text-column", help="text column of --intents (default text)")

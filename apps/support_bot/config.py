@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from domaintune import ConfigError, Method, TrainingConfig
+from domaintune import ConfigError, Method, Runtime, TrainingConfig
 from domaintune.errors import closest
 from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
 
@@ -318,8 +318,10 @@ class OOSConfig(_Section):
         min_oos_recall: required OOS recall on the OOS examples (null = no constraint).
         target_acceptance: share of in-scope validation messages accepted without OOS examples.
         min_oos_examples: fewer OOS examples than this fall back to ``target_acceptance``.
-        text_column: text column of the OOS file.
-        encoding: text encoding of the OOS file.
+        label: name of the out-of-scope class the classifier learns from ``oos_train_file``
+            (never shown as an intent; must differ from every intent).
+        text_column: text column of the OOS files.
+        encoding: text encoding of the OOS files.
     """
 
     _where = "oos"
@@ -328,6 +330,7 @@ class OOSConfig(_Section):
     min_oos_recall: float | None = None
     target_acceptance: float = 0.95
     min_oos_examples: int = 10
+    label: str = "out_of_scope"
     text_column: str = "text"
     encoding: str = "utf-8"
 
@@ -338,6 +341,7 @@ class OOSConfig(_Section):
              "a number in (0, 1] or null"),
             ("target_acceptance", 0.0 < self.target_acceptance <= 1.0, "a number in (0, 1]"),
             ("min_oos_examples", self.min_oos_examples >= 2, "an integer >= 2"),
+            ("label", bool(str(self.label).strip()), "a non-empty class name"),
         ])
         if self.objective == OOSObjective.IN_SCOPE_ACCURACY and self.min_oos_recall is None:
             raise ConfigError("oos.objective 'in_scope_accuracy' needs oos.min_oos_recall (e.g. "
@@ -501,7 +505,13 @@ class BotConfig(_Section):
             columns); null = a stratified ``intent.validation_split`` of ``intents_file``.
         faq_file: the knowledge base (CSV or JSONL).
         oos_file: optional out-of-scope messages for tuning the OOS detector.
+        oos_train_file: optional out-of-scope messages that train an extra ``oos.label`` class
+            of the intent classifier (keep them apart from ``oos_file``: the detector is tuned on
+            messages the classifier has not seen).
         output_dir: where ``support-bot train --config`` writes the bot (``--output`` wins).
+        runtime: how the loaded bot runs its classifier and FAQ encoder: ``onnx`` (ONNX
+            Runtime; both models are exported when the bot is saved, each checked to give the
+            PyTorch outputs), ``torch``, or ``auto`` (ONNX Runtime on a CPU, PyTorch on a GPU).
         intent, faq, oos, dialogue, log: the sections above.
 
     Example:
@@ -517,7 +527,9 @@ class BotConfig(_Section):
     validation_file: str | None = None
     faq_file: str | None = None
     oos_file: str | None = None
+    oos_train_file: str | None = None
     output_dir: str | None = None
+    runtime: Runtime = Runtime.AUTO
     intent: IntentConfig = field(default_factory=IntentConfig)
     faq: KnowledgeBaseConfig = field(default_factory=KnowledgeBaseConfig)
     oos: OOSConfig = field(default_factory=OOSConfig)
@@ -546,7 +558,8 @@ class BotConfig(_Section):
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of keys at the top, found "
                               f"{type(data).__name__}")
-        for key in ("intents_file", "validation_file", "faq_file", "oos_file", "output_dir"):
+        for key in ("intents_file", "validation_file", "faq_file", "oos_file", "oos_train_file",
+                    "output_dir"):
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 data[key] = str((path.parent / value).resolve())

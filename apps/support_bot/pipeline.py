@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 import uuid
@@ -35,6 +36,7 @@ from domaintune import (
     ConfigError,
     DataError,
     ModelLoadError,
+    Runtime,
     TextClassifier,
     TextDataset,
     classification_metrics,
@@ -45,6 +47,7 @@ from domaintune import (
 )
 from domaintune import __version__ as domaintune_version
 from domaintune.errors import closest
+from domaintune.export import OnnxBiEncoder, OnnxTextClassifier, resolve_runtime
 from domaintune.pairs import retrieval_metrics
 from domaintune.persistence import atomic_directory, write_json_atomic, write_text_atomic
 
@@ -70,6 +73,8 @@ INTENT_DIR = "intent_model"
 KB_DIR = "kb"
 OOS_FILE = "oos.json"
 OOS_EXAMPLES_FILE = "oos_examples.jsonl"
+ONNX_DIR = "onnx"  # ONNX exports: onnx/intent_model, onnx/faq_encoder
+FAQ_ENCODER_DIR = "faq_encoder"
 REPORTS_DIR = "reports"
 SAMPLE_CONFIG = Path(__file__).with_name("sample_bot.yaml")
 _MAX_CACHED_CONTEXTS = 10_000
@@ -121,7 +126,9 @@ class Analysis:
         similarity: the best FAQ match's cosine similarity over the whole knowledge base.
         in_scope: the OOS detector's decision (``True`` when no detector is fitted yet).
         ranking: FAQ entries, restricted to ``intent`` first when configured.
-        probabilities: calibrated probability of every intent.
+        probabilities: calibrated probability of every class of the classifier.
+        oos_probability: the probability of the classifier's out-of-scope class (0 when it was
+            not trained with one).
     """
 
     text: str
@@ -131,6 +138,7 @@ class Analysis:
     in_scope: bool
     ranking: Ranking
     probabilities: np.ndarray = field(repr=False)
+    oos_probability: float = 0.0
 
 
 def _now() -> str:
@@ -178,8 +186,13 @@ class SupportBot:
     # ------------------------------------------------------------------ properties
     @property
     def intents(self) -> list[str]:
-        """The intents the classifier knows."""
-        return list(self.classifier.labels)
+        """The intents the classifier knows (not its out-of-scope class)."""
+        return [lab for lab in self.classifier.labels if lab != self.config.oos.label]
+
+    @property
+    def has_oos_class(self) -> bool:
+        """Whether the classifier learned an out-of-scope class (``oos_train_file``)."""
+        return self.config.oos.label in self.classifier.labels
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -279,7 +292,26 @@ class SupportBot:
         if config.oos_file:
             oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
                                      encoding=config.oos.encoding).texts
-        clf = TextClassifier.from_pretrained(ic.model, labels=labels, max_length=ic.max_length)
+        classes = list(labels)
+        n_oos_train = 0
+        if config.oos_train_file:
+            oos_label = config.oos.label
+            if oos_label in labels:
+                raise ConfigError(f"oos.label {oos_label!r} is also an intent of "
+                                  f"{config.intents_file}; set oos.label to another name")
+            extra = load_dataset(config.oos_train_file, text=config.oos.text_column, label=None,
+                                 encoding=config.oos.encoding).texts
+            overlap = len(set(extra) & set(oos_texts))
+            if overlap:
+                logger.warning("%d messages of %s are also in %s: the OOS detector is tuned on "
+                               "messages the classifier has seen, which overstates its recall",
+                               overlap, config.oos_train_file, config.oos_file)
+            n_oos_train = len(extra)
+            train = TextDataset(texts=list(train.texts) + extra,
+                                labels=list(train.labels) + [oos_label] * n_oos_train,
+                                source=f"{train.source} + {config.oos_train_file}")
+            classes.append(oos_label)
+        clf = TextClassifier.from_pretrained(ic.model, labels=classes, max_length=ic.max_length)
         clf.fit(train, val, ic.training_config())
         retriever = FaqRetriever.build(kb, config.faq)
         bot = cls(config, clf, retriever, meta={"version": 1, "parent": None})
@@ -289,12 +321,13 @@ class SupportBot:
             "validation": clf.metrics.get("validation", {}),
             "calibration": clf.metrics.get("calibration", {}),
             "faq": retriever.describe(), "oos": bot.detector.report_,
-            "n_oos_examples": len(oos_texts), "seconds": round(time.perf_counter() - start, 2),
+            "n_oos_examples": len(oos_texts), "n_oos_train": n_oos_train, "seconds": round(time.perf_counter() - start, 2),
         }
         bot.meta.update(created_at=_now(), summary=summary,
                         data={"intents_file": config.intents_file,
                               "validation_file": config.validation_file,
-                              "faq_file": config.faq_file, "oos_file": config.oos_file})
+                              "faq_file": config.faq_file, "oos_file": config.oos_file,
+                              "oos_train_file": config.oos_train_file})
         bot.save(out, oos_texts=oos_texts)
         logger.info(
             "trained a support bot on %d intent examples (%d intents; %d held out for calibration "
@@ -326,9 +359,13 @@ class SupportBot:
         det = OOSDetector(cfg.objective, min_oos_recall=cfg.min_oos_recall,
                           target_acceptance=cfg.target_acceptance,
                           min_oos_examples=cfg.min_oos_examples)
+        with_class = self.has_oos_class
         return det.fit([a.confidence for a in val], [a.similarity for a in val], correct,
                        [a.confidence for a in oos] if oos else None,
-                       [a.similarity for a in oos] if oos else None)
+                       [a.similarity for a in oos] if oos else None,
+                       oos_probability=[a.oos_probability for a in val] if with_class else None,
+                       oos_examples_oos_probability=([a.oos_probability for a in oos]
+                                                     if with_class and oos else None))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path, *, oos_texts: list[str] | None = None) -> Path:
@@ -340,9 +377,18 @@ class SupportBot:
             oos_texts = read_oos_examples(self.directory)
         meta = {"format_version": FORMAT_VERSION, "domaintune_version": domaintune_version,
                 **self.meta, "config": self.config.to_dict()}
+        meta.pop("onnx", None)
+        if self.config.runtime != Runtime.TORCH:  # what the exports were made from
+            meta["onnx"] = {"faq_encoder": self.config.faq.encoder,
+                            "fingerprint": self.retriever.encoder.encoder_info["fingerprint"]}
+        if not isinstance(self.classifier, TextClassifier):
+            raise DataError("this bot serves an ONNX export of its classifier, which cannot be "
+                            "saved as a new bot; load it with runtime 'torch' to save or retrain it")
         with atomic_directory(directory) as tmp:
             self.classifier.save(tmp / INTENT_DIR)
             self.retriever.save(tmp / KB_DIR)
+            if self.config.runtime != Runtime.TORCH:
+                self._export_onnx(tmp / ONNX_DIR)
             write_json_atomic(tmp / OOS_FILE, self.detector.to_dict())
             lines = [json.dumps({"text": t}, ensure_ascii=False) for t in oos_texts or []]
             write_text_atomic(tmp / OOS_EXAMPLES_FILE, "".join(line + "\n" for line in lines))
@@ -352,13 +398,26 @@ class SupportBot:
         self.meta = {k: v for k, v in meta.items() if k != "config"}
         return directory
 
+    def _export_onnx(self, target: Path) -> None:
+        """ONNX exports of the classifier and the FAQ encoder (see :mod:`domaintune.export`)."""
+        self.classifier.export_onnx(target / INTENT_DIR)
+        encoder = self.retriever.encoder
+        if isinstance(encoder, OnnxBiEncoder):  # already an export: copy it
+            shutil.copytree(encoder.model.directory, target / FAQ_ENCODER_DIR)
+        else:
+            encoder.export_onnx(target / FAQ_ENCODER_DIR)
+
     @classmethod
-    def load(cls, directory: str | Path, *, device: str = "auto") -> SupportBot:
+    def load(cls, directory: str | Path, *, device: str = "auto",
+             runtime: str | Runtime | None = None) -> SupportBot:
         """Load a bot directory written by :meth:`train`, :meth:`save` or :meth:`retrain`.
 
         Args:
             directory: the bot directory.
             device: ``auto``, ``cpu``, ``cuda`` ... for the intent classifier.
+            runtime: ``onnx``, ``torch`` or ``auto``; default: the bot's ``runtime`` setting.
+                ``onnx`` serves the exports saved with the bot (a bot saved without them falls
+                back to PyTorch, with a warning).
 
         Raises:
             ModelLoadError: not a bot directory, a corrupted file, or an FAQ index built with a
@@ -384,8 +443,25 @@ class SupportBot:
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ModelLoadError(f"{directory} was written by a newer support_bot (format "
                                  f"{meta['format_version']}); upgrade to load it")
-        classifier = TextClassifier.load(directory / INTENT_DIR, device=device)
-        retriever = FaqRetriever.load(directory / KB_DIR, config.faq)
+        serve = resolve_runtime(config.runtime if runtime is None else runtime, device)
+        onnx_dir = directory / ONNX_DIR
+        exported = meta.get("onnx") or {}
+        if serve == Runtime.ONNX and not (onnx_dir / INTENT_DIR).is_dir():
+            logger.warning("%s has no ONNX exports (saved with runtime 'torch' or by an older "
+                           "version): serving with PyTorch", directory)
+            serve = Runtime.TORCH
+        elif serve == Runtime.ONNX and exported.get("faq_encoder") != config.faq.encoder:
+            logger.warning("%s: faq.encoder is now %r but the ONNX exports were made from %r: "
+                           "serving with PyTorch and the configured encoder", directory,
+                           config.faq.encoder, exported.get("faq_encoder"))
+            serve = Runtime.TORCH
+        if serve == Runtime.ONNX:
+            classifier = OnnxTextClassifier.load(onnx_dir / INTENT_DIR)
+            encoder = OnnxBiEncoder.load(onnx_dir / FAQ_ENCODER_DIR)
+            retriever = FaqRetriever.load(directory / KB_DIR, config.faq, encoder=encoder)
+        else:
+            classifier = TextClassifier.load(directory / INTENT_DIR, device=device)
+            retriever = FaqRetriever.load(directory / KB_DIR, config.faq)
         try:
             detector = OOSDetector.from_dict(json.loads((directory / OOS_FILE).read_text("utf-8")))
         except (OSError, json.JSONDecodeError, DataError) as exc:
@@ -409,21 +485,27 @@ class SupportBot:
             return []
         limit = self.config.dialogue.max_model_chars
         cut = [t[:limit] for t in texts]
+        labels = self.classifier.labels
+        oos_column = labels.index(self.config.oos.label) if self.has_oos_class else None
         with self._model_lock:
             probs = np.atleast_2d(self.classifier.predict_proba(cut))
-            best = probs.argmax(axis=1)
-            intents = [self.classifier.labels[j] for j in best]
+            # the intent is the best *intent*; the out-of-scope class only adds evidence
+            scored = probs if oos_column is None else np.where(
+                np.arange(probs.shape[1]) == oos_column, -1.0, probs)
+            best = scored.argmax(axis=1)
+            intents = [labels[j] for j in best]
             rankings = self.retriever.search(cut, intents if restrict else None)
         confidence = probs[np.arange(len(cut)), best]
+        oos_prob = probs[:, oos_column] if oos_column is not None else np.zeros(len(cut))
         similarity = np.array([r.top_similarity for r in rankings])
         if self.detector is not None:
-            in_scope = self.detector.accept(confidence, similarity)
+            in_scope = self.detector.accept(confidence, similarity, oos_prob)
         else:
             in_scope = np.ones(len(cut), bool)
         return [Analysis(text=t, intent=i, confidence=float(c), similarity=float(s),
-                         in_scope=bool(ok), ranking=r, probabilities=p)
-                for t, i, c, s, ok, r, p in zip(cut, intents, confidence, similarity, in_scope,
-                                                rankings, probs, strict=True)]
+                         in_scope=bool(ok), ranking=r, probabilities=p, oos_probability=float(o))
+                for t, i, c, s, ok, r, p, o in zip(cut, intents, confidence, similarity, in_scope,
+                                                   rankings, probs, oos_prob, strict=True)]
 
     # ------------------------------------------------------------------ conversation
     def _conversation_lock(self, conversation_id: str) -> threading.Lock:
@@ -841,7 +923,8 @@ class SupportBot:
         new = TextDataset(texts=[e["text"][:limit] for e in examples],
                           labels=[e["intent"] for e in examples],
                           source=f"{self.log.path} feedback")
-        classifier = TextClassifier.load(self.directory / INTENT_DIR, device=str(self.classifier.device))
+        classifier = TextClassifier.load(self.directory / INTENT_DIR,
+                                         device=str(getattr(self.classifier, "device", "auto")))
         if replay_ratio is None:
             buffer = len(classifier.replay) if classifier.replay is not None else 0
             replay_ratio = max(1.0, buffer / len(new))

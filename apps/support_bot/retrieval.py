@@ -98,6 +98,7 @@ class FaqRetriever:
         self.cross_encoder = cross_encoder
         self._vectors_per_entry = max(1.0, len(index) / max(1, len(kb)))
         self._intent_of = {e.id: e.intent for e in kb}
+        self._intents = frozenset(i for i in self._intent_of.values() if i)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -217,7 +218,7 @@ class FaqRetriever:
     def _restrict(self, vector: np.ndarray, ranked: list[tuple[str, float]], intent: str,
                   k: int) -> tuple[list[tuple[str, float]], bool]:
         """Entries of ``intent`` (and intent-less ones) first; widen the search if none came."""
-        if intent not in self.kb.intents:
+        if intent not in self._intents:
             return ranked, False
 
         def split(items: list[tuple[str, float]]):

@@ -29,6 +29,7 @@ from .config import (
     Method,
     Metric,
     RunConfig,
+    Runtime,
     Task,
     TrainingConfig,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "load_ner_dataset",
     "ClassWeights",
     "ConfigBase",
+    "Runtime",
     "ConfigError",
     "DataError",
     "DomaintuneError",

@@ -59,6 +59,15 @@ class Metric(str, enum.Enum):
     LOSS = "loss"
 
 
+class Runtime(str, enum.Enum):
+    """How a trained model is served: ``onnx`` (ONNX Runtime, see domaintune.export), ``torch``,
+    or ``auto`` (ONNX Runtime on a CPU when onnxruntime is installed, PyTorch otherwise)."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 class HeadInit(str, enum.Enum):
     LINEAR_PROBE = "linear_probe"  # fit a logistic-regression head first, then fine-tune (LP-FT)
     RANDOM = "random"

@@ -292,6 +292,26 @@ class BiEncoder:
 
         return evaluate_retrieval(self, pairs, corpus=corpus, ks=ks)
 
+    # ------------------------------------------------------------------ export
+    def export_onnx(self, directory: str | Path, *, quantize: bool = False) -> Path:
+        """Export the encoder to ONNX; serve it with :class:`domaintune.export.OnnxBiEncoder`.
+
+        An fp32 export is checked to reproduce this encoder's embeddings and keeps its
+        fingerprint (a FAISS index built with either one loads with the other); an int8 export
+        (``quantize``) gets a fingerprint of its own.
+
+        Example:
+            >>> BiEncoder.from_pretrained("default").export_onnx("models/encoder-onnx")  # doctest: +SKIP
+        """
+        from ..export import OnnxBiEncoder, export_module
+
+        return export_module(
+            self.model, lambda st, inputs: st(dict(inputs))["sentence_embedding"],
+            self.model.tokenizer, directory, max_length=int(self.max_length or 512),
+            kind=OnnxBiEncoder.KIND, quantize=quantize,
+            info={"base_model": self.base_model, "dim": self.dim,
+                  "fingerprint": self.fingerprint + ("-int8" if quantize else "")})
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the model directory atomically (temp dir, then rename) and return its path.

@@ -1,0 +1,101 @@
+"""ONNX export: parity with PyTorch, manifests, int8, LoRA merge, index compatibility, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from domaintune import ModelLoadError, TextClassifier, TextDataset, TrainingConfig
+from domaintune.export import MANIFEST_FILE, ONNX_FILE, OnnxBiEncoder, OnnxTextClassifier
+from domaintune.pairs import BiEncoder, FaissIndex
+
+TEXTS = ["where is my refund", "card lost", "hello", "how do i reset my pin please",
+         "transfer failed and the fee was not what i was told " * 3, "🙂 ünïcode 海外"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir):
+    data = TextDataset(texts=["where is my refund", "refund money back", "card lost", "card stolen",
+                              "hello", "hi thanks"] * 4,
+                       labels=["refund", "refund", "card", "card", "greet", "greet"] * 4)
+    clf = TextClassifier.from_pretrained(str(tiny_model_dir), labels=["card", "greet", "refund"],
+                                         max_length=32)
+    clf.fit(data, None, TrainingConfig(method="full", epochs=2, batch_size=8, seed=0,
+                                       progress=False))
+    clf.temperature = 1.7  # exported with the model
+    return clf
+
+
+def test_classifier_export_matches_pytorch(trained, tmp_path):
+    out = trained.export_onnx(tmp_path / "onnx")
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["kind"] == "text-classifier" and manifest["precision"] == "fp32"
+    assert manifest["labels"] == ["card", "greet", "refund"] and manifest["temperature"] == 1.7
+    assert manifest["parity"]["max_abs_diff"] < 1e-4
+    fast = OnnxTextClassifier.load(out)
+    np.testing.assert_allclose(fast.predict_proba(TEXTS), trained.predict_proba(TEXTS), atol=1e-5)
+    assert fast.predict(TEXTS) == trained.predict(TEXTS)
+    assert fast.predict("card lost") == trained.predict("card lost")
+    assert fast.predict_proba("hello").shape == (3,) and fast.predict_proba([]).shape == (0, 3)
+
+
+def test_int8_export_is_marked_and_close(trained, tmp_path):
+    out = trained.export_onnx(tmp_path / "int8", quantize=True)
+    fast = OnnxTextClassifier.load(out)
+    assert fast.model.precision == "int8"
+    assert (out / ONNX_FILE).stat().st_size < (trained.export_onnx(tmp_path / "fp32") / ONNX_FILE).stat().st_size
+    # int8 moves the outputs a little; on this tiny model probabilities stay close
+    assert np.abs(fast.predict_proba(TEXTS) - trained.predict_proba(TEXTS)).max() < 0.2
+
+
+def test_lora_classifier_exports_with_merged_adapters(tiny_model_dir, tmp_path):
+    data = TextDataset(texts=["card lost", "where is my refund"] * 6, labels=["card", "refund"] * 6)
+    clf = TextClassifier.from_pretrained(str(tiny_model_dir), labels=["card", "refund"], max_length=16)
+    clf.fit(data, None, TrainingConfig(method="lora", epochs=2, batch_size=4, progress=False))
+    fast = OnnxTextClassifier.load(clf.export_onnx(tmp_path / "lora"))
+    np.testing.assert_allclose(fast.predict_proba(TEXTS), clf.predict_proba(TEXTS), atol=1e-4)
+    assert hasattr(clf.model.encoder, "merge_and_unload")  # the live model keeps its adapters
+
+
+def test_biencoder_export_keeps_fingerprint_and_index_compatibility(tiny_model_dir, tmp_path):
+    enc = BiEncoder.from_pretrained(str(tiny_model_dir), device="cpu")
+    fast = OnnxBiEncoder.load(enc.export_onnx(tmp_path / "enc"))
+    np.testing.assert_allclose(fast.encode(TEXTS), enc.encode(TEXTS), atol=1e-5)
+    assert fast.encode("hello").shape == (enc.dim,) and fast.encode([]).shape == (0, enc.dim)
+    assert fast.encoder_info == enc.encoder_info
+    index = FaissIndex().fit(enc.encode(TEXTS), ids=[str(i) for i in range(len(TEXTS))], encoder=enc)
+    index.save(tmp_path / "index")
+    loaded = FaissIndex.load(tmp_path / "index", encoder=fast)  # same fingerprint: accepted
+    assert loaded.search(fast.encode(["card lost"]), 1)[1][0][0] == "1"
+    int8 = OnnxBiEncoder.load(enc.export_onnx(tmp_path / "enc8", quantize=True))
+    assert int8.fingerprint != enc.fingerprint
+    with pytest.raises(ModelLoadError, match="fingerprint|different encoder"):
+        FaissIndex.load(tmp_path / "index", encoder=int8)
+
+
+def test_loading_errors_name_the_directory_and_fix(trained, tmp_path):
+    with pytest.raises(ModelLoadError, match=r"onnx.json is missing or corrupted.*export"):
+        OnnxTextClassifier.load(tmp_path / "nothing")
+    out = trained.export_onnx(tmp_path / "clf")
+    with pytest.raises(ModelLoadError, match="export of a text-classifier, expected a bi-encoder"):
+        OnnxBiEncoder.load(out)
+    (out / ONNX_FILE).write_bytes(b"not an onnx graph")
+    with pytest.raises(ModelLoadError, match="cannot load the ONNX export"):
+        OnnxTextClassifier.load(out)
+    fast = OnnxTextClassifier.load(trained.export_onnx(tmp_path / "ok"))
+    with pytest.raises(Exception, match="expected strings"):
+        fast.predict_proba(["fine", 3])
+
+
+def test_failed_export_leaves_no_directory(trained, tmp_path, monkeypatch):
+    import torch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tracing failed")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(RuntimeError, match="tracing failed"):
+        trained.export_onnx(tmp_path / "half")
+    assert not (tmp_path / "half").exists()
