@@ -1,23 +1,30 @@
 """Support-bot benchmarks: out-of-scope detection, FAQ retrieval, reply latency.
 
 Usage:
-    python benchmarks/bench_support_bot.py oos [--method frozen] [--smoke]
+    python benchmarks/bench_support_bot.py oos [--method frozen|full] [--oos-train none|single|topics]
+        [--faq-questions 8] [--objective balanced_accuracy|in_scope_accuracy]
+        [--min-oos-recall R] [--reference] [--smoke]
     python benchmarks/bench_support_bot.py retrieval [--epochs 1] [--batch-size 16] [--smoke]
-    python benchmarks/bench_support_bot.py latency [--faq-size 100000] [--replies 500] [--smoke]
+    python benchmarks/bench_support_bot.py latency [--faq-size 100000] [--replies 500]
+        [--runtime auto|onnx|torch] [--reuse] [--smoke]
 
 * ``oos``: BANKING77-OOS (``data/prepare_banking77_oos.py``). The bot trains on the 50 in-scope
   intents (``train``), calibrates and tunes its OOS detector on ``valid`` + the ID-OOS and
   OOD-OOS validation sets, and is tested on ``test``: in-scope accuracy of the classifier alone
   (no OOS option) vs the bot (accepted **and** right), OOS recall on ID-OOS and OOD-OOS test
   separately, OOS precision over all test messages; plus the same detector fitted on the
-  classifier's confidence alone (ablation).
+  classifier's confidence alone (ablation). ``--oos-train`` also trains the classifier on the
+  ID-OOS *training* split (never the validation or test ones): as one out-of-scope class, or one
+  class per original intent (``oos.topic_column``). ``--reference`` trains the same classifier
+  without any OOS data, the other "no-OOS classifier" to compare with.
 * ``retrieval``: Bitext (``data/prepare_bitext.py``): Recall@1 and MRR@10 of the held-out
   paraphrases against the FAQ, with the packaged MiniLM frozen vs fine-tuned on the (FAQ question,
   answer) pairs (in-batch negatives).
 * ``latency``: one ``bot.reply`` (intent + retrieval + SQLite logging) against a FAQ of
   ``--faq-size`` synthetic entries (HNSW above 50k vectors): p50/p99 ms over ``--replies`` replies,
-  the time to build the bot (training + index), and the RSS memory of a fresh process that loaded
-  the bot and answered one message.
+  the time to build the bot (training + index + ONNX export), and the RSS memory of a fresh
+  process that loaded the bot and answered one message. ``--runtime`` picks how the loaded bot
+  runs its two encoders (``auto`` = ONNX Runtime on a CPU); ``--reuse`` skips rebuilding.
 
 ``--smoke`` runs a few seconds on small subsets (a check that the script works, not a result).
 Data is read from ``../shared/datasets`` (or ``DOMAINTUNE_DATASETS``); prepared files and bots go
@@ -117,20 +124,25 @@ def run_oos(args: argparse.Namespace) -> None:
     small = 40 if args.smoke else None
     files = {}
     for name, key in (("train", "intent"), ("valid", "intent"), ("test", "intent"),
-                      ("oos_valid", None), ("id_oos_test", None), ("ood_oos_test", None)):
+                      ("oos_valid", None), ("id_oos_train", None), ("id_oos_test", None),
+                      ("ood_oos_test", None)):
         rows = subsample(read_csv(prepared / f"{name}.csv"),
                          per_class if key else small, seed=args.seed, key=key)
         if args.smoke and name in ("valid", "test"):
             rows = subsample(rows, 2, seed=args.seed, key=key)
         files[name] = write_csv(WORK / f"b77_{name}.csv", rows)
+    oos_cfg: dict[str, Any] = {"objective": args.objective, "min_oos_recall": args.min_oos_recall}
+    if args.oos_train == "topics":
+        oos_cfg["topic_column"] = "original_intent"
     config = BotConfig.from_dict({
         "intents_file": str(files["train"]), "validation_file": str(files["valid"]),
         "faq_file": str(prepared / "faq.csv"), "oos_file": str(files["oos_valid"]),
+        "oos_train_file": str(files["id_oos_train"]) if args.oos_train != "none" else None,
         "intent": {"model": args.model, "method": args.method, "seed": args.seed,
                    "training": {"epochs": args.epochs} if args.method != "frozen" else {}},
-        "faq": {"encoder": args.model}, "dialogue": {"handoff_intents": []},
+        "faq": {"encoder": args.model}, "dialogue": {"handoff_intents": []}, "oos": oos_cfg,
     })
-    out = WORK / f"b77-bot-{args.method}{'-smoke' if args.smoke else ''}"
+    out = WORK / f"b77-bot-{args.method}-{args.oos_train}{'-smoke' if args.smoke else ''}"
     start = time.perf_counter()
     bot = SupportBot.train(config, out, overwrite=True)
     train_s = time.perf_counter() - start
@@ -171,8 +183,20 @@ def run_oos(args: argparse.Namespace) -> None:
             [a.confidence for a in r], np.zeros(len(r))))) for n, r in oos_sets.items()},
     }
     results.update(detector=bot.detector.to_dict(), train_seconds=round(train_s, 1),
-                   method=args.method, model=args.model, smoke=args.smoke)
+                   method=args.method, model=args.model, smoke=args.smoke,
+                   oos_train=args.oos_train, faq_questions=args.faq_questions,
+                   n_oos_train=bot.meta["summary"]["n_oos_train"],
+                   faq_vectors=len(bot.retriever.index))
     bot.close()
+    if args.reference:  # the same classifier trained on the in-scope intents only
+        from domaintune import TextClassifier, load_dataset
+
+        train = load_dataset(files["train"], text="text", label="intent")
+        val = load_dataset(files["valid"], text="text", label="intent")
+        ref = TextClassifier.from_pretrained(args.model, labels=train.label_names)
+        ref.fit(train, val, config.intent.training_config())
+        results["reference_classifier_accuracy"] = float(
+            np.mean(np.array(ref.predict([r["text"] for r in test])) == truth))
     record({"benchmark": "support_bot_oos", **results})
 
 
@@ -258,13 +282,14 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def loaded_rss_mb(bot_dir: Path) -> float:
+def loaded_rss_mb(bot_dir: Path, runtime: str) -> float:
     """RSS (MiB) of a fresh Python process that loaded the bot and answered one message."""
     import subprocess
 
     here, target = str(Path(__file__).parent), str(bot_dir)
     code = (f"import sys; sys.path.insert(0, {here!r}); from bench_support_bot import rss_mb; "
-            f"from support_bot import SupportBot; bot = SupportBot.load({target!r}); "
+            f"from support_bot import SupportBot; bot = SupportBot.load({target!r}, "
+            f"runtime={runtime!r}); "
             "bot.reply('rss', 'hello'); print(rss_mb())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -287,13 +312,17 @@ def run_latency(args: argparse.Namespace) -> None:
         "intents_file": str(intents), "faq_file": str(faq), "oos_file": str(paths["oos"]),
         "intent": {"model": args.model}, "faq": {"encoder": args.model, "index_answers": False},
     })
-    start = time.perf_counter()
-    SupportBot.train(config, out, overwrite=True).close()
-    build_s = time.perf_counter() - start
+    build_s = None
+    if args.reuse and (out / "onnx").is_dir():
+        logger.info("reusing the bot in %s (--reuse)", out)
+    else:
+        start = time.perf_counter()
+        SupportBot.train(config, out, overwrite=True).close()
+        build_s = round(time.perf_counter() - start, 1)
     messages = [r["text"] for r in read_csv(paths["intents_test"])]
     rng = random.Random(args.seed)
-    rss_loaded = loaded_rss_mb(out)  # in a fresh process: the bot alone, not the training
-    with SupportBot.load(out) as bot:
+    rss_loaded = loaded_rss_mb(out, args.runtime)  # a fresh process: the bot alone, no training
+    with SupportBot.load(out, runtime=args.runtime) as bot:
         bot.reply("warm-up", "hello")
         times, analyze_times = [], []
         for i in range(replies):
@@ -306,6 +335,7 @@ def run_latency(args: argparse.Namespace) -> None:
             times.append(time.perf_counter() - t0)
         kind = bot.retriever.index.kind_.value
         logged = bot.log.count_turns()
+        served = type(bot.classifier).__name__
     ms = np.array(times) * 1000
     results = {
         "faq_entries": size, "index_vectors": size, "index_kind": kind, "replies": replies,
@@ -313,7 +343,8 @@ def run_latency(args: argparse.Namespace) -> None:
         "reply_ms_p99": round(float(np.percentile(ms, 99)), 2),
         "reply_ms_mean": round(float(ms.mean()), 2),
         "models_ms_p50": round(float(np.percentile(np.array(analyze_times) * 1000, 50)), 2),
-        "build_seconds": round(build_s, 1), "rss_mb_loaded_bot": round(rss_loaded, 1),
+        "build_seconds": build_s, "rss_mb_loaded_bot": round(rss_loaded, 1),
+        "runtime": args.runtime, "classifier_served_by": served,
         "rss_mb_benchmark_process_start": round(rss_before, 1), "turns_logged": logged,
         "model": args.model,
         "smoke": args.smoke, "torch_threads": __import__("torch").get_num_threads(),
@@ -334,7 +365,16 @@ def main() -> None:
     p = sub.add_parser("oos", parents=[common], help="BANKING77-OOS out-of-scope detection")
     p.add_argument("--method", default="frozen", choices=["frozen", "full", "lora"])
     p.add_argument("--epochs", type=float, default=3.0, help="full/lora epochs")
-    p.add_argument("--faq-questions", type=int, default=8)
+    p.add_argument("--faq-questions", type=int, default=8,
+                   help="training utterances per intent in the FAQ (the similarity signal)")
+    p.add_argument("--oos-train", default="none", choices=["none", "single", "topics"],
+                   help="train the classifier on the ID-OOS training split: no, as one "
+                        "out-of-scope class, or one class per original intent (topic)")
+    p.add_argument("--objective", default="balanced_accuracy",
+                   choices=["balanced_accuracy", "in_scope_accuracy"])
+    p.add_argument("--min-oos-recall", type=float, default=None)
+    p.add_argument("--reference", action="store_true",
+                   help="also train the classifier without any OOS data and report its accuracy")
     p.set_defaults(func=run_oos)
     p = sub.add_parser("retrieval", parents=[common], help="Bitext held-out paraphrase retrieval")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -345,6 +385,8 @@ def main() -> None:
     p = sub.add_parser("latency", parents=[common], help="reply latency with a large FAQ index")
     p.add_argument("--faq-size", type=int, default=100_000)
     p.add_argument("--replies", type=int, default=500)
+    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument("--reuse", action="store_true", help="reuse the bot built by an earlier run")
     p.set_defaults(func=run_latency)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

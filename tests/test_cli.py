@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from domaintune.cli import main
@@ -46,6 +47,16 @@ def test_train_evaluate_predict(config_file, tmp_path, toy_csv, capsys):
     assert main(["predict", str(out), "where is my refund", "card lost"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["text"] for x in lines] == ["where is my refund", "card lost"]
+
+    assert main(["export", str(out), "--output", str(tmp_path / "onnx")]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["precision"] == "fp32" and exported["parity"]["max_abs_diff"] < 1e-4
+    from domaintune import TextClassifier
+    from domaintune.export import OnnxTextClassifier
+
+    texts = ["where is my refund", "card lost", "hello"]
+    np.testing.assert_allclose(OnnxTextClassifier.load(tmp_path / "onnx").predict_proba(texts),
+                               TextClassifier.load(out).predict_proba(texts), atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,29 @@ def test_approximate_indexes_recall_exact_neighbours(kind):
     assert recall >= 0.9, recall
 
 
+@pytest.mark.parametrize(("kind", "exact_max"), [("flat", 50_000), ("hnsw", 1000), ("hnsw", 10),
+                                               ("ivf", 50_000)])
+def test_subset_search_finds_the_best_members_of_the_subset(kind, exact_max):
+    x, q = clustered(3000), clustered(8, seed=1)
+    ids = [f"doc-{i}" for i in range(3000)]
+    index = FaissIndex(kind, exact_max=exact_max).fit(x, ids=ids)
+    members = list(range(5, 3000, 37))  # 81 documents, mostly far from the queries
+    scores, found = index.search(q, k=5, subset=[ids[i] for i in members])
+    ref_scores, ref = exact_search(x[members], q, 5)
+    expected = [[ids[members[j]] for j in row] for row in ref]
+    if exact_max >= len(members):  # scored exactly
+        assert found.tolist() == expected
+        np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    else:  # through a FAISS ID selector: approximate, but only members come back
+        assert {i for row in found for i in row if i is not None} <= {ids[i] for i in members}
+        recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(found, expected, strict=True)])
+        assert recall >= 0.6, recall
+    assert index.search(q, k=500, subset=ids[:3])[1].shape == (8, 3)  # k capped at the subset
+    assert index.search(q, k=5, subset=[])[1].shape == (8, 0)
+    with pytest.raises(DataError, match="subset id 'nope' is not in this index"):
+        index.search(q, k=5, subset=["nope"])
+
+
 def test_index_errors():
     with pytest.raises(NotFittedError, match="not fitted yet"):
         FaissIndex().search(np.ones((1, 4)), k=1)

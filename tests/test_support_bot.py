@@ -157,6 +157,32 @@ def test_kb_duplicate_ids_and_empty_answers_are_one_clear_error(tmp_path):
     assert "duplicate id 'a' (rows 1 and 3)" in message
 
 
+def test_intent_restriction_finds_an_intents_entry_far_from_the_message():
+    from domaintune.pairs import FaissIndex
+    from support_bot import FaqRetriever, KnowledgeBaseConfig
+    from support_bot.knowledge import FaqEntry, KnowledgeBase
+
+    entries = [FaqEntry(f"a{i}", (f"question {i}",), "answer", "near") for i in range(40)]
+    entries.append(FaqEntry("far-1", ("far question",), "far answer", "far"))
+    kb = KnowledgeBase(entries)
+    rng = np.random.default_rng(0)
+    vectors = np.vstack([np.eye(8)[0] + 0.05 * rng.standard_normal((40, 8)), -np.eye(8)[:1]])
+
+    class Fixed:  # an encoder that returns e0 for every message
+        encoder_info = {"name": "fixed", "fingerprint": "f", "dim": 8}
+
+        def encode(self, texts, batch_size=64, progress=False):
+            return np.tile(np.eye(8, dtype=np.float32)[0], (len(texts), 1))
+
+    ids = [f"{e.id}#q0" for e in entries]
+    index = FaissIndex().fit(vectors.astype(np.float32), ids=ids, encoder=Fixed.encoder_info)
+    retriever = FaqRetriever(kb, Fixed(), index, KnowledgeBaseConfig(candidates=5, top_k=3))
+    plain, restricted = retriever.search(["anything", "anything"], [None, "far"])
+    assert "far-1" not in plain.ids and not plain.restricted
+    assert restricted.restricted and restricted.ids[0] == "far-1"
+    assert restricted.top_similarity == pytest.approx(plain.top_similarity)  # over the whole KB
+
+
 def test_kb_column_mapping_jsonl_and_missing_columns(tmp_path):
     path = tmp_path / "kb.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [
@@ -537,6 +563,17 @@ def test_bot_learns_an_out_of_scope_class_from_oos_training_examples(tiny_model_
             assert a.probabilities.shape == (len(INTENTS) + 1,)
     with SupportBot.load(tmp_path / "bot") as loaded:  # the saved detector needs the class too
         assert loaded.reply("c", "fee rate").outcome in set(Outcome)
+    topics = write_csv(tmp_path / "oos_topics.csv", ["text", "topic"],
+                       [(t, "exchange" if "exchange" in t or "rate" in t else "fees")
+                        for t in OOS[:6]])
+    by_topic = toy_config(str(tiny_model_dir), toy_files, oos_file=str(oos_tune),
+                          oos_train_file=str(topics), oos={"topic_column": "topic"})
+    with SupportBot.train(by_topic, tmp_path / "topics") as bot:
+        assert bot.oos_classes == ["out_of_scope/exchange", "out_of_scope/fees"]
+        a = bot.analyze(["exchange rate"])[0]
+        cols = [bot.classifier.labels.index(c) for c in bot.oos_classes]
+        assert a.oos_probability == pytest.approx(float(a.probabilities[cols].sum()))
+        assert a.intent in bot.intents
     clash = toy_config(str(tiny_model_dir), toy_files, oos_train_file=str(oos_train),
                        oos={"label": "refund"})
     with pytest.raises(ConfigError, match="oos.label 'refund' is also an intent"):

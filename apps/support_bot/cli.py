@@ -47,6 +47,7 @@ _COLUMN_OPTIONS = {
     "encoder": ("faq", "encoder"),
     "cross_encoder": ("faq", "cross_encoder"),
     "oos_text_column": ("oos", "text_column"),
+    "oos_topic_column": ("oos", "topic_column"),
 }
 
 
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder", help="bi-encoder of the FAQ (default: packaged MiniLM)")
     t.add_argument("--cross-encoder", help="CrossEncoderModel directory to re-rank answers")
     t.add_argument("--oos-text-column")
+    t.add_argument("--oos-topic-column", help="topic column of --oos-train: one out-of-scope "
+                                              "class per topic")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config key, e.g. --set oos.target_acceptance=0.9 (repeatable)")
     t.add_argument("--name", help="registry name (default: the output directory's name)")

@@ -320,6 +320,11 @@ class OOSConfig(_Section):
         min_oos_examples: fewer OOS examples than this fall back to ``target_acceptance``.
         label: name of the out-of-scope class the classifier learns from ``oos_train_file``
             (never shown as an intent; must differ from every intent).
+        topic_column: optional column of ``oos_train_file`` naming each example's topic
+            ("mortgages", "insurance"); each topic becomes its own class ``label/topic``, and
+            their probabilities add up to the out-of-scope probability. Topics you do not serve
+            are often close to ones you do; one class per topic keeps them apart better than a
+            single catch-all class.
         text_column: text column of the OOS files.
         encoding: text encoding of the OOS files.
     """
@@ -331,6 +336,7 @@ class OOSConfig(_Section):
     target_acceptance: float = 0.95
     min_oos_examples: int = 10
     label: str = "out_of_scope"
+    topic_column: str | None = None
     text_column: str = "text"
     encoding: str = "utf-8"
 

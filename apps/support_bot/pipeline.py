@@ -184,15 +184,25 @@ class SupportBot:
         self._log: LogStore | None = None
 
     # ------------------------------------------------------------------ properties
+    def _is_oos_class(self, label: str) -> bool:
+        name = self.config.oos.label
+        return label == name or label.startswith(name + "/")
+
     @property
     def intents(self) -> list[str]:
-        """The intents the classifier knows (not its out-of-scope class)."""
-        return [lab for lab in self.classifier.labels if lab != self.config.oos.label]
+        """The intents the classifier knows (not its out-of-scope classes)."""
+        return [lab for lab in self.classifier.labels if not self._is_oos_class(lab)]
+
+    @property
+    def oos_classes(self) -> list[str]:
+        """The classifier's out-of-scope classes (``oos_train_file``; one per topic with
+        ``oos.topic_column``); empty when it learned none."""
+        return [lab for lab in self.classifier.labels if self._is_oos_class(lab)]
 
     @property
     def has_oos_class(self) -> bool:
-        """Whether the classifier learned an out-of-scope class (``oos_train_file``)."""
-        return self.config.oos.label in self.classifier.labels
+        """Whether the classifier learned out-of-scope classes (``oos_train_file``)."""
+        return bool(self.oos_classes)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -299,8 +309,12 @@ class SupportBot:
             if oos_label in labels:
                 raise ConfigError(f"oos.label {oos_label!r} is also an intent of "
                                   f"{config.intents_file}; set oos.label to another name")
-            extra = load_dataset(config.oos_train_file, text=config.oos.text_column, label=None,
-                                 encoding=config.oos.encoding).texts
+            topic = config.oos.topic_column
+            extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
+                                      label=topic, encoding=config.oos.encoding)
+            extra = list(extra_data.texts)
+            extra_labels = ([f"{oos_label}/{t}" for t in extra_data.labels] if topic
+                            else [oos_label] * len(extra))
             overlap = len(set(extra) & set(oos_texts))
             if overlap:
                 logger.warning("%d messages of %s are also in %s: the OOS detector is tuned on "
@@ -308,9 +322,9 @@ class SupportBot:
                                overlap, config.oos_train_file, config.oos_file)
             n_oos_train = len(extra)
             train = TextDataset(texts=list(train.texts) + extra,
-                                labels=list(train.labels) + [oos_label] * n_oos_train,
+                                labels=list(train.labels) + extra_labels,
                                 source=f"{train.source} + {config.oos_train_file}")
-            classes.append(oos_label)
+            classes += sorted(set(extra_labels))
         clf = TextClassifier.from_pretrained(ic.model, labels=classes, max_length=ic.max_length)
         clf.fit(train, val, ic.training_config())
         retriever = FaqRetriever.build(kb, config.faq)
@@ -486,17 +500,15 @@ class SupportBot:
         limit = self.config.dialogue.max_model_chars
         cut = [t[:limit] for t in texts]
         labels = self.classifier.labels
-        oos_column = labels.index(self.config.oos.label) if self.has_oos_class else None
+        oos_columns = np.array([self._is_oos_class(lab) for lab in labels])
         with self._model_lock:
             probs = np.atleast_2d(self.classifier.predict_proba(cut))
-            # the intent is the best *intent*; the out-of-scope class only adds evidence
-            scored = probs if oos_column is None else np.where(
-                np.arange(probs.shape[1]) == oos_column, -1.0, probs)
-            best = scored.argmax(axis=1)
+            # the intent is the best *intent*; out-of-scope classes only add evidence
+            best = np.where(oos_columns, -1.0, probs).argmax(axis=1)
             intents = [labels[j] for j in best]
             rankings = self.retriever.search(cut, intents if restrict else None)
         confidence = probs[np.arange(len(cut)), best]
-        oos_prob = probs[:, oos_column] if oos_column is not None else np.zeros(len(cut))
+        oos_prob = probs[:, oos_columns].sum(axis=1)
         similarity = np.array([r.top_similarity for r in rankings])
         if self.detector is not None:
             in_scope = self.detector.accept(confidence, similarity, oos_prob)

@@ -99,6 +99,11 @@ class FaqRetriever:
         self._vectors_per_entry = max(1.0, len(index) / max(1, len(kb)))
         self._intent_of = {e.id: e.intent for e in kb}
         self._intents = frozenset(i for i in self._intent_of.values() if i)
+        self._vectors_of: dict[str, list[Any]] = {}  # intent -> its index ids (entry#q0 ...)
+        for vector_id in index.ids_.tolist():
+            intent = self._intent_of.get(str(vector_id).rpartition("#")[0])
+            if intent:
+                self._vectors_of.setdefault(intent, []).append(vector_id)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -227,13 +232,13 @@ class FaqRetriever:
             return inside, outside
 
         inside, outside = split(ranked)
-        wider = k
-        while not [x for x in inside if self._intent_of.get(x[0]) == intent] and wider < len(self.index):
-            wider = min(len(self.index), wider * 8)
-            scores, ids = self.index.search(vector, k=wider)
-            inside, outside = split(self._entry_scores(scores[0], ids[0]))
-        if not inside:
-            return ranked, False
+        if not any(self._intent_of.get(x[0]) == intent for x in inside):
+            # none of the intent's entries is among the nearest: search only among them
+            scores, ids = self.index.search(vector, k=k, subset=self._vectors_of[intent])
+            own = self._entry_scores(scores[0], ids[0])
+            seen = {x[0] for x in own}
+            ranked = sorted(own + [x for x in ranked if x[0] not in seen], key=lambda x: -x[1])
+            inside, outside = split(ranked)
         return inside + outside, True
 
     def _rerank(self, text: str, ranked: list[tuple[str, float]], restricted: bool,

@@ -186,6 +186,8 @@ class FaissIndex:
         n, dim = x.shape
         kind = self._resolve_kind(n)
         self.ids_ = self._check_ids(ids, n)
+        self._position_of = None
+        self._direct_map = False
         info = _encoder_info(encoder)
         if info is not None and info.get("dim") not in (None, dim):
             raise DataError(f"expected embeddings of the encoder's dimension {info['dim']}, found "
@@ -253,12 +255,16 @@ class FaissIndex:
         return getattr(self, "n_", 0)
 
     # ------------------------------------------------------------------ search
-    def search(self, queries: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: Any, k: int = 10, *,
+               subset: Sequence[Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best documents per query.
 
         Args:
             queries: ``(n_queries, dim)`` array, or one ``(dim,)`` vector.
             k: results per query; capped at the number of indexed vectors.
+            subset: search only among these ids (e.g. the FAQ entries of one intent). Exact:
+                the subset's stored vectors are scored directly (up to ``exact_max`` of
+                them), or through a FAISS ID selector for larger subsets.
 
         Returns:
             ``(scores, ids)``, both ``(n_queries, k)``, best first. Scores are float32 inner
@@ -274,21 +280,67 @@ class FaissIndex:
         q = _as_matrix(queries, "queries", self.dim_)
         if self.normalize:
             faiss.normalize_L2(q)
+        if subset is not None:
+            return self._search_subset(q, int(k), subset)
         k = int(min(k, self.n_))
         if self.kind_ == IndexKind.HNSW:
             params = faiss.SearchParametersHNSW(efSearch=max(int(self.params_["ef_search"]), k))
             scores, pos = self.index_.search(q, k, params=params)
         else:
             scores, pos = self.index_.search(q, k)
+        scores = np.where(pos < 0, -np.inf, scores).astype(np.float32)
+        return scores, self._ids_at(pos)
+
+    def _ids_at(self, pos: np.ndarray) -> np.ndarray:
+        """The ids at index positions ``pos`` (``-1`` / ``None`` where a position is -1)."""
         missing = pos < 0
-        scores = np.where(missing, -np.inf, scores).astype(np.float32)
         if self.ids_.dtype == object:
             ids = np.empty(pos.shape, dtype=object)
             ids[~missing] = self.ids_[pos[~missing]]
             ids[missing] = None
+            return ids
+        return np.where(missing, -1, self.ids_[np.clip(pos, 0, None)])
+
+    def _positions(self, subset: Sequence[Any]) -> np.ndarray:
+        if getattr(self, "_position_of", None) is None:
+            self._position_of = {v: i for i, v in enumerate(self.ids_.tolist())}
+        try:
+            return np.array(sorted({self._position_of[i] for i in subset}), dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"subset id {exc.args[0]!r} is not in this index; pass ids given to "
+                            "fit()") from None
+
+    def _search_subset(self, q: np.ndarray, k: int,
+                       subset: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        pos = self._positions(subset)
+        n_q = len(q)
+        if len(pos) == 0:
+            empty = np.full((n_q, 0), None if self.ids_.dtype == object else -1)
+            return np.zeros((n_q, 0), dtype=np.float32), empty
+        k = min(k, len(pos))
+        if len(pos) <= self.exact_max:
+            if self.kind_ == IndexKind.IVF and not getattr(self, "_direct_map", False):
+                self.index_.make_direct_map()  # lets the inverted lists return stored vectors
+                self._direct_map = True
+            vectors = self.index_.reconstruct_batch(pos)
+            sims = q @ vectors.T
+            top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            scores = np.take_along_axis(sims, top, axis=1).astype(np.float32)
+            found = pos[top]
         else:
-            ids = np.where(missing, -1, self.ids_[np.clip(pos, 0, None)])
-        return scores, ids
+            selector = faiss.IDSelectorBatch(pos)
+            if self.kind_ == IndexKind.HNSW:
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(
+                    int(self.params_["ef_search"]), k))
+            elif self.kind_ == IndexKind.IVF:
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=int(self.params_["nprobe"]))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+            scores, found = self.index_.search(q, k, params=params)
+            scores = np.where(found < 0, -np.inf, scores).astype(np.float32)
+        return scores, self._ids_at(found)
 
     # ------------------------------------------------------------------ encoder check
     def check_encoder(self, encoder: Any) -> None:
