@@ -125,6 +125,10 @@ def test_split_fraction_validated_and_few_shot_sampling(toy_csv):
     few = sample_per_class(data, 2, seed=1)
     assert few.label_counts() == {"card": 2, "greeting": 2, "login": 2, "refund": 2}
     assert sample_per_class(data, 2, seed=1).texts == few.texts
+    multi = TextDataset(texts=["a", "b", "c", "d"], labels=[["x"], [], ["x", "y"], []],
+                        multi_label=True)
+    assert sorted(sample_per_class(multi, 1, seed=0).texts) in (["a", "b"], ["a", "d"],
+                                                               ["b", "c"], ["c", "d"])
 
 
 def test_dataset_label_length_mismatch():

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from domaintune import ModelLoadError, TextClassifier, TextDataset, TrainingConfig
+from domaintune import DataError, ModelLoadError, TextClassifier, TextDataset, TrainingConfig
 from domaintune.export import MANIFEST_FILE, ONNX_FILE, OnnxBiEncoder, OnnxTextClassifier
 from domaintune.pairs import BiEncoder, FaissIndex
 
@@ -85,8 +85,39 @@ def test_loading_errors_name_the_directory_and_fix(trained, tmp_path):
     with pytest.raises(ModelLoadError, match="cannot load the ONNX export"):
         OnnxTextClassifier.load(out)
     fast = OnnxTextClassifier.load(trained.export_onnx(tmp_path / "ok"))
-    with pytest.raises(Exception, match="expected strings"):
+    with pytest.raises(DataError, match="expected strings"):
         fast.predict_proba(["fine", 3])
+
+
+def test_export_that_does_not_match_pytorch_is_refused_and_targets_are_guarded(trained, tmp_path):
+    from domaintune.export import OnnxTextClassifier as Kind
+    from domaintune.export import export_module
+
+    def broken(module, inputs):  # a Python number the tracer freezes at the probe batch's value
+        return module(**inputs) * float(inputs["attention_mask"].sum())
+
+    with pytest.raises(ModelLoadError, match="does not reproduce the PyTorch outputs"):
+        export_module(trained.model, broken, trained.tokenizer, tmp_path / "bad", max_length=32,
+                      kind=Kind.KIND, info={"labels": trained.labels})
+    assert not (tmp_path / "bad").exists()
+    model_dir = trained.save(tmp_path / "model")
+    with pytest.raises(DataError, match="is not an ONNX export.*would replace it"):
+        trained.export_onnx(model_dir)  # never over a model (or any other) directory
+    assert (model_dir / "domaintune.json").is_file()
+    again = trained.export_onnx(tmp_path / "onnx")
+    assert trained.export_onnx(again) == again  # an earlier export may be replaced
+
+
+def test_multi_label_export(tiny_model_dir, tmp_path):
+    data = TextDataset(texts=["card lost", "refund money", "card refund", "hello"] * 4,
+                       labels=[["card"], ["refund"], ["card", "refund"], []] * 4, multi_label=True)
+    clf = TextClassifier.from_pretrained(str(tiny_model_dir), labels=["card", "refund"],
+                                         multi_label=True, max_length=16)
+    clf.fit(data, None, TrainingConfig(method="full", epochs=2, batch_size=8, progress=False))
+    fast = OnnxTextClassifier.load(clf.export_onnx(tmp_path / "ml"))
+    assert fast.multi_label
+    np.testing.assert_allclose(fast.predict_proba(TEXTS), clf.predict_proba(TEXTS), atol=1e-5)
+    assert fast.predict(TEXTS) == clf.predict(TEXTS)
 
 
 def test_failed_export_leaves_no_directory(trained, tmp_path, monkeypatch):
@@ -99,3 +130,16 @@ def test_failed_export_leaves_no_directory(trained, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="tracing failed"):
         trained.export_onnx(tmp_path / "half")
     assert not (tmp_path / "half").exists()
+
+
+def test_cli_exports_a_saved_biencoder(tiny_model_dir, tmp_path, capsys):
+    from domaintune.cli import main
+
+    enc = BiEncoder.from_pretrained(str(tiny_model_dir), device="cpu")
+    enc.save(tmp_path / "enc")
+    assert main(["export", str(tmp_path / "enc"), "--output", str(tmp_path / "onnx")]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "bi-encoder"
+    np.testing.assert_allclose(OnnxBiEncoder.load(tmp_path / "onnx").encode(TEXTS),
+                               enc.encode(TEXTS), atol=1e-5)
+    assert main(["export", str(tmp_path / "enc"), "--output", str(tmp_path / "enc")]) == 2
+    assert "is not an ONNX export" in capsys.readouterr().err

@@ -278,6 +278,15 @@ def test_oos_detector_with_the_classifiers_out_of_scope_class():
         det.accept(conf_in, sim_in)
     with pytest.raises(DataError, match="for both the in-scope messages and the OOS examples"):
         OOSDetector().fit(conf_in, sim_in, None, conf_out, sim_out, oos_probability=p_in)
+    old = {"objective": "balanced_accuracy", "min_oos_recall": None, "target_acceptance": 0.95,
+           "min_oos_examples": 10, "mode": "acceptance", "n_in_scope": 5, "n_oos": 0,
+           "quantile": 0.05, "confidence_threshold": 0.6, "similarity_threshold": 0.3}
+    before = OOSDetector.from_dict(old)  # saved before the third signal existed
+    assert before.features_ == ["confidence", "similarity"]
+    assert before.accept([0.7, 0.5], [0.4, 0.4]).tolist() == [True, False]
+    broken = {**det.to_dict(), "coef": det.coef_[:2]}
+    with pytest.raises(DataError, match="corrupted.*coefficients for"):
+        OOSDetector.from_dict(broken)
     only = OOSDetector(target_acceptance=0.9).fit(conf_in, sim_in, oos_probability=p_in)
     assert only.mode_ == "acceptance" and len(only.thresholds_) == 3
     assert 0.9 <= only.accept(conf_in, sim_in, p_in).mean() <= 0.92
@@ -558,11 +567,17 @@ def test_bot_learns_an_out_of_scope_class_from_oos_training_examples(tiny_model_
         assert "out_of_scope" in bot.classifier.labels and "out_of_scope" not in bot.intents
         assert bot.has_oos_class and bot.detector.features_[-1] == "in_scope_class"
         assert bot.meta["summary"]["n_oos_train"] == 6
-        for a in bot.analyze(OOS + ["where is my refund", "hello"]):
+        probe = OOS + ["where is my refund", "hello"]
+        trained = bot.analyze(probe)
+        for a in trained:
             assert a.intent in bot.intents and 0.0 <= a.oos_probability <= 1.0
             assert a.probabilities.shape == (len(INTENTS) + 1,)
-    with SupportBot.load(tmp_path / "bot") as loaded:  # the saved detector needs the class too
-        assert loaded.reply("c", "fee rate").outcome in set(Outcome)
+    with SupportBot.load(tmp_path / "bot") as loaded:  # classes and detector survive a reload
+        assert loaded.oos_classes == ["out_of_scope"]
+        again = loaded.analyze(probe)
+        np.testing.assert_allclose([a.oos_probability for a in again],
+                                   [a.oos_probability for a in trained], atol=1e-5)
+        assert [a.in_scope for a in again] == [a.in_scope for a in trained]
     topics = write_csv(tmp_path / "oos_topics.csv", ["text", "topic"],
                        [(t, "exchange" if "exchange" in t or "rate" in t else "fees")
                         for t in OOS[:6]])
@@ -576,8 +591,28 @@ def test_bot_learns_an_out_of_scope_class_from_oos_training_examples(tiny_model_
         assert a.intent in bot.intents
     clash = toy_config(str(tiny_model_dir), toy_files, oos_train_file=str(oos_train),
                        oos={"label": "refund"})
-    with pytest.raises(ConfigError, match="oos.label 'refund' is also an intent"):
+    with pytest.raises(ConfigError, match=r"oos.label 'refund' names .* has the intent\(s\) \['refund'\]"):
         SupportBot.train(clash, tmp_path / "clash")
+
+
+def test_a_failed_onnx_export_keeps_the_trained_bot_with_runtime_auto(tiny_model_dir, toy_files,
+                                                                      tmp_path, monkeypatch):
+    from domaintune import TextClassifier
+
+    def fail(self, directory, **kwargs):
+        raise RuntimeError("cannot trace this model")
+
+    monkeypatch.setattr(TextClassifier, "export_onnx", fail)
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None)
+    SupportBot.train(cfg, tmp_path / "auto").close()  # a warning, not a lost bot
+    assert not (tmp_path / "auto" / "onnx").exists()
+    with SupportBot.load(tmp_path / "auto") as bot:
+        assert isinstance(bot.classifier, TextClassifier) and "onnx" not in bot.meta
+        assert bot.reply("c", "where is my refund").intent == "refund"
+    strict = toy_config(str(tiny_model_dir), toy_files, oos_file=None, runtime="onnx")
+    with pytest.raises(RuntimeError, match="cannot trace"):
+        SupportBot.train(strict, tmp_path / "strict")
+    assert not (tmp_path / "strict").exists()
 
 
 def test_onnx_and_torch_runtimes_give_the_same_answers(trained_dir, tmp_path):
@@ -597,7 +632,7 @@ def test_onnx_and_torch_runtimes_give_the_same_answers(trained_dir, tmp_path):
         np.testing.assert_allclose([x.similarity for x in a], [x.similarity for x in b], atol=1e-5)
         assert [x.intent for x in a] == [x.intent for x in b]
         assert [x.ranking.ids for x in a] == [x.ranking.ids for x in b]
-        with pytest.raises(DataError, match="runtime 'torch' to save or retrain"):
+        with pytest.raises(DataError, match="runtime 'torch' to save it"):
             fast.save(tmp_path / "copy")
     torch_only = shutil.copytree(trained_dir, tmp_path / "no-exports")
     shutil.rmtree(torch_only / "onnx")

@@ -124,9 +124,10 @@ def _train(args: argparse.Namespace) -> int:
     bot = SupportBot.train(config, config.output_dir, overwrite=args.overwrite)
     summary = {"bot_dir": str(bot.directory), "version": bot.version, **bot.meta["summary"]}
     summary["registered"] = _register(args, bot, _file_fingerprint(
-        [config.intents_file, config.faq_file, config.oos_file]))
+        [config.intents_file, config.validation_file, config.faq_file, config.oos_file,
+         config.oos_train_file]))
     print(json.dumps(summary, indent=2, default=str))
-    print(f"trained on {summary['n_train']} messages ({summary['intents']} intents), "
+    print(f"trained on {summary['n_intent_train']} messages ({summary['intents']} intents), "
           f"{summary['faq']['entries']} FAQ entries, OOS: {bot.detector.describe()}; saved to "
           f"{bot.directory}", file=sys.stderr)
     bot.close()

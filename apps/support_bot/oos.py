@@ -1,4 +1,4 @@
-"""Out-of-scope detection from two signals, with thresholds tuned on validation data.
+"""Out-of-scope detection from two or three signals, with thresholds tuned on validation data.
 
 Signals per message: ``confidence``, the intent classifier's temperature-calibrated top
 probability, ``similarity``, the cosine similarity of the best FAQ match, and, when the
@@ -279,6 +279,10 @@ class OOSDetector:
                 det.mean_, det.scale_ = list(data["mean"]), list(data["scale"])
                 det.coef_, det.intercept_ = list(data["coef"]), float(data["intercept"])
                 det.threshold_ = float(data["threshold"])
+                sizes = {len(det.mean_), len(det.scale_), len(det.coef_), len(det.features_)}
+                if len(sizes) != 1:
+                    raise ValueError(f"coefficients for {sorted(sizes)} signals, features "
+                                     f"{det.features_}")
             elif det.mode_ == "acceptance":
                 det.quantile_ = float(data["quantile"])
                 if "thresholds" in data:

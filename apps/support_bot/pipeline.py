@@ -184,20 +184,17 @@ class SupportBot:
         self._log: LogStore | None = None
 
     # ------------------------------------------------------------------ properties
-    def _is_oos_class(self, label: str) -> bool:
-        name = self.config.oos.label
-        return label == name or label.startswith(name + "/")
-
     @property
     def intents(self) -> list[str]:
         """The intents the classifier knows (not its out-of-scope classes)."""
-        return [lab for lab in self.classifier.labels if not self._is_oos_class(lab)]
+        oos = set(self.oos_classes)
+        return [lab for lab in self.classifier.labels if lab not in oos]
 
     @property
     def oos_classes(self) -> list[str]:
         """The classifier's out-of-scope classes (``oos_train_file``; one per topic with
-        ``oos.topic_column``); empty when it learned none."""
-        return [lab for lab in self.classifier.labels if self._is_oos_class(lab)]
+        ``oos.topic_column``), as recorded when the bot was trained; empty when it has none."""
+        return list(self.meta.get("oos_classes", []))
 
     @property
     def has_oos_class(self) -> bool:
@@ -306,9 +303,11 @@ class SupportBot:
         n_oos_train = 0
         if config.oos_train_file:
             oos_label = config.oos.label
-            if oos_label in labels:
-                raise ConfigError(f"oos.label {oos_label!r} is also an intent of "
-                                  f"{config.intents_file}; set oos.label to another name")
+            clash = [lab for lab in labels if lab == oos_label or lab.startswith(oos_label + "/")]
+            if clash:
+                raise ConfigError(f"oos.label {oos_label!r} names the out-of-scope classes, but "
+                                  f"{config.intents_file} has the intent(s) {clash[:5]}; set "
+                                  "oos.label to another name")
             topic = config.oos.topic_column
             extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
                                       label=topic, encoding=config.oos.encoding)
@@ -328,14 +327,16 @@ class SupportBot:
         clf = TextClassifier.from_pretrained(ic.model, labels=classes, max_length=ic.max_length)
         clf.fit(train, val, ic.training_config())
         retriever = FaqRetriever.build(kb, config.faq)
-        bot = cls(config, clf, retriever, meta={"version": 1, "parent": None})
+        bot = cls(config, clf, retriever,
+                  meta={"version": 1, "parent": None, "oos_classes": classes[len(labels):]})
         bot.detector = bot.tune_oos(val, oos_texts)
         summary = {
             "intents": len(labels), "n_train": len(train), "n_validation": len(val),
             "validation": clf.metrics.get("validation", {}),
             "calibration": clf.metrics.get("calibration", {}),
             "faq": retriever.describe(), "oos": bot.detector.report_,
-            "n_oos_examples": len(oos_texts), "n_oos_train": n_oos_train, "seconds": round(time.perf_counter() - start, 2),
+            "n_oos_examples": len(oos_texts), "n_oos_train": n_oos_train,
+            "n_intent_train": len(train) - n_oos_train, "seconds": round(time.perf_counter() - start, 2),
         }
         bot.meta.update(created_at=_now(), summary=summary,
                         data={"intents_file": config.intents_file,
@@ -347,7 +348,7 @@ class SupportBot:
             "trained a support bot on %d intent examples (%d intents; %d held out for calibration "
             "and OOS tuning, validation accuracy %.3f), indexed %d FAQ entries as %d vectors (%s), "
             "tuned OOS detection with %d OOS examples: %s. Saved to %s in %.1fs.",
-            len(train), len(labels), len(val), summary["validation"].get("accuracy", float("nan")),
+            len(train) - n_oos_train, len(labels), len(val), summary["validation"].get("accuracy", float("nan")),
             len(kb), len(retriever.index), retriever.index.kind_.value, len(oos_texts),
             bot.detector.describe(), out, summary["seconds"])
         return bot
@@ -392,17 +393,16 @@ class SupportBot:
         meta = {"format_version": FORMAT_VERSION, "domaintune_version": domaintune_version,
                 **self.meta, "config": self.config.to_dict()}
         meta.pop("onnx", None)
-        if self.config.runtime != Runtime.TORCH:  # what the exports were made from
-            meta["onnx"] = {"faq_encoder": self.config.faq.encoder,
-                            "fingerprint": self.retriever.encoder.encoder_info["fingerprint"]}
         if not isinstance(self.classifier, TextClassifier):
             raise DataError("this bot serves an ONNX export of its classifier, which cannot be "
-                            "saved as a new bot; load it with runtime 'torch' to save or retrain it")
+                            "saved again; load it with runtime 'torch' to save it (retrain works "
+                            "from either)")
         with atomic_directory(directory) as tmp:
             self.classifier.save(tmp / INTENT_DIR)
             self.retriever.save(tmp / KB_DIR)
-            if self.config.runtime != Runtime.TORCH:
-                self._export_onnx(tmp / ONNX_DIR)
+            if self.config.runtime != Runtime.TORCH and self._export_onnx(tmp / ONNX_DIR):
+                meta["onnx"] = {"faq_encoder": self.config.faq.encoder,  # what they were made from
+                                "fingerprint": self.retriever.encoder.encoder_info["fingerprint"]}
             write_json_atomic(tmp / OOS_FILE, self.detector.to_dict())
             lines = [json.dumps({"text": t}, ensure_ascii=False) for t in oos_texts or []]
             write_text_atomic(tmp / OOS_EXAMPLES_FILE, "".join(line + "\n" for line in lines))
@@ -412,14 +412,28 @@ class SupportBot:
         self.meta = {k: v for k, v in meta.items() if k != "config"}
         return directory
 
-    def _export_onnx(self, target: Path) -> None:
-        """ONNX exports of the classifier and the FAQ encoder (see :mod:`domaintune.export`)."""
-        self.classifier.export_onnx(target / INTENT_DIR)
-        encoder = self.retriever.encoder
-        if isinstance(encoder, OnnxBiEncoder):  # already an export: copy it
-            shutil.copytree(encoder.model.directory, target / FAQ_ENCODER_DIR)
-        else:
-            encoder.export_onnx(target / FAQ_ENCODER_DIR)
+    def _export_onnx(self, target: Path) -> bool:
+        """ONNX exports of the classifier and the FAQ encoder (see :mod:`domaintune.export`).
+
+        With ``runtime: auto`` a failed export is a warning (the bot is saved without exports and
+        served with PyTorch); with ``runtime: onnx`` it is an error.
+        """
+        try:
+            self.classifier.export_onnx(target / INTENT_DIR)
+            encoder = self.retriever.encoder
+            if isinstance(encoder, OnnxBiEncoder):  # already an export: copy it
+                shutil.copytree(encoder.model.directory, target / FAQ_ENCODER_DIR)
+            else:
+                encoder.export_onnx(target / FAQ_ENCODER_DIR)
+            return True
+        except Exception as exc:  # tracing and ONNX Runtime raise many types
+            if self.config.runtime == Runtime.ONNX:
+                raise
+            shutil.rmtree(target, ignore_errors=True)
+            logger.warning("ONNX export failed (%s: %s); the bot is saved without exports and "
+                           "will be served with PyTorch (set runtime: torch to skip the export)",
+                           type(exc).__name__, str(exc)[:300])
+            return False
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "auto",
@@ -470,8 +484,14 @@ class SupportBot:
                            config.faq.encoder, exported.get("faq_encoder"))
             serve = Runtime.TORCH
         if serve == Runtime.ONNX:
-            classifier = OnnxTextClassifier.load(onnx_dir / INTENT_DIR)
-            encoder = OnnxBiEncoder.load(onnx_dir / FAQ_ENCODER_DIR)
+            cpu = ["CPUExecutionProvider"]  # runtime onnx means ONNX Runtime on the CPU
+            classifier = OnnxTextClassifier.load(onnx_dir / INTENT_DIR, providers=cpu)
+            encoder = OnnxBiEncoder.load(onnx_dir / FAQ_ENCODER_DIR, providers=cpu)
+            if encoder.fingerprint != exported.get("fingerprint"):
+                raise ModelLoadError(f"{onnx_dir / FAQ_ENCODER_DIR} is not the export recorded in "
+                                     f"{meta_file} (fingerprint {encoder.fingerprint}, expected "
+                                     f"{exported.get('fingerprint')}); load with runtime 'torch' "
+                                     "or retrain the bot")
             retriever = FaqRetriever.load(directory / KB_DIR, config.faq, encoder=encoder)
         else:
             classifier = TextClassifier.load(directory / INTENT_DIR, device=device)
@@ -500,7 +520,8 @@ class SupportBot:
         limit = self.config.dialogue.max_model_chars
         cut = [t[:limit] for t in texts]
         labels = self.classifier.labels
-        oos_columns = np.array([self._is_oos_class(lab) for lab in labels])
+        oos = set(self.oos_classes)
+        oos_columns = np.array([lab in oos for lab in labels])
         with self._model_lock:
             probs = np.atleast_2d(self.classifier.predict_proba(cut))
             # the intent is the best *intent*; out-of-scope classes only add evidence
@@ -943,7 +964,8 @@ class SupportBot:
         report = update(classifier, new, replay_ratio=replay_ratio)
         bot = SupportBot(self.config, classifier, self.retriever, meta={
             "version": self.version + 1, "parent": str(self.directory.resolve()),
-            "parent_version": self.version, "data": self.meta.get("data", {})})
+            "parent_version": self.version, "data": self.meta.get("data", {}),
+            "oos_classes": self.oos_classes})
         oos_texts = read_oos_examples(self.directory)
         validation = classifier.holdout
         if validation is None or not len(validation):

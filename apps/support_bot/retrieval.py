@@ -56,6 +56,11 @@ def load_cross_encoder(name: str) -> CrossEncoderModel:
     return CrossEncoderModel.load(path)
 
 
+def _entry_of(vector_id: Any) -> str:
+    """The FAQ entry of an index vector id (``<entry id>#q<k>`` or ``<entry id>#a``)."""
+    return str(vector_id).rpartition("#")[0]
+
+
 @dataclass(frozen=True)
 class Ranking:
     """Retrieval result for one message.
@@ -101,7 +106,7 @@ class FaqRetriever:
         self._intents = frozenset(i for i in self._intent_of.values() if i)
         self._vectors_of: dict[str, list[Any]] = {}  # intent -> its index ids (entry#q0 ...)
         for vector_id in index.ids_.tolist():
-            intent = self._intent_of.get(str(vector_id).rpartition("#")[0])
+            intent = self._intent_of.get(_entry_of(vector_id))
             if intent:
                 self._vectors_of.setdefault(intent, []).append(vector_id)
 
@@ -182,7 +187,7 @@ class FaqRetriever:
         for score, vid in zip(scores.tolist(), ids.tolist(), strict=True):
             if vid is None or not np.isfinite(score):
                 continue
-            entry_id = str(vid).rpartition("#")[0]
+            entry_id = _entry_of(vid)
             if entry_id not in best:
                 best[entry_id] = float(score)
         return list(best.items())

@@ -13,6 +13,14 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0, multi_label: boo
     return expit(scaled) if multi_label else softmax(scaled, axis=-1)
 
 
+def decide(probs: np.ndarray, labels: list[str], multi_label: bool, threshold: float = 0.5) -> list:
+    """Labels from calibrated probabilities: the top label per row, or (multi-label) every label
+    at or above ``threshold``."""
+    if multi_label:
+        return [[labels[j] for j in np.flatnonzero(p >= threshold)] for p in probs]
+    return [labels[j] for j in np.asarray(probs).argmax(axis=1)]
+
+
 def _nll(logits: np.ndarray, targets: np.ndarray, temperature: float, multi_label: bool) -> float:
     scaled = logits / temperature
     if multi_label:

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .calibration import expected_calibration_error, fit_temperature, probabilities
+from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
 from .config import HeadInit, Method, TrainingConfig
-from .data import TextDataset, load_dataset, sample_per_class
+from .data import TextDataset, check_texts, load_dataset, sample_per_class
 from .device import resolve_device
 from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
@@ -353,10 +353,7 @@ class TextClassifier:
         """Label(s) for one string or a list (multi-label: a list of labels per text)."""
         single = isinstance(texts, str)
         probs = self.predict_proba([texts] if single else texts, batch_size)
-        if self.multi_label:
-            out = [[self.labels[j] for j in np.flatnonzero(p >= self.threshold)] for p in probs]
-        else:
-            out = [self.labels[j] for j in probs.argmax(axis=1)]
+        out = decide(probs, self.labels, self.multi_label, self.threshold)
         return out[0] if single else out
 
     def embed(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -370,10 +367,7 @@ class TextClassifier:
 
     @staticmethod
     def _check_texts(texts: list[Any]) -> None:
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise DataError(f"expected strings to classify, found {type(texts[bad[0]]).__name__} "
-                            f"at position {bad[0]}")
+        check_texts(texts, "texts to classify")
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data: TextDataset, output_dir: str | Path | None = None,
@@ -414,16 +408,17 @@ class TextClassifier:
         Example:
             >>> clf.export_onnx("models/intent-onnx")  # doctest: +SKIP
         """
-        import copy
-
         from .export import OnnxTextClassifier, export_module
 
-        module = copy.deepcopy(self.model).to("cpu")
-        if hasattr(module.encoder, "merge_and_unload"):  # a PEFT (LoRA) wrapper
-            module.encoder = module.encoder.merge_and_unload()
+        def merge_lora(module):
+            if hasattr(module.encoder, "merge_and_unload"):  # a PEFT (LoRA) wrapper
+                module.encoder = module.encoder.merge_and_unload()
+            return module
+
         return export_module(
-            module, lambda m, inputs: m(**inputs), self.tokenizer, directory,
+            self.model, lambda m, inputs: m(**inputs), self.tokenizer, directory,
             max_length=self.max_length, kind=OnnxTextClassifier.KIND, quantize=quantize,
+            prepare=merge_lora,
             info={"labels": self.labels, "multi_label": self.multi_label,
                   "temperature": self.temperature, "threshold": self.threshold,
                   "base_model": self.base_model})

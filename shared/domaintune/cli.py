@@ -183,14 +183,20 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if ner_commands.is_token_classification_dir(args.model_dir):
-        raise DataError(f"{args.model_dir} is a token-classification model; ONNX export covers "
-                        "text classifiers (and pair bi-encoders from Python) for now")
-    clf = TextClassifier.load(args.model_dir, device="cpu")
-    out = clf.export_onnx(args.output, quantize=args.int8)
+    from .pairs import BiEncoder
+
+    task = ner_commands.model_task(args.model_dir)
+    if task == "bi-encoder":
+        model = BiEncoder.load(args.model_dir, device="cpu")
+    elif task == "text-classification":
+        model = TextClassifier.load(args.model_dir, device="cpu")
+    else:
+        raise DataError(f"{args.model_dir} holds a {task} model; ONNX export covers text "
+                        "classifiers and bi-encoders: pass one of those")
+    out = model.export_onnx(args.output, quantize=args.int8)
     manifest = json.loads((out / "onnx.json").read_text(encoding="utf-8"))
-    print(json.dumps({"output": str(out), "precision": manifest["precision"],
-                      "parity": manifest["parity"], "labels": len(manifest["labels"])}))
+    print(json.dumps({"output": str(out), "kind": manifest["kind"],
+                      "precision": manifest["precision"], "parity": manifest["parity"]}))
     return 0
 
 

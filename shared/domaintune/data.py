@@ -224,6 +224,14 @@ def _is_missing(value: Any) -> bool:
     return False
 
 
+def check_texts(texts: Sequence[Any], what: str = "texts") -> None:
+    """Raise one ``DataError`` naming the first non-string input (models take strings only)."""
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise DataError(f"expected strings as {what}, found {type(texts[bad[0]]).__name__} at "
+                        f"position {bad[0]}; pass a string or a list of strings")
+
+
 def _check_columns(frame: pd.DataFrame, source: str, text: str, label: str | None) -> None:
     found = [str(c) for c in frame.columns]
     wanted = [text] + ([label] if label else [])
@@ -376,14 +384,14 @@ def train_validation_split(
 def sample_per_class(dataset: TextDataset, n: int, *, seed: int = 42) -> TextDataset:
     """Return up to ``n`` examples per class (few-shot subsets, replay buffers), seeded.
 
-    Multi-label rows are grouped by their first label.
+    Multi-label rows are grouped by their first label; rows with no label form one group.
     """
     import random
 
     rng = random.Random(seed)
     by_label: dict[str, list[int]] = {}
     for i, labs in enumerate(dataset.labels_list):
-        by_label.setdefault(labs[0], []).append(i)
+        by_label.setdefault(labs[0] if labs else "", []).append(i)
     chosen: list[int] = []
     for lab in sorted(by_label):
         idx = by_label[lab]

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import logging
 import time
@@ -36,8 +37,9 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .calibration import probabilities
+from .calibration import decide, probabilities
 from .config import Runtime
+from .data import check_texts
 from .device import resolve_device
 from .errors import ConfigError, DataError, ModelLoadError
 from .persistence import atomic_directory, write_json_atomic
@@ -77,17 +79,11 @@ def resolve_runtime(runtime: str | Runtime = "auto", device: str = "auto") -> Ru
     except ValueError:
         raise ConfigError(f"runtime expects one of {[r.value for r in Runtime]}, found "
                           f"{runtime!r}") from None
-    try:
-        import onnxruntime  # noqa: F401
-
-        available = True
-    except ImportError:  # pragma: no cover - a declared dependency
-        available = False
     if rt == Runtime.AUTO:
+        available = importlib.util.find_spec("onnxruntime") is not None
         return Runtime.ONNX if available and resolve_device(device).type == "cpu" else Runtime.TORCH
-    if rt == Runtime.ONNX and not available:  # pragma: no cover
-        raise ConfigError("runtime 'onnx' needs onnxruntime; pip install onnxruntime, or use "
-                          "runtime 'torch'")
+    if rt == Runtime.ONNX:
+        _require_onnxruntime()
     return rt
 
 
@@ -104,6 +100,33 @@ class _Graph(torch.nn.Module):
         return self.fn(self.module, dict(zip(self.names, inputs, strict=True)))
 
 
+def _check_target(directory: Path) -> None:
+    """Refuse to replace a non-empty directory that is not an earlier export."""
+    if directory.exists() and (not directory.is_dir() or (
+            any(directory.iterdir()) and not (directory / MANIFEST_FILE).is_file())):
+        raise DataError(f"{directory} exists and is not an ONNX export (no {MANIFEST_FILE}); "
+                        "exporting there would replace it: pass a new or empty directory")
+
+
+def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A CPU copy of ``module`` (built on the CPU, so a GPU model is not duplicated on the GPU)."""
+    if all(p.device.type == "cpu" for p in module.parameters()):
+        return copy.deepcopy(module)
+    device = next(module.parameters()).device
+    module.to("cpu")
+    try:
+        return copy.deepcopy(module)
+    finally:
+        module.to(device)
+
+
+def _compare(got: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    diff = float(np.abs(got - reference).max())
+    cosine = float(np.min(np.sum(got * reference, 1) / (
+        np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1) + 1e-12)))
+    return diff, cosine
+
+
 def export_module(
     module: torch.nn.Module,
     fn: Any,
@@ -113,11 +136,16 @@ def export_module(
     max_length: int,
     kind: str,
     info: dict[str, Any],
+    prepare: Any = None,
     quantize: bool = False,
     tolerance: float = 1e-3,
     opset: int = 17,
 ) -> Path:
     """Trace ``fn(module, inputs) -> tensor`` into ``directory`` (atomically) and check it.
+
+    The check runs the exported graph and the PyTorch model on probe texts (a padded batch, each
+    text alone and a pair, so that padding and sequence lengths other than the traced one are
+    covered); an fp32 export that differs by more than ``tolerance`` is refused.
 
     Args:
         module: the PyTorch model (copied to the CPU; the original is left as it is).
@@ -127,6 +155,7 @@ def export_module(
         max_length: tokens per text at serving time.
         kind: what the graph computes (``text-classifier`` or ``bi-encoder``).
         info: extra manifest fields (labels, temperature, fingerprint ...).
+        prepare: optional ``prepare(cpu_copy) -> module`` (e.g. merging LoRA adapters).
         quantize: also apply int8 dynamic quantization to the weights of linear layers.
         tolerance: largest allowed |ONNX - PyTorch| on the probe texts for an fp32 export.
         opset: ONNX opset.
@@ -135,19 +164,30 @@ def export_module(
         ``directory``.
 
     Raises:
+        DataError: ``directory`` exists and is not an earlier export.
         ModelLoadError: the exported graph does not reproduce the PyTorch outputs.
     """
     ort = _require_onnxruntime()
     start = time.perf_counter()
     directory = Path(directory)
-    cpu_module = copy.deepcopy(module).to("cpu").eval()
-    probe = tokenizer(list(PROBE_TEXTS), padding=True, truncation=True, max_length=max_length,
-                      return_tensors="pt")
+    _check_target(directory)
+    cpu_module = _cpu_copy(module)
+    if prepare is not None:
+        cpu_module = prepare(cpu_module)
+    cpu_module.eval()
+
+    def encode(texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
+                         return_tensors="pt")
+
+    probe = encode(PROBE_TEXTS)
     names = tuple(n for n in INPUT_NAMES if n in probe)
     graph = _Graph(fn, cpu_module, names).eval()
     inputs = tuple(probe[n] for n in names)
+    checks = [list(PROBE_TEXTS)] + [[t] for t in PROBE_TEXTS] + [list(PROBE_TEXTS[:2])]
     with torch.inference_mode():
-        reference = graph(*inputs).float().numpy()
+        references = [graph(*(enc[n] for n in names)).float().numpy()
+                      for enc in map(encode, checks)]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["output"] = {0: "batch"}
     with atomic_directory(directory) as tmp:
@@ -167,24 +207,31 @@ def export_module(
             quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
             fp32.unlink()
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {n: probe[n].numpy().astype(np.int64) for n in names}
-        got = session.run(None, feeds)[0]
-        diff = float(np.abs(got - reference).max())
-        cosine = float(np.min(np.sum(got * reference, 1) / (
-            np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1) + 1e-12)))
+        diffs, cosines = [], []
+        for texts, reference in zip(checks, references, strict=True):
+            enc = encode(texts)
+            got = session.run(None, {n: enc[n].numpy().astype(np.int64) for n in names})[0]
+            d, c = _compare(got, reference)
+            diffs.append(d)
+            cosines.append(c)
+        diff, cosine = max(diffs), min(cosines)
         if not quantize and not diff <= tolerance:
             raise ModelLoadError(f"the ONNX export of this {kind} does not reproduce the PyTorch "
                                  f"outputs (max |difference| {diff:.2e} on {len(PROBE_TEXTS)} probe "
                                  f"texts, tolerance {tolerance:g}); keep serving it with PyTorch "
                                  "and report the model type")
+        if quantize and cosine < 0.95:
+            logger.warning("the int8 export of this %s moves its outputs a lot (lowest cosine to "
+                           "the PyTorch outputs on the probe texts: %.3f); evaluate it before "
+                           "serving it, or export in fp32", kind, cosine)
         tokenizer.save_pretrained(str(tmp))
         write_json_atomic(tmp / MANIFEST_FILE, {
             "format_version": FORMAT_VERSION, "domaintune_version": __version__, "kind": kind,
             "precision": "int8" if quantize else "fp32", "inputs": list(names),
             "max_length": int(max_length), "opset": opset, "torch_version": torch.__version__,
             "onnxruntime_version": ort.__version__,
-            "parity": {"probe_texts": len(PROBE_TEXTS), "max_abs_diff": diff,
-                       "min_cosine": cosine},
+            "parity": {"probe_texts": len(PROBE_TEXTS), "checks": len(checks),
+                       "max_abs_diff": diff, "min_cosine": cosine},
             **info,
         })
     logger.info("exported the %s to %s (%s) in %.1fs; probe texts: max |ONNX - PyTorch| %.2e, "
@@ -216,6 +263,9 @@ class OnnxModel:
         except (OSError, json.JSONDecodeError) as exc:
             raise ModelLoadError(f"{manifest} is missing or corrupted ({type(exc).__name__}); "
                                  "export the model again (export_onnx)") from None
+        if not isinstance(self.manifest, dict):
+            raise ModelLoadError(f"{manifest} is corrupted (not a JSON object); export the model "
+                                 "again (export_onnx)")
         found = self.manifest.get("kind")
         if found != kind:
             raise ModelLoadError(f"{self.directory} holds an ONNX export of a {found}, expected a "
@@ -227,6 +277,9 @@ class OnnxModel:
         if threads:
             options.intra_op_num_threads = int(threads)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # no busy-waiting between runs: a service holds several sessions (a classifier and an
+        # encoder), and spinning thread pools starve each other on a small CPU
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
                 str(self.directory / ONNX_FILE), options,
@@ -235,8 +288,15 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"cannot load the ONNX export in {self.directory} "
                                  f"({type(exc).__name__}: {str(exc)[:200]}); export it again") from None
-        self.inputs = tuple(self.manifest["inputs"])
-        self.max_length = int(self.manifest["max_length"])
+        self.inputs = tuple(self.require("inputs"))
+        self.max_length = int(self.require("max_length"))
+
+    def require(self, key: str) -> Any:
+        """A manifest field, or a clear error when the manifest lacks it."""
+        if key not in self.manifest:
+            raise ModelLoadError(f"{self.directory / MANIFEST_FILE} has no {key!r}; the export is "
+                                 "incomplete or corrupted: export the model again (export_onnx)")
+        return self.manifest[key]
 
     @property
     def precision(self) -> str:
@@ -247,10 +307,7 @@ class OnnxModel:
         """The graph's output for each text, in input order (texts batched by length)."""
         from .training import length_grouped_batches
 
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise DataError(f"expected strings, found {type(texts[bad[0]]).__name__} at position "
-                            f"{bad[0]}; convert the inputs to text first")
+        check_texts(texts)
         out: list[np.ndarray | None] = [None] * len(texts)
         for batch in length_grouped_batches([len(t) for t in texts], batch_size, None):
             enc = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True,
@@ -275,7 +332,7 @@ class OnnxTextClassifier:
     def __init__(self, model: OnnxModel) -> None:
         m = model.manifest
         self.model = model
-        self.labels: list[str] = list(m["labels"])
+        self.labels: list[str] = list(model.require("labels"))
         self.multi_label = bool(m.get("multi_label", False))
         self.temperature = float(m.get("temperature", 1.0))
         self.threshold = float(m.get("threshold", 0.5))
@@ -301,10 +358,7 @@ class OnnxTextClassifier:
         """Label(s) for one string or a list (multi-label: a list of labels per text)."""
         single = isinstance(texts, str)
         probs = np.atleast_2d(self.predict_proba([texts] if single else texts, batch_size))
-        if self.multi_label:
-            out = [[self.labels[j] for j in np.flatnonzero(p >= self.threshold)] for p in probs]
-        else:
-            out = [self.labels[j] for j in probs.argmax(axis=1)]
+        out = decide(probs, self.labels, self.multi_label, self.threshold)
         return out[0] if single else out
 
     def __repr__(self) -> str:
@@ -325,8 +379,8 @@ class OnnxBiEncoder:
     def __init__(self, model: OnnxModel) -> None:
         self.model = model
         self.base_model = str(model.manifest.get("base_model", "default"))
-        self.fingerprint = str(model.manifest["fingerprint"])
-        self.dim = int(model.manifest["dim"])
+        self.fingerprint = str(model.require("fingerprint"))
+        self.dim = int(model.require("dim"))
         self.max_length = model.max_length
 
     @classmethod

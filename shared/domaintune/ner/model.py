@@ -26,6 +26,7 @@ import torch
 
 from .._version import __version__
 from ..config import Method, TrainingConfig
+from ..data import check_texts
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
@@ -423,10 +424,7 @@ class TokenClassifier:
     # ------------------------------------------------------------------ inference
     @staticmethod
     def _check_texts(texts: list[Any]) -> None:
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise DataError(f"expected strings to tag, found {type(texts[bad[0]]).__name__} at "
-                            f"position {bad[0]}; pass a string or a list of strings")
+        check_texts(texts, "texts to tag")
 
     def predict(self, texts: str | Sequence[str], batch_size: int = 64):
         """Entity spans in one text or in each text of a list (same shape back).

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import check_texts
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, closest
 from ..hub import resolve_model
@@ -38,11 +39,6 @@ TASK = "bi-encoder"
 POOLING_MODES = ("mean", "cls", "max")
 
 
-def _check_texts(texts: Sequence[Any], what: str = "texts to encode") -> None:
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise DataError(f"expected strings as {what}, found {type(texts[bad[0]]).__name__} at "
-                        f"position {bad[0]}; convert them to text first")
 
 
 class BiEncoder:
@@ -157,7 +153,7 @@ class BiEncoder:
         """
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
-        _check_texts(batch)
+        check_texts(batch, "texts to encode")
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = self.model.encode(batch, batch_size=batch_size, show_progress_bar=progress,

@@ -186,8 +186,6 @@ class FaissIndex:
         n, dim = x.shape
         kind = self._resolve_kind(n)
         self.ids_ = self._check_ids(ids, n)
-        self._position_of = None
-        self._direct_map = False
         info = _encoder_info(encoder)
         if info is not None and info.get("dim") not in (None, dim):
             raise DataError(f"expected embeddings of the encoder's dimension {info['dim']}, found "
@@ -221,6 +219,7 @@ class FaissIndex:
         self.n_ = n
         self.params_ = params
         self.encoder_ = info
+        self._prepare_lookups()
         logger.info("built a %s FAISS index over %d vectors of dimension %d", kind.value, n, dim)
         return self
 
@@ -262,9 +261,10 @@ class FaissIndex:
         Args:
             queries: ``(n_queries, dim)`` array, or one ``(dim,)`` vector.
             k: results per query; capped at the number of indexed vectors.
-            subset: search only among these ids (e.g. the FAQ entries of one intent). Exact:
-                the subset's stored vectors are scored directly (up to ``exact_max`` of
-                them), or through a FAISS ID selector for larger subsets.
+            subset: search only among these ids (e.g. the FAQ entries of one intent). Exact for
+                subsets of up to ``exact_max`` ids (their stored vectors are scored directly);
+                larger subsets go through a FAISS ID selector, which is as approximate as the
+                index itself (HNSW / IVF may leave slots unfilled).
 
         Returns:
             ``(scores, ids)``, both ``(n_queries, k)``, best first. Scores are float32 inner
@@ -301,9 +301,14 @@ class FaissIndex:
             return ids
         return np.where(missing, -1, self.ids_[np.clip(pos, 0, None)])
 
+    def _prepare_lookups(self) -> None:
+        """Id -> position map and (IVF) a direct map, so that subset search reads stored vectors;
+        built once here, never during a search, so concurrent searches do not race."""
+        self._position_of = {v: i for i, v in enumerate(self.ids_.tolist())}
+        if self.kind_ == IndexKind.IVF:
+            self.index_.make_direct_map()
+
     def _positions(self, subset: Sequence[Any]) -> np.ndarray:
-        if getattr(self, "_position_of", None) is None:
-            self._position_of = {v: i for i, v in enumerate(self.ids_.tolist())}
         try:
             return np.array(sorted({self._position_of[i] for i in subset}), dtype=np.int64)
         except KeyError as exc:
@@ -321,9 +326,6 @@ class FaissIndex:
             return np.zeros((n_q, 0), dtype=np.float32), empty
         k = min(k, len(pos))
         if len(pos) <= self.exact_max:
-            if self.kind_ == IndexKind.IVF and not getattr(self, "_direct_map", False):
-                self.index_.make_direct_map()  # lets the inverted lists return stored vectors
-                self._direct_map = True
             vectors = self.index_.reconstruct_batch(pos)
             sims = q @ vectors.T
             top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
@@ -460,6 +462,7 @@ class FaissIndex:
             obj.params_.setdefault("ef_search", index.hnsw.efSearch)
         if encoder is not None:
             obj.check_encoder(encoder)
+        obj._prepare_lookups()
         return obj
 
     def __repr__(self) -> str:
