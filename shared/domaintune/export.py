@@ -100,6 +100,15 @@ class _Graph(torch.nn.Module):
         return self.fn(self.module, dict(zip(self.names, inputs, strict=True)))
 
 
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 def _check_target(directory: Path) -> None:
     """Refuse to replace a non-empty directory that is not an earlier export."""
     if directory.exists() and (not directory.is_dir() or (
@@ -204,7 +213,14 @@ def export_module(
 
             fp32 = tmp / "model.fp32.onnx"
             path.rename(fp32)
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            # ONNX Runtime suggests its pre-processing on the root logger; on these encoders it
+            # changes nothing measurable (same BANKING77 accuracy), so the note is dropped
+            note = _DropMessage("pre-processing before quantization")
+            logging.getLogger().addFilter(note)
+            try:
+                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().removeFilter(note)
             fp32.unlink()
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         diffs, cosines = [], []
