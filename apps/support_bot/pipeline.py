@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 import time
 import uuid
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -182,6 +184,7 @@ class SupportBot:
             weakref.WeakValueDictionary()
         self._contexts: OrderedDict[str, ConversationContext] = OrderedDict()
         self._log: LogStore | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -225,9 +228,18 @@ class SupportBot:
         return self._log
 
     def close(self) -> None:
-        """Close the log's database connections."""
+        """Close the log's database connections (and the encoder thread, if any)."""
         if self._log is not None:
             self._log.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    @property
+    def _side_by_side(self) -> bool:
+        """Both models are ONNX Runtime sessions, which release the GIL: run them concurrently."""
+        return (isinstance(self.classifier, OnnxTextClassifier)
+                and isinstance(self.retriever.encoder, OnnxBiEncoder))
 
     def __enter__(self) -> SupportBot:
         return self
@@ -485,8 +497,12 @@ class SupportBot:
             serve = Runtime.TORCH
         if serve == Runtime.ONNX:
             cpu = ["CPUExecutionProvider"]  # runtime onnx means ONNX Runtime on the CPU
-            classifier = OnnxTextClassifier.load(onnx_dir / INTENT_DIR, providers=cpu)
-            encoder = OnnxBiEncoder.load(onnx_dir / FAQ_ENCODER_DIR, providers=cpu)
+            # the two models run side by side (see analyze): half of the cores each
+            threads = max(1, (os.cpu_count() or 2) // 2)
+            classifier = OnnxTextClassifier.load(onnx_dir / INTENT_DIR, providers=cpu,
+                                                 threads=threads)
+            encoder = OnnxBiEncoder.load(onnx_dir / FAQ_ENCODER_DIR, providers=cpu,
+                                         threads=threads)
             if encoder.fingerprint != exported.get("fingerprint"):
                 raise ModelLoadError(f"{onnx_dir / FAQ_ENCODER_DIR} is not the export recorded in "
                                      f"{meta_file} (fingerprint {encoder.fingerprint}, expected "
@@ -523,11 +539,21 @@ class SupportBot:
         oos = set(self.oos_classes)
         oos_columns = np.array([lab in oos for lab in labels])
         with self._model_lock:
-            probs = np.atleast_2d(self.classifier.predict_proba(cut))
+            vectors = None
+            if self._side_by_side:  # the FAQ embedding runs while the classifier does
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="support-bot-encoder")
+                future = self._pool.submit(self.retriever.encode, cut)
+                try:
+                    probs = np.atleast_2d(self.classifier.predict_proba(cut))
+                finally:
+                    vectors = future.result()
+            else:
+                probs = np.atleast_2d(self.classifier.predict_proba(cut))
             # the intent is the best *intent*; out-of-scope classes only add evidence
             best = np.where(oos_columns, -1.0, probs).argmax(axis=1)
             intents = [labels[j] for j in best]
-            rankings = self.retriever.search(cut, intents if restrict else None)
+            rankings = self.retriever.search(cut, intents if restrict else None, vectors=vectors)
         confidence = probs[np.arange(len(cut)), best]
         oos_prob = probs[:, oos_columns].sum(axis=1)
         similarity = np.array([r.top_similarity for r in rankings])
