@@ -19,11 +19,8 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import re
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +28,7 @@ from typing import Any
 
 import yaml
 
-from domaintune import ConfigError, Method, Runtime, TrainingConfig
-from domaintune.errors import closest
+from domaintune import ConfigBase, ConfigError, Method, Runtime, TrainingConfig
 from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
 
 
@@ -58,136 +54,16 @@ class SlotScope(str, enum.Enum):
     TOPIC = "topic"  # until the conversation moves to another intent (an amount, a merchant)
 
 
-_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _describe(hint: Any) -> str:
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return f"one of {[m.value for m in hint]}"
-    if isinstance(hint, type) and issubclass(hint, _Section):
-        return "a mapping"
-    if hint in _TYPE_WORDS:
-        return _TYPE_WORDS[hint]
-    origin = typing.get_origin(hint)
-    if origin is list:
-        return "a list"
-    if origin is dict:
-        return "a mapping"
-    return str(hint)
-
-
-def _coerce(where: str, value: Any, hint: Any) -> Any:
-    """Check/convert ``value`` to the type ``hint``; raise a ConfigError naming ``where``."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            if type(None) in typing.get_args(hint):
-                return None
-        for arg in args:
-            try:
-                return _coerce(where, value, arg)
-            except ConfigError:
-                continue
-        wanted = " or ".join(_describe(a) for a in args)
-        raise ConfigError(f"{where} expects {wanted}{' or null' if len(args) < len(typing.get_args(hint)) else ''}, "
-                          f"found {value!r}")
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        if isinstance(value, hint):
-            return value
-        valid = [m.value for m in hint]
-        if isinstance(value, str) and value in valid:
-            return hint(value)
-        raise ConfigError(f"{where} expects one of {valid}, found {value!r}{closest(str(value), valid)}")
-    if isinstance(hint, type) and issubclass(hint, _Section):
-        if isinstance(value, hint):
-            return value
-        return hint.from_dict(value, where=where)
-    if origin is list:
-        (item,) = typing.get_args(hint) or (Any,)
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} expects a list, found {value!r}")
-        return [_coerce(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
-    if origin is dict:
-        key_t, val_t = typing.get_args(hint) or (str, Any)
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} expects a mapping, found {value!r}")
-        return {_coerce(f"{where} key", k, key_t): _coerce(f"{where}.{k}", v, val_t)
-                for k, v in value.items()}
-    if hint is Any:
-        return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, Path):
-            return str(value)
-    raise ConfigError(f"{where} expects {_describe(hint)}, found {value!r}")
-
-
-class _Section:
-    """Shared dict conversion and validation of the config dataclasses."""
+class _Section(ConfigBase):
+    """A section of the bot config: errors name keys as ``<section>.<key>``."""
 
     _where = "config"
 
-    @classmethod
-    def keys(cls) -> list[str]:
-        """The valid keys of this section."""
-        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str | None = None):
-        """Build from a mapping; unknown keys raise a ConfigError with the closest key."""
-        where = where or cls._where
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where} expects a mapping of keys to values, found {data!r}")
-        valid = cls.keys()
-        for key in data:
-            if key not in valid:
-                raise ConfigError(f"unknown key {key!r} in {where}{closest(str(key), valid)} "
-                                  f"(valid keys: {valid})")
-        return cls(**{k: data[k] for k in valid if k in data})  # type: ignore[call-arg]
-
     def _validate(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            where = f"{self._where}.{f.name}" if self._where != "the bot config" else f.name
-            setattr(self, f.name, _coerce(where, getattr(self, f.name), hints[f.name]))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-ready dict (Enums as their values)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            out[f.name] = _plain(getattr(self, f.name))
-        return out
+        self._validate_types()
 
     def _check(self, checks: list[tuple[str, bool, str]]) -> None:
-        for key, ok, wanted in checks:
-            if not ok:
-                raise ConfigError(f"{self._where}.{key} expects {wanted}, found "
-                                  f"{getattr(self, key)!r}")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Section):
-        return value.to_dict()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+        self.check_ranges(checks)
 
 
 @dataclass
@@ -528,6 +404,10 @@ class BotConfig(_Section):
     """
 
     _where = "the bot config"
+
+    @classmethod
+    def _key_where(cls, key: str) -> str:  # top-level keys by their bare name
+        return key
 
     intents_file: str | None = None
     validation_file: str | None = None

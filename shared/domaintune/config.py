@@ -10,6 +10,7 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,37 +77,73 @@ class HeadInit(str, enum.Enum):
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
-def _check_value(owner: str, key: str, value: Any, hint: Any) -> Any:
-    """Coerce ``value`` to the annotated ``hint`` or raise a ConfigError naming the key."""
+def _describe(hint: Any) -> str:
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return f"one of {[m.value for m in hint]}"
+    if isinstance(hint, type) and issubclass(hint, ConfigBase):
+        return "a mapping"
+    if hint in _TYPE_WORDS:
+        return _TYPE_WORDS[hint]
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return str(hint)
+
+
+def coerce(where: str, value: Any, hint: Any) -> Any:
+    """Check / convert ``value`` to the annotated type ``hint``, or raise one ConfigError that
+    starts with ``where`` (e.g. ``"TrainingConfig key 'epochs'"`` or ``"oos.label"``).
+
+    Handles ``bool``/``int``/``float``/``str`` (no silent casts between them, except a whole
+    float to an int and a ``Path`` to a string), Enums (by value, with the closest value
+    suggested), ``X | None``, ``list[X]``, ``dict[K, V]`` and nested :class:`ConfigBase`
+    sections (built from mappings).
+    """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        nullable = len(args) < len(typing.get_args(hint))
+        if value is None and nullable:
             return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        if len(args) == 1:  # X | None
             try:
-                return _check_value(owner, key, value, arg)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{owner} key {key!r} expects a list, found {value!r}")
-        (inner, *_) = typing.get_args(hint) or (Any,)
-        return [_check_value(owner, key, v, inner) for v in value]
+                return coerce(where, value, args[0])
+            except ConfigError:
+                if args[0] in _TYPE_WORDS:
+                    raise ConfigError(f"{where} expects {_describe(args[0])}"
+                                      f"{' or null' if nullable else ''}, found {value!r}") from None
+                raise  # enums and sections explain themselves (closest value, unknown key)
+        for arg in args:
+            try:
+                return coerce(where, value, arg)
+            except ConfigError:
+                continue
+        wanted = " or ".join(_describe(a) for a in args)
+        raise ConfigError(f"{where} expects {wanted}{' or null' if nullable else ''}, "
+                          f"found {value!r}")
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         if isinstance(value, hint):
             return value
         valid = [m.value for m in hint]
         if isinstance(value, str) and value in valid:
             return hint(value)
-        raise ConfigError(
-            f"{owner} key {key!r} expects one of {valid}, found {value!r}"
-            f"{closest(str(value), valid)}"
-        )
+        raise ConfigError(f"{where} expects one of {valid}, found {value!r}"
+                          f"{closest(str(value), valid)}")
+    if isinstance(hint, type) and issubclass(hint, ConfigBase):
+        return value if isinstance(value, hint) else hint.from_dict(value, where=where)
+    if origin in (list, tuple):
+        (item, *_) = typing.get_args(hint) or (Any,)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} expects a list, found {value!r}")
+        return [coerce(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        key_t, val_t = typing.get_args(hint) or (str, Any)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} expects a mapping, found {value!r}")
+        return {coerce(f"{where} key", k, key_t): coerce(f"{where}.{k}", v, val_t)
+                for k, v in value.items()}
     if hint is Any:
         return value
     if hint is bool:
@@ -125,53 +162,76 @@ def _check_value(owner: str, key: str, value: Any, hint: Any) -> Any:
             return str(value)
     else:  # pragma: no cover - only the types above are used
         return value
-    raise ConfigError(
-        f"{owner} key {key!r} expects {_TYPE_WORDS.get(hint, hint)}, found {value!r} "
-        f"({type(value).__name__})"
-    )
+    raise ConfigError(f"{where} expects {_describe(hint)}, found {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    """JSON/YAML-ready form: sections as dicts, Enums as their values."""
+    if isinstance(value, ConfigBase):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 class ConfigBase:
     """Base of every config dataclass (core and apps): strict types, unknown keys rejected with
-    the closest valid key suggested, ``check_ranges``, ``to_dict`` / ``from_dict``."""
+    the closest valid key suggested, range checks, nested sections, ``to_dict`` / ``from_dict``.
+
+    Errors name the key as ``<Class> key 'name'``, or as ``<section>.name`` when the class sets
+    ``_where = "<section>"`` (an app config's sections: ``oos.label``).
+    """
+
+    _where: typing.ClassVar[str | None] = None
+
+    @classmethod
+    def _key_where(cls, key: str) -> str:
+        return f"{cls._where}.{key}" if cls._where else f"{cls.__name__} key {key!r}"
 
     def _validate_types(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            object.__setattr__(
-                self, f.name, _check_value(type(self).__name__, f.name, value, hints[f.name])
-            )
+            value = coerce(self._key_where(f.name), getattr(self, f.name), hints[f.name])
+            object.__setattr__(self, f.name, value)
 
     def check_ranges(self, checks: list[tuple[str, bool, str]]) -> None:
         """Raise a ConfigError for the first ``(key, ok, expected)`` whose ``ok`` is False."""
         for key, ok, expected in checks:
             if not ok:
-                raise ConfigError(
-                    f"{type(self).__name__} key {key!r} expects {expected}, found "
-                    f"{getattr(self, key)!r}"
-                )
+                raise ConfigError(f"{self._key_where(key)} expects {expected}, found "
+                                  f"{getattr(self, key)!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            out[f.name] = value.value if isinstance(value, enum.Enum) else value
-        return out
+        """Plain dict (nested sections as dicts, Enums as values)."""
+        return {f.name: _plain(getattr(self, f.name))
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
     def keys(cls) -> list[str]:
+        """The valid keys."""
         return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        unknown = [k for k in data if k not in cls.keys()]
+    def from_dict(cls, data: Any, where: str | None = None):
+        """Build from a mapping (``None`` = defaults); unknown keys raise a ConfigError with the
+        closest valid key suggested."""
+        where = where or cls._where
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where or cls.__name__} expects a mapping of keys to values, "
+                              f"found {data!r}")
+        valid = cls.keys()
+        unknown = [k for k in data if k not in valid]
         if unknown:
-            key = unknown[0]
-            raise ConfigError(
-                f"unknown {cls.__name__} key {key!r}{closest(key, cls.keys())} "
-                f"(valid keys: {', '.join(cls.keys())})"
-            )
+            key = str(unknown[0])
+            place = f"key {key!r} in {where}" if where else f"{cls.__name__} key {key!r}"
+            raise ConfigError(f"unknown {place}{closest(key, valid)} "
+                              f"(valid keys: {', '.join(valid)})")
         return cls(**data)
 
 
@@ -321,23 +381,14 @@ class RunConfig(ConfigBase):
     registry: str | None = None
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
+    @classmethod
+    def _key_where(cls, key: str) -> str:
+        return f"train config key {key!r}"
+
     def __post_init__(self) -> None:
-        training = self.training
-        self.training = None  # type: ignore[assignment]
-        try:
-            hints = typing.get_type_hints(type(self))
-            for f in dataclasses.fields(self):
-                if f.name == "training":
-                    continue
-                value = getattr(self, f.name)
-                setattr(self, f.name, _check_value("train config", f.name, value, hints[f.name]))
-        finally:
-            self.training = training
-        if not 0 <= self.validation_split < 1:
-            raise ConfigError(
-                f"train config key 'validation_split' expects a number in [0, 1), found "
-                f"{self.validation_split!r}"
-            )
+        self._validate_types()
+        self.check_ranges([("validation_split", 0 <= self.validation_split < 1,
+                            "a number in [0, 1)")])
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -345,7 +396,7 @@ class RunConfig(ConfigBase):
         return own + TrainingConfig.keys()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+    def from_dict(cls, data: dict[str, Any], where: str | None = None) -> RunConfig:
         unknown = [k for k in data if k not in cls.keys()]
         if unknown:
             key = unknown[0]
@@ -359,11 +410,8 @@ class RunConfig(ConfigBase):
         return cls(**own, training=training)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
-            f.name: (getattr(self, f.name).value if isinstance(getattr(self, f.name), enum.Enum) else getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name != "training"
-        }
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+               if f.name != "training"}
         out.update(self.training.to_dict())
         return out
 
