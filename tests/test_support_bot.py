@@ -129,8 +129,14 @@ def test_config_rejects_unknown_keys_with_suggestion_and_round_trips(tmp_path):
         BotConfig.from_dict({"oos": {"target_acceptance": 1.5}})
     with pytest.raises(ConfigError, match="intent.method expects one of .*did you mean 'frozen'"):
         BotConfig.from_dict({"intent": {"method": "frozn"}})
-    with pytest.raises(ConfigError, match="not a valid regular expression"):
+    with pytest.raises(ConfigError, match="dialogue.slots.x: pattern .* not a valid regular"):
         BotConfig.from_dict({"dialogue": {"slots": {"x": {"pattern": "(", "prompt": "?"}}}})
+    with pytest.raises(ConfigError, match="dialogue.slots.card.pattern expects a string or null"):
+        BotConfig.from_dict({"dialogue": {"slots": {"card": {"pattern": 4}}}})
+    with pytest.raises(ConfigError, match="unknown key 'patern' in dialogue.slots.card; did you"):
+        BotConfig.from_dict({"dialogue": {"slots": {"card": {"patern": "x"}}}})
+    with pytest.raises(ConfigError, match="runtime expects one of .*did you mean 'onnx'"):
+        BotConfig.from_dict({"runtime": "onx"})
     with pytest.raises(ConfigError, match="intent.training"):
         BotConfig.from_dict({"intent": {"training": {"epoch": 2}}})
     cfg = BotConfig.from_dict({"faq": {"top_k": 5}, "oos": {"min_oos_recall": 0.9}})

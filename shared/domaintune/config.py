@@ -232,7 +232,15 @@ class ConfigBase:
             place = f"key {key!r} in {where}" if where else f"{cls.__name__} key {key!r}"
             raise ConfigError(f"unknown {place}{closest(key, valid)} "
                               f"(valid keys: {', '.join(valid)})")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            own, text = cls._where, str(exc)
+            if (own and where and where != own and text.startswith(own)
+                    and text[len(own):len(own) + 1] in (".", ":")):
+                # a section inside a mapping (dialogue.slots.<name>): name the entry
+                raise ConfigError(f"{where}{text[len(own):]}") from None
+            raise
 
 
 @dataclass
