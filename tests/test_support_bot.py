@@ -137,6 +137,17 @@ def test_config_rejects_unknown_keys_with_suggestion_and_round_trips(tmp_path):
         BotConfig.from_dict({"dialogue": {"slots": {"card": {"patern": "x"}}}})
     with pytest.raises(ConfigError, match="runtime expects one of .*did you mean 'onnx'"):
         BotConfig.from_dict({"runtime": "onx"})
+    from domaintune import RunConfig
+
+    for loader in (BotConfig.from_yaml, RunConfig.from_yaml):  # one reader for every YAML config
+        with pytest.raises(ConfigError, match="config file .*missing.yaml does not exist"):
+            loader(tmp_path / "missing.yaml")
+        (tmp_path / "bad.yaml").write_text("a: [1, 2\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+            loader(tmp_path / "bad.yaml")
+        (tmp_path / "list.yaml").write_text("- 1\n- 2\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="expected a mapping of key: value at the top, found list"):
+            loader(tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="intent.training"):
         BotConfig.from_dict({"intent": {"training": {"epoch": 2}}})
     cfg = BotConfig.from_dict({"faq": {"top_k": 5}, "oos": {"min_oos_recall": 0.9}})

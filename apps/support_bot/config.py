@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from domaintune import ConfigBase, ConfigError, Method, Runtime, TrainingConfig
+from domaintune.config import read_yaml_mapping
 from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
 
 
@@ -435,15 +436,7 @@ class BotConfig(_Section):
             >>> BotConfig.from_yaml("bot.yaml", ["dialogue.low_confidence_limit=3"])  # doctest: +SKIP
         """
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; check the path")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys at the top, found "
-                              f"{type(data).__name__}")
+        data = read_yaml_mapping(path)
         for key in ("intents_file", "validation_file", "faq_file", "oos_file", "oos_train_file",
                     "output_dir"):
             value = data.get(key)

@@ -178,6 +178,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file (an empty file is ``{}``), or one clear
+    ConfigError for a missing file, invalid YAML or a top level that is not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value at the top, found "
+                          f"{type(data).__name__}")
+    return data
+
+
 class ConfigBase:
     """Base of every config dataclass (core and apps): strict types, unknown keys rejected with
     the closest valid key suggested, range checks, nested sections, ``to_dict`` / ``from_dict``.
@@ -426,15 +442,7 @@ class RunConfig(ConfigBase):
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
         """Read a YAML file and apply ``key=value`` overrides (values parsed as YAML)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of key: value, found {type(data).__name__}")
+        data = read_yaml_mapping(path)
         data.update(cls.from_yaml_overrides(overrides))
         return cls.from_dict(data)
 
