@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from domaintune import DomaintuneError, ModelRegistry, RegistryError, load_dataset
+from domaintune.cli import run_command
 from domaintune.registry import DEFAULT_REGISTRY_URL
 
 from .config import BotConfig, apply_overrides
@@ -319,16 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``support-bot`` console script."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        return args.func(args)
-    except DomaintuneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -324,17 +324,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+NOISY_LOGGERS = ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss",
+                 "sentence_transformers")
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv``, set up logging (``-v``/``--verbose`` = debug) and run ``args.func``.
+
+    The shared entry point of every console script (``domaintune``, the apps): a
+    :class:`DomaintuneError` becomes one ``error: ...`` line on stderr and exit status 2.
+    """
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except DomaintuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``domaintune`` console script."""
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":
