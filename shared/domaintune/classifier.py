@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._version import __version__
 from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
 from .config import HeadInit, Method, TrainingConfig
 from .data import TextDataset, check_texts, load_dataset, sample_per_class
@@ -29,17 +28,26 @@ from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
 from .hub import resolve_model
 from .modeling import EncoderClassifier, Pooling
-from .persistence import atomic_directory, write_json_atomic
+from .artifacts import (
+    META_FILE,
+    check_labels,
+    check_positive,
+    read_artifact,
+    require_files,
+    restore_config,
+    restore_metrics,
+    write_artifact,
+)
+from .persistence import write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
 
 logger = logging.getLogger("domaintune")
 
-META_FILE = "domaintune.json"
+TASK = "text-classification"
 HEAD_FILE = "head.safetensors"
 ADAPTER_DIR = "adapter"
 REPLAY_FILE = "replay.jsonl"  # stratified sample of the training data, for updates
 HOLDOUT_FILE = "holdout.jsonl"  # the validation data, to measure forgetting after updates
-FORMAT_VERSION = 1
 DEFAULT_ZERO_SHOT_TEMPLATE = "{}"
 _MAX_HOLDOUT = 5000
 _ZERO_SHOT_SCALE = 20.0  # cosine similarity x 20 = logits; refit by ``calibrate``
@@ -57,6 +65,21 @@ def _unique_labels(labels: Sequence[Any]) -> list[str]:
     if not names:
         raise DataError("expected at least one label name, found none; pass labels=[...]")
     return names
+
+
+def _read_head(file: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """The head's tensors and the label list stored in its safetensors metadata (None for
+    heads saved before labels were stored there)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+            stored = (handle.metadata() or {}).get("labels")
+        return tensors, (json.loads(stored) if stored is not None else None)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{file} is corrupted ({type(exc).__name__}: {exc}); re-save or "
+                             "retrain the model") from None
 
 
 def _load_encoder(path: Path):
@@ -424,20 +447,30 @@ class TextClassifier:
                   "base_model": self.base_model})
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model directory atomically (temp dir, then rename) and return its path.
 
-        Contents: ``domaintune.json`` (labels, method, pooling, temperature, versions),
-        encoder ``config.json`` + ``model.safetensors`` (or ``adapter/`` for LoRA),
-        ``head.safetensors``, tokenizer files, ``training_config.json``, ``metrics.json``
-        and a model card ``README.md``.
+        Contents: ``domaintune.json`` (labels, method, pooling, temperature, versions, the file
+        list and the SHA-256 of every weight file), encoder ``config.json`` +
+        ``model.safetensors`` (or ``adapter/`` for LoRA), ``head.safetensors`` (with the labels
+        in its metadata), tokenizer files, ``training_config.json``, ``metrics.json`` and a
+        model card ``README.md``.
+
+        Args:
+            path: a new or empty directory.
+            overwrite: replace an earlier domaintune directory at ``path`` (a directory holding
+                anything else is never replaced).
+
+        Raises:
+            ArtifactExistsError: ``path`` is not empty (and not replaceable).
         """
         from safetensors.torch import save_file
 
         if self.method is None:
             raise NotFittedError("this classifier has not been trained; call fit() or zero_shot() first")
         path = Path(path)
-        with atomic_directory(path) as tmp:
+        with write_artifact(path, task=TASK, overwrite=overwrite) as art:
+            tmp = art.dir
             encoder = self.model.encoder
             if self.method == Method.LORA:
                 encoder.save_pretrained(str(tmp / ADAPTER_DIR))
@@ -445,11 +478,8 @@ class TextClassifier:
                 encoder.save_pretrained(str(tmp))
             self.tokenizer.save_pretrained(str(tmp))
             head = {k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()}
-            save_file(head, str(tmp / HEAD_FILE))
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "domaintune_version": __version__,
-                "task": "text-classification",
+            save_file(head, str(tmp / HEAD_FILE), metadata={"labels": json.dumps(self.labels)})
+            art.meta.update({
                 "method": self.method.value,
                 "labels": self.labels,
                 "multi_label": self.multi_label,
@@ -460,8 +490,7 @@ class TextClassifier:
                 "threshold": self.threshold,
                 "label_descriptions": self.label_descriptions,
                 "torch_version": torch.__version__,
-            }
-            write_json_atomic(tmp / META_FILE, meta)
+            })
             if self.training_config is not None:
                 write_json_atomic(tmp / "training_config.json", self.training_config.to_dict())
             write_json_atomic(tmp / "metrics.json", {**self.metrics, "history": self.history})
@@ -507,34 +536,36 @@ class TextClassifier:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> TextClassifier:
-        """Load a directory written by :meth:`save` (no pickles are read)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        """Load a directory written by :meth:`save` (no pickles are read).
 
+        Every recorded weight file is checked against its SHA-256, and the record against the
+        weights (labels, head size, temperature).
+
+        Raises:
+            ModelLoadError: missing, incomplete, changed or inconsistent files, naming the file.
+        """
         path = Path(path)
-        if not path.is_dir():
-            raise ModelLoadError(f"model directory {path} does not exist")
+        meta = read_artifact(path, task=TASK, default_task=TASK,
+                             loader="TextClassifier.save or `domaintune train`")
         meta_file = path / META_FILE
-        if not meta_file.is_file():
-            raise ModelLoadError(f"{path} is not a domaintune model: {META_FILE} is missing; "
-                                 "pass a directory written by TextClassifier.save or `domaintune train`")
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            if meta.get("task", "text-classification") != "text-classification":
-                raise ModelLoadError(f"{path} holds a {meta['task']!r} model, not a text classifier; "
-                                     "load it with domaintune.ner.TokenClassifier.load")
-            labels, method = meta["labels"], Method(meta["method"])
-        except (json.JSONDecodeError, KeyError, ValueError) as exc:
-            raise ModelLoadError(f"{meta_file} is corrupted ({type(exc).__name__}: {exc}); "
-                                 "re-save or retrain the model") from None
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was written by a newer domaintune (format "
-                                 f"{meta['format_version']}); upgrade domaintune to load it")
+            method = Method(meta.get("method"))
+        except ValueError:
+            raise ModelLoadError(f"{meta_file} is corrupted ('method' is {meta.get('method')!r}, "
+                                 f"expected one of {[m.value for m in Method]}); re-save or "
+                                 "retrain the model") from None
         needed = [HEAD_FILE] + ([f"{ADAPTER_DIR}/adapter_config.json"] if method == Method.LORA
                                 else ["config.json", "model.safetensors"])
-        missing = [n for n in needed if not (path / n).is_file()]
-        if missing:
-            raise ModelLoadError(f"{path} is incomplete: missing {missing}; re-save or retrain the model")
+        require_files(path, needed)
+        head, stored_labels = _read_head(path / HEAD_FILE)
+        n_outputs = int(head["weight"].shape[0]) if "weight" in head else None
+        labels = check_labels(meta.get("labels"), meta_file, n_outputs=n_outputs,
+                              stored=stored_labels, stored_in=HEAD_FILE)
+        temperature = check_positive(meta.get("temperature", 1.0), meta_file, "temperature")
+        threshold = float(meta.get("threshold", 0.5))
+        if not 0 < threshold < 1:
+            raise ModelLoadError(f"{meta_file} is corrupted ('threshold' must be in (0, 1), found "
+                                 f"{threshold}); re-save or retrain the model")
         if method == Method.LORA:
             from peft import PeftModel
 
@@ -543,7 +574,9 @@ class TextClassifier:
             try:
                 encoder = PeftModel.from_pretrained(encoder, str(path / ADAPTER_DIR)).merge_and_unload()
             except Exception as exc:
-                raise ModelLoadError(f"{path / ADAPTER_DIR}: cannot load the LoRA adapter ({exc})") from None
+                raise ModelLoadError(f"{path / ADAPTER_DIR} is corrupted: cannot load the LoRA "
+                                     f"adapter ({type(exc).__name__}: {exc}); re-save or retrain "
+                                     "the model") from None
             from transformers import AutoTokenizer
             tokenizer = AutoTokenizer.from_pretrained(str(path))
         else:
@@ -551,26 +584,19 @@ class TextClassifier:
         pooling = Pooling(**meta.get("pooling", {}))
         net = EncoderClassifier(encoder, len(labels), pooling)
         try:
-            head = load_file(str(path / HEAD_FILE))
             net.head.load_state_dict(head)
-        except (SafetensorError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"{path / HEAD_FILE} is corrupted or does not match "
-                                 f"{len(labels)} labels ({exc}); re-save or retrain the model") from None
-        clf = cls(net, tokenizer, labels, multi_label=meta.get("multi_label", False),
+        except RuntimeError as exc:
+            raise ModelLoadError(f"{path / HEAD_FILE} does not fit this encoder ({exc}); re-save "
+                                 "or retrain the model") from None
+        clf = cls(net, tokenizer, labels, multi_label=bool(meta.get("multi_label", False)),
                   base_model=meta.get("base_model", "default"),
                   max_length=meta.get("max_length", 128), device=device)
         clf.method = method
-        clf.temperature = float(meta.get("temperature", 1.0))
-        clf.threshold = float(meta.get("threshold", 0.5))
+        clf.temperature = temperature
+        clf.threshold = threshold
         clf.label_descriptions = meta.get("label_descriptions")
-        cfg_file = path / "training_config.json"
-        if cfg_file.is_file():
-            clf.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()))
-        metrics_file = path / "metrics.json"
-        if metrics_file.is_file():
-            saved = json.loads(metrics_file.read_text())
-            clf.history = saved.pop("history", [])
-            clf.metrics = saved
+        clf.training_config = restore_config(TrainingConfig, path / "training_config.json")
+        restore_metrics(clf, path / "metrics.json")
         for name, attr in ((REPLAY_FILE, "replay"), (HOLDOUT_FILE, "holdout")):
             if (path / name).is_file():
                 setattr(clf, attr, load_dataset(path / name, text="text", label="label",
