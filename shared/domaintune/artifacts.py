@@ -227,24 +227,26 @@ def _corrupted(file: Path, detail: str, fix: str = "re-save or retrain the model
     return ModelLoadError(f"{file} is corrupted ({detail}); {fix}")
 
 
-def read_record(path: Path, meta_file: str, loader: str) -> dict[str, Any]:
+def read_record(path: Path, meta_file: str, loader: str, what: str = "",
+                fix: str = "re-save or retrain the model") -> dict[str, Any]:
     """The JSON object in ``path / meta_file`` or one ModelLoadError naming the file."""
     if not path.is_dir():
         raise ModelLoadError(f"model directory {path} does not exist; pass a directory written by "
                              f"{loader}")
     file = path / meta_file
     if not file.is_file():
-        raise ModelLoadError(f"{path} is not a domaintune directory: {meta_file} is missing; pass "
-                             f"a directory written by {loader}")
+        raise ModelLoadError(f"{path} is not a domaintune {what + ' ' if what else ''}"
+                             f"{'model' if meta_file == META_FILE else 'directory'}: {meta_file} is "
+                             f"missing; pass a directory written by {loader}")
     try:
         record = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _corrupted(file, f"{type(exc).__name__}: {exc}") from None
+        raise _corrupted(file, f"{type(exc).__name__}: {exc}", fix) from None
     if not isinstance(record, dict):
-        raise _corrupted(file, f"expected a JSON object, found {type(record).__name__}")
+        raise _corrupted(file, f"expected a JSON object, found {type(record).__name__}", fix)
     version = record.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise _corrupted(file, f"format_version is {version!r}, expected an integer")
+        raise _corrupted(file, f"format_version is {version!r}, expected an integer", fix)
     if version > FORMAT_VERSION:
         raise ModelLoadError(f"{path} was written by a newer domaintune (format {version}, "
                              f"domaintune {record.get('domaintune_version', '?')}); this is "
@@ -253,15 +255,16 @@ def read_record(path: Path, meta_file: str, loader: str) -> dict[str, Any]:
     return record
 
 
-def verify_files(path: Path, record: dict[str, Any], meta_file: str = META_FILE) -> None:
+def verify_files(path: Path, record: dict[str, Any], meta_file: str = META_FILE,
+                 fix: str = "re-save or retrain the model") -> None:
     """Check every file the record lists a SHA-256 for (missing, resized or changed bytes)."""
     hashed = record.get("files") or {}
     if not isinstance(hashed, dict):
-        raise _corrupted(path / meta_file, "'files' is not a mapping")
+        raise _corrupted(path / meta_file, "'files' is not a mapping", fix)
     missing = [name for name in hashed if not (path / name).is_file()]
     if missing:
         raise ModelLoadError(f"{path} is incomplete: missing {missing} (listed in {meta_file}); "
-                             "restore them from a backup, or re-save or retrain the model")
+                             f"restore them from a backup, or {fix}")
     for name, entry in hashed.items():
         file = path / name
         expected = entry.get("sha256") if isinstance(entry, dict) else None
@@ -269,16 +272,17 @@ def verify_files(path: Path, record: dict[str, Any], meta_file: str = META_FILE)
         if size is not None and file.stat().st_size != size:
             raise ModelLoadError(f"{file} is corrupted: {file.stat().st_size} bytes, {size} at "
                                  f"save time (recorded in {meta_file}); restore it from a backup, "
-                                 "or re-save or retrain the model")
+                                 f"or {fix}")
         if expected and sha256_file(file) != expected:
             raise ModelLoadError(f"{file} is corrupted: its SHA-256 differs from the one recorded "
                                  f"in {meta_file} at save time (the file was changed or damaged); "
-                                 "restore it from a backup, or re-save or retrain the model")
+                                 f"restore it from a backup, or {fix}")
 
 
 def read_artifact(path: str | Path, *, task: str | Sequence[str] | None, loader: str,
                   required: Sequence[str] = (), meta_file: str = META_FILE,
-                  default_task: str | None = None) -> dict[str, Any]:
+                  default_task: str | None = None,
+                  fix: str = "re-save or retrain the model") -> dict[str, Any]:
     """Check a directory written by :func:`write_artifact` and return its record.
 
     Checks: the directory and record exist and parse, the format is not newer than this
@@ -293,24 +297,24 @@ def read_artifact(path: str | Path, *, task: str | Sequence[str] | None, loader:
         ModelLoadError: naming the file and what to do.
     """
     path = Path(path)
-    record = read_record(path, meta_file, loader)
-    found = record.get("task", default_task)
     wanted = [task] if isinstance(task, str) else list(task or [])
+    record = read_record(path, meta_file, loader, what=" or ".join(wanted), fix=fix)
+    found = record.get("task", default_task)
     if wanted and found not in wanted:
-        hint = f"; load it with {LOADERS[found][1]} or domaintune.load" if found in LOADERS else ""
-        raise ModelLoadError(f"{path} holds a {found!r} model, expected {' or '.join(map(repr, wanted))}"
-                             f"{hint}")
-    require_files(path, required)
-    verify_files(path, record, meta_file)
+        hint = f"; load it with {LOADERS[found][1]}.load or domaintune.load" if found in LOADERS else ""
+        raise ModelLoadError(f"{path} holds a {found!r} model, expected a "
+                             f"{' or '.join(map(repr, wanted))} model{hint}")
+    require_files(path, required, fix)
+    verify_files(path, record, meta_file, fix)
     return record
 
 
-def require_files(path: Path, names: Sequence[str]) -> None:
+def require_files(path: Path, names: Sequence[str],
+                  fix: str = "re-save or retrain the model (only safetensors weights are read)") -> None:
     """One ModelLoadError listing the ``names`` missing from ``path``."""
     missing = [name for name in names if not (path / name).is_file()]
     if missing:
-        raise ModelLoadError(f"{path} is incomplete: missing {missing}; re-save or retrain the "
-                             "model (only safetensors weights are read)")
+        raise ModelLoadError(f"{path} is incomplete: missing {missing}; {fix}")
 
 
 def read_json_file(file: Path, default: Any = None, *, fix: str = "re-save or retrain the model") -> Any:

@@ -20,14 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
-from .config import HeadInit, Method, TrainingConfig
-from .data import TextDataset, check_texts, load_dataset, sample_per_class
-from .device import resolve_device
-from .errors import DataError, ModelLoadError, NotFittedError
-from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
-from .hub import resolve_model
-from .modeling import EncoderClassifier, Pooling
 from .artifacts import (
     META_FILE,
     check_labels,
@@ -38,6 +30,14 @@ from .artifacts import (
     restore_metrics,
     write_artifact,
 )
+from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
+from .config import HeadInit, Method, TrainingConfig
+from .data import TextDataset, check_texts, load_dataset, sample_per_class
+from .device import resolve_device
+from .errors import DataError, ModelLoadError, NotFittedError
+from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
+from .hub import resolve_model
+from .modeling import EncoderClassifier, Pooling
 from .persistence import write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
 

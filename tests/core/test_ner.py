@@ -302,7 +302,7 @@ def test_corrupt_or_incomplete_directories_raise_model_load_error(fitted, tmp_pa
     broken = tmp_path / "broken"
     shutil.copytree(good, broken)
     (broken / "model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ModelLoadError, match="cannot load a token-classification model"):
+    with pytest.raises(ModelLoadError, match="model.safetensors is corrupted"):
         TokenClassifier.load(broken)
     (broken / "model.safetensors").unlink()
     with pytest.raises(ModelLoadError, match=r"incomplete: missing \['model.safetensors'\]"):

@@ -224,7 +224,7 @@ def test_index_save_load_round_trip_and_encoder_checks(tmp_path):
     with pytest.raises(ModelLoadError, match="index.faiss is corrupted"):
         FaissIndex.load(tmp_path / "idx")
     (tmp_path / "idx" / "index.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="index record is corrupted"):
+    with pytest.raises(ModelLoadError, match="index.json is corrupted.*rebuild the index"):
         FaissIndex.load(tmp_path / "idx")
 
 

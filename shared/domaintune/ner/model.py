@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import time
@@ -24,13 +23,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._version import __version__
+from ..artifacts import (
+    META_FILE,
+    check_labels,
+    read_artifact,
+    read_json_file,
+    restore_config,
+    restore_metrics,
+    write_artifact,
+)
 from ..config import Method, TrainingConfig
 from ..data import check_texts
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
-from ..persistence import atomic_directory, write_json_atomic
+from ..persistence import write_json_atomic
 from ..training import length_grouped_batches, set_seed
 from .alignment import Window, attach_labels, encode_windows, merge_windows
 from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
@@ -40,8 +47,6 @@ from .training import HEAD_NAME, collate, train_windows
 logger = logging.getLogger("domaintune")
 
 TASK = "token-classification"
-META_FILE = "domaintune.json"
-FORMAT_VERSION = 1
 _WORD_RE = re.compile(r"\S+")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json",
                     "sentencepiece.bpe.model", "spm.model")
@@ -509,27 +514,30 @@ class TokenClassifier:
         return metrics
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model directory atomically (temp dir, then rename) and return its path.
 
         Contents: ``domaintune.json`` (``"task": "token-classification"``, tags, method,
-        max_length, stride, versions), ``config.json`` + ``model.safetensors`` (the encoder
-        and tagging head; LoRA adapters already merged), tokenizer files,
-        ``training_config.json``, ``metrics.json`` (with the per-epoch history) and a model
-        card ``README.md``. No pickles.
+        max_length, stride, versions, the file list and the SHA-256 of the weights),
+        ``config.json`` + ``model.safetensors`` (the encoder and tagging head; LoRA adapters
+        already merged), tokenizer files, ``training_config.json``, ``metrics.json`` (with the
+        per-epoch history) and a model card ``README.md``. No pickles.
+
+        Args:
+            path: a new or empty directory.
+            overwrite: replace an earlier domaintune directory at ``path`` (a directory holding
+                anything else is never replaced).
 
         Example:
             >>> ner.save("models/ner")  # doctest: +SKIP
         """
         self._check_fitted()
         path = Path(path)
-        with atomic_directory(path) as tmp:
+        with write_artifact(path, task=TASK, overwrite=overwrite) as art:
+            tmp = art.dir
             self.model.save_pretrained(str(tmp))
             self.tokenizer.save_pretrained(str(tmp))
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "domaintune_version": __version__,
-                "task": TASK,
+            art.meta.update({
                 "method": self.method.value,  # type: ignore[union-attr]
                 "tags": self.tags,
                 "entity_types": self.entity_types,
@@ -540,8 +548,7 @@ class TokenClassifier:
                 "stride": self.stride,
                 "lora_merged": self.method == Method.LORA,
                 "torch_version": torch.__version__,
-            }
-            write_json_atomic(tmp / META_FILE, meta)
+            })
             if self.training_config is not None:
                 write_json_atomic(tmp / "training_config.json", self.training_config.to_dict())
             write_json_atomic(tmp / "metrics.json", {**self.metrics, "history": self.history})
@@ -591,31 +598,32 @@ class TokenClassifier:
             >>> ner = TokenClassifier.load("models/ner")  # doctest: +SKIP
         """
         path = Path(path)
-        if not path.is_dir():
-            raise ModelLoadError(f"model directory {path} does not exist")
+        meta = read_artifact(path, task=TASK, default_task="text-classification",
+                             loader="TokenClassifier.save or `domaintune train`")
         meta_file = path / META_FILE
-        if not meta_file.is_file():
-            raise ModelLoadError(f"{path} is not a domaintune model: {META_FILE} is missing; pass a "
-                                 "directory written by TokenClassifier.save or `domaintune train`")
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            task = meta.get("task", "text-classification")
-            if task == TASK:
-                tags, method = list(meta["tags"]), Method(meta["method"])
-        except (json.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise ModelLoadError(f"{meta_file} is corrupted ({type(exc).__name__}: {exc}); "
-                                 "re-save or retrain the model") from None
-        if task != TASK:
-            raise ModelLoadError(f"{path} holds a {task!r} model, not a {TASK!r} one; load it with "
-                                 "domaintune.TextClassifier.load")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was written by a newer domaintune (format "
-                                 f"{meta['format_version']}); upgrade domaintune to load it")
+            method = Method(meta.get("method"))
+        except ValueError:
+            raise ModelLoadError(f"{meta_file} is corrupted ('method' is {meta.get('method')!r}, "
+                                 f"expected one of {[m.value for m in Method]}); re-save or "
+                                 "retrain the model") from None
         missing = [n for n in ("config.json", "model.safetensors") if not (path / n).is_file()]
         if not any((path / n).is_file() for n in _TOKENIZER_FILES):
             missing.append("tokenizer files (tokenizer.json or vocab)")
         if missing:
             raise ModelLoadError(f"{path} is incomplete: missing {missing}; re-save or retrain the model")
+        config = read_json_file(path / "config.json")
+        id2label = config.get("id2label") if isinstance(config, dict) else None
+        stored = ([id2label[str(i)] for i in range(len(id2label))]
+                  if isinstance(id2label, dict) and all(str(i) in id2label for i in range(len(id2label)))
+                  else None)
+        tags = check_labels(meta.get("tags"), meta_file, key="tags",
+                            n_outputs=len(stored) if stored is not None else None,
+                            stored=stored, stored_in="config.json (id2label)")
+        bad = [t for t in tags if t != "O" and not re.fullmatch(r"[BI]-.+", t)]
+        if bad or "O" not in tags:
+            raise ModelLoadError(f"{meta_file} is corrupted ('tags' must be BIO tags including "
+                                 f"'O', found {bad or tags}); re-save or retrain the model")
         tokenizer = _load_tokenizer(path)
         net = _load_model(path, None, saved=True)
         if net.config.num_labels != len(tags):
@@ -625,18 +633,8 @@ class TokenClassifier:
                   max_length=int(meta.get("max_length", 128)), stride=meta.get("stride"),
                   device=device)
         ner.method = method
-        cfg_file = path / "training_config.json"
-        try:
-            if cfg_file.is_file():
-                ner.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()))
-            metrics_file = path / "metrics.json"
-            if metrics_file.is_file():
-                saved = json.loads(metrics_file.read_text())
-                ner.history = saved.pop("history", [])
-                ner.metrics = saved
-        except (json.JSONDecodeError, ConfigError) as exc:
-            raise ModelLoadError(f"{path}: training_config.json or metrics.json is corrupted "
-                                 f"({exc}); re-save or retrain the model") from None
+        ner.training_config = restore_config(TrainingConfig, path / "training_config.json")
+        restore_metrics(ner, path / "metrics.json")
         return ner
 
     def __repr__(self) -> str:

@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import read_artifact, write_artifact
 from ..data import check_texts
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, closest
 from ..hub import resolve_model
-from ..persistence import atomic_directory, write_json_atomic
+from ..persistence import write_json_atomic
 from .config import PairLoss, PairTrainingConfig
 from .data import PairDataset
-from .io import WEIGHTS_FILE, fingerprint, read_meta, restore_state, write_meta
+from .io import WEIGHTS_FILE, fingerprint, restore_state, versions
 from .training import count_truncated, run_trainer
 
 logger = logging.getLogger("domaintune")
@@ -309,18 +310,24 @@ class BiEncoder:
                   "fingerprint": self.fingerprint + ("-int8" if quantize else "")})
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model directory atomically (temp dir, then rename) and return its path.
 
         Contents: the sentence-transformers files (``modules.json``, ``model.safetensors``,
         ``config.json``, pooling/normalize folders, tokenizer), ``domaintune.json`` (base model,
         dimension, fingerprint, versions), ``training_config.json``, ``metrics.json`` and a model
         card ``README.md``.
+
+        Args:
+            path: a new or empty directory.
+            overwrite: replace an earlier domaintune directory at ``path`` (a directory holding
+                anything else is never replaced).
         """
         path = Path(path)
-        with atomic_directory(path) as tmp:
+        with write_artifact(path, task=TASK, overwrite=overwrite) as art:
+            tmp = art.dir
             self.model.save(str(tmp), create_model_card=False, safe_serialization=True)
-            write_meta(tmp, TASK, base_model=self.base_model, dim=self.dim,
+            art.meta.update(**versions(), base_model=self.base_model, dim=self.dim,
                        max_length=self.max_length, fingerprint=self.fingerprint,
                        trained=self.training_config is not None)
             if self.training_config is not None:
@@ -360,7 +367,8 @@ class BiEncoder:
         from sentence_transformers import SentenceTransformer
 
         path = Path(path)
-        meta = read_meta(path, TASK, ("modules.json", "config.json", WEIGHTS_FILE), "BiEncoder")
+        meta = read_artifact(path, task=TASK, required=("modules.json", "config.json", WEIGHTS_FILE),
+                             loader="BiEncoder.save")
         try:
             st = SentenceTransformer(str(path), device=str(resolve_device(device)),
                                      local_files_only=True)

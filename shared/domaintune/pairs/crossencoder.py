@@ -30,14 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..artifacts import META_FILE, check_labels, read_artifact, write_artifact
 from ..data import _rows_phrase
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, closest
 from ..hub import resolve_model
-from ..persistence import atomic_directory, write_json_atomic
+from ..persistence import write_json_atomic
 from .config import PairTrainingConfig
 from .data import PairDataset, label_key
-from .io import WEIGHTS_FILE, fingerprint, read_meta, restore_state, write_meta
+from .io import WEIGHTS_FILE, fingerprint, restore_state, versions
 from .metrics import pair_classification_metrics, retrieval_metrics
 from .training import count_truncated, run_trainer
 
@@ -387,18 +388,24 @@ class CrossEncoderModel:
         """Short hash of the weights."""
         return fingerprint(self.model)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model directory atomically (temp dir, then rename) and return its path.
 
         Contents: the sentence-transformers/transformers files (``config.json``,
         ``model.safetensors``, tokenizer, ``modules.json``), ``domaintune.json`` (task, labels,
         base model, fingerprint, versions), ``training_config.json``, ``metrics.json`` and a model
         card ``README.md``.
+
+        Args:
+            path: a new or empty directory.
+            overwrite: replace an earlier domaintune directory at ``path`` (a directory holding
+                anything else is never replaced).
         """
         path = Path(path)
-        with atomic_directory(path) as tmp:
+        with write_artifact(path, task=TASK, overwrite=overwrite) as art:
+            tmp = art.dir
             self.model.save(str(tmp), create_model_card=False, safe_serialization=True)
-            write_meta(tmp, TASK, pair_task=self.task.value, labels=self.labels,
+            art.meta.update(**versions(), pair_task=self.task.value, labels=self.labels,
                        base_model=self.base_model, max_length=self.max_length,
                        fingerprint=self.fingerprint, trained=self.training_config is not None)
             if self.training_config is not None:
@@ -437,7 +444,8 @@ class CrossEncoderModel:
         from sentence_transformers import CrossEncoder
 
         path = Path(path)
-        meta = read_meta(path, TASK, ("config.json", WEIGHTS_FILE), "CrossEncoderModel")
+        meta = read_artifact(path, task=TASK, required=("config.json", WEIGHTS_FILE),
+                             loader="CrossEncoderModel.save")
         try:
             task = _task(meta["pair_task"])
         except (KeyError, ConfigError) as exc:
@@ -450,6 +458,8 @@ class CrossEncoderModel:
             raise ModelLoadError(f"{path} is corrupted: cannot load the cross-encoder "
                                  f"({type(exc).__name__}: {exc}); re-save or retrain the model") from None
         labels = meta.get("labels")
+        if labels is not None:
+            labels = check_labels(labels, path / META_FILE)
         expected = len(labels) if task == CrossEncoderTask.CLASSIFICATION and labels else 1
         if ce.num_labels != expected:
             raise ModelLoadError(f"{path} is inconsistent: the head has {ce.num_labels} outputs, the "

@@ -19,8 +19,6 @@ Example:
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -29,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._version import __version__
+from ..artifacts import read_artifact, read_json_file, sha256_file, write_artifact
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError, closest
-from ..persistence import atomic_directory, write_json_atomic
+from ..persistence import write_json_atomic
 from .data import PairDataset
 from .metrics import retrieval_metrics
 
@@ -44,7 +42,6 @@ EXACT_SEARCH_MAX = 50_000
 INDEX_FILE = "index.faiss"
 SIDECAR_FILE = "index.json"
 IDS_FILE = "ids.json"
-INDEX_FORMAT_VERSION = 1
 
 
 class IndexKind(str, enum.Enum):
@@ -68,14 +65,6 @@ def _encoder_info(encoder: Any) -> dict[str, Any] | None:
         return {"fingerprint": encoder}
     raise ConfigError(f"encoder expects a BiEncoder, a dict with 'name'/'fingerprint' or a "
                       f"fingerprint string, found {type(encoder).__name__}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
@@ -373,20 +362,26 @@ class FaissIndex:
             )
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``index.faiss``, the ``index.json`` sidecar (kind, dim, count, encoder name and
-        fingerprint, checksum, versions) and ``ids.json`` into a directory, atomically."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``index.faiss``, the ``index.json`` record (kind, dim, count, encoder name and
+        fingerprint, SHA-256 of the index file, versions) and ``ids.json`` into a directory,
+        atomically.
+
+        Args:
+            path: a new or empty directory.
+            overwrite: replace an earlier index directory at ``path`` (a directory holding
+                anything else is never replaced).
+        """
         import faiss
 
         self._check_fitted()
         path = Path(path)
-        with atomic_directory(path) as tmp:
-            faiss.write_index(self.index_, str(tmp / INDEX_FILE))
+        with write_artifact(path, task=None, overwrite=overwrite, meta_file=SIDECAR_FILE,
+                            what="index") as art:
+            faiss.write_index(self.index_, str(art.dir / INDEX_FILE))
             id_type = "str" if self.ids_.dtype == object else "int"
-            write_json_atomic(tmp / IDS_FILE, self.ids_.tolist())
-            write_json_atomic(tmp / SIDECAR_FILE, {
-                "format_version": INDEX_FORMAT_VERSION,
-                "domaintune_version": __version__,
+            write_json_atomic(art.dir / IDS_FILE, self.ids_.tolist())
+            art.meta.update({
                 "faiss_version": faiss.__version__,
                 "kind": self.kind_.value,
                 "metric": "inner_product",
@@ -396,7 +391,6 @@ class FaissIndex:
                 "encoder": self.encoder_,
                 "params": self.get_params(),
                 "search_params": self.params_,
-                "sha256": _sha256(tmp / INDEX_FILE),
             })
         return path
 
@@ -416,37 +410,31 @@ class FaissIndex:
         import faiss
 
         path = Path(path)
-        sidecar, index_file, ids_file = path / SIDECAR_FILE, path / INDEX_FILE, path / IDS_FILE
-        if not path.is_dir():
-            raise ModelLoadError(f"index directory {path} does not exist; pass a directory written "
-                                 "by FaissIndex.save")
-        missing = [f.name for f in (sidecar, index_file, ids_file) if not f.is_file()]
-        if missing:
-            raise ModelLoadError(f"{path} is not a complete FaissIndex directory: missing {missing}; "
-                                 "rebuild and save the index")
+        index_file, ids_file = path / INDEX_FILE, path / IDS_FILE
+        fix = "rebuild the index and save it again"
+        meta = read_artifact(path, task=None, meta_file=SIDECAR_FILE, loader="FaissIndex.save",
+                             required=(INDEX_FILE, IDS_FILE), fix=fix)
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
             kind = IndexKind(meta["kind"])
             dim, count = int(meta["dim"]), int(meta["count"])
-            ids = json.loads(ids_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, ValueError, TypeError) as exc:
-            raise ModelLoadError(f"{path}: the index record is corrupted ({type(exc).__name__}: "
-                                 f"{exc}); rebuild and save the index") from None
-        if meta.get("format_version", 0) > INDEX_FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was written by a newer domaintune (format "
-                                 f"{meta['format_version']}); upgrade domaintune to load it")
-        if meta.get("sha256") and _sha256(index_file) != meta["sha256"]:
-            raise ModelLoadError(f"{index_file} is corrupted: its checksum differs from the one "
-                                 f"recorded in {SIDECAR_FILE}; rebuild and save the index")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{path / SIDECAR_FILE} is corrupted ({type(exc).__name__}: "
+                                 f"{exc}); {fix}") from None
+        ids = read_json_file(ids_file, fix=fix)
+        if not isinstance(ids, list):
+            raise ModelLoadError(f"{ids_file} is corrupted (expected a JSON list); {fix}")
+        if meta.get("sha256") and sha256_file(index_file) != meta["sha256"]:  # format 1 records
+            raise ModelLoadError(f"{index_file} is corrupted: its SHA-256 differs from the one "
+                                 f"recorded in {SIDECAR_FILE}; {fix}")
         try:
             index = faiss.read_index(str(index_file))
         except Exception as exc:
-            raise ModelLoadError(f"{index_file} is corrupted: faiss cannot read it ({exc}); rebuild "
-                                 "and save the index") from None
+            raise ModelLoadError(f"{index_file} is corrupted: faiss cannot read it ({exc}); "
+                                 f"{fix}") from None
         if index.ntotal != count or index.d != dim or len(ids) != count:
             raise ModelLoadError(f"{path} is inconsistent: the record says {count} vectors of "
                                  f"dimension {dim}, the index holds {index.ntotal} of dimension "
-                                 f"{index.d} and {len(ids)} ids; rebuild and save the index")
+                                 f"{index.d} and {len(ids)} ids; {fix}")
         params = {k: v for k, v in meta.get("params", {}).items() if k in cls().get_params()}
         obj = cls(**params)
         obj.index_ = index
