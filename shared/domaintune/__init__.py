@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import pairs  # text pairs: BiEncoder, CrossEncoderModel, FaissIndex, load_pairs, metrics
 from ._version import __version__
+from .artifacts import load
 from .augment import (
     BackTranslation,
     EmbeddingSynonyms,
@@ -36,7 +37,14 @@ from .config import (
 from .continual import UpdateReport, grow_labels, update
 from .data import TextDataset, load_dataset, read_table, sample_per_class, train_validation_split
 from .device import resolve_device
-from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError, NotFittedError
+from .errors import (
+    ArtifactExistsError,
+    ConfigError,
+    DataError,
+    DomaintuneError,
+    ModelLoadError,
+    NotFittedError,
+)
 from .evaluation import classification_metrics, plot_confusion_matrix
 from .hub import DEFAULT_MODEL, resolve_model
 from .ner import TokenClassifier, TokenDataset, entity_metrics, load_ner_dataset
@@ -44,6 +52,8 @@ from .registry import ModelRegistry, ModelVersion, RegistryError, Stage, fingerp
 
 __all__ = [
     "__version__",
+    "ArtifactExistsError",
+    "load",
     "DEFAULT_MODEL",
     "BackTranslation",
     "DataReport",

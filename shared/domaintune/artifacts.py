@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .errors import DomaintuneError, ModelLoadError
+from .errors import ArtifactExistsError, ModelLoadError
 from .persistence import apply_umask, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,6 @@ MARKER_FILES = (META_FILE, "onnx.json", "index.json", "bot.json")
 #: files whose SHA-256 is recorded and checked: weights, heads, indexes, ONNX graphs
 HASHED_SUFFIXES = (".safetensors", ".onnx", ".faiss", ".data", ".bin", ".npy")
 _CHUNK = 1 << 20
-
-
-class ArtifactExistsError(DomaintuneError):
-    """A save would replace a directory it must not replace (or not without ``overwrite``)."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -105,12 +101,14 @@ def foreign_files(directory: str | Path) -> list[str] | None:
     return [name for name in _relative_files(directory) if name not in own]
 
 
-def check_target(path: str | Path, *, overwrite: bool = False, what: str = "model") -> Path:
+def check_target(path: str | Path, *, overwrite: bool = False, what: str = "model",
+                 meta_file: str = META_FILE) -> Path:
     """Check that a save may write ``path``; returns it as a ``Path``.
 
     A missing or empty directory is fine. A non-empty one is refused unless ``overwrite`` is
-    true, and even then only when it is a directory that domaintune wrote and that holds no
-    other files (a folder of the user's files is never replaced).
+    true, and even then only when it is a directory of the same kind (same record file
+    ``meta_file``) that domaintune wrote and that holds no other files (a folder of the user's
+    files is never replaced, nor a model by an export).
 
     Raises:
         ArtifactExistsError: with what is there and how to proceed.
@@ -129,6 +127,15 @@ def check_target(path: str | Path, *, overwrite: bool = False, what: str = "mode
             f"cannot save the {what} to {path}: the directory is not empty ("
             f"{_describe_entries(path)}) and is not a domaintune directory; saving would delete "
             "those files, so domaintune never replaces it, even with overwrite: choose a new or "
+            "empty directory")
+    marker = marker_of(path)
+    if marker is not None and marker.name != meta_file:
+        kinds = {META_FILE: "model", "onnx.json": "ONNX export", "index.json": "FAISS index",
+                 "bot.json": "support bot"}
+        raise ArtifactExistsError(
+            f"cannot save the {what} to {path}: it holds a domaintune {kinds.get(marker.name, '?')} "
+            f"({marker.name}), so it is not {'an' if what[0] in 'AEIOUaeiou' else 'a'} {what}; "
+            "domaintune never replaces one with the other, even with overwrite: choose a new or "
             "empty directory")
     if extra:
         shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
@@ -186,7 +193,7 @@ def write_artifact(path: str | Path, *, task: str | None, overwrite: bool = Fals
     """
     target = Path(path)
     if checked:
-        check_target(target, overwrite=overwrite, what=what)
+        check_target(target, overwrite=overwrite, what=what, meta_file=meta_file)
     parent = target.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -204,7 +211,7 @@ def write_artifact(path: str | Path, *, task: str | None, overwrite: bool = Fals
         write_json_atomic(tmp / meta_file, record)
         apply_umask(tmp)
         if checked:  # the target may have changed while we wrote: check again
-            check_target(target, overwrite=overwrite, what=what)
+            check_target(target, overwrite=overwrite, what=what, meta_file=meta_file)
         _replace_directory(tmp, target.resolve())
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -420,7 +420,8 @@ class TextClassifier:
         return metrics
 
     # ------------------------------------------------------------------ export
-    def export_onnx(self, directory: str | Path, *, quantize: bool = False) -> Path:
+    def export_onnx(self, directory: str | Path, *, quantize: bool = False,
+                    overwrite: bool = False) -> Path:
         """Export the classifier (encoder, pooling, head) to ONNX for fast CPU serving.
 
         Load the export with :class:`domaintune.export.OnnxTextClassifier` (same
@@ -440,7 +441,7 @@ class TextClassifier:
 
         return export_module(
             self.model, lambda m, inputs: m(**inputs), self.tokenizer, directory,
-            max_length=self.max_length, kind=OnnxTextClassifier.KIND, quantize=quantize,
+            max_length=self.max_length, kind=OnnxTextClassifier.KIND, quantize=quantize, overwrite=overwrite,
             prepare=merge_lora,
             info={"labels": self.labels, "multi_label": self.multi_label,
                   "temperature": self.temperature, "threshold": self.threshold,

@@ -24,6 +24,10 @@ class ModelLoadError(DomaintuneError, OSError):
     """A model could not be resolved or a saved model directory is corrupted/incomplete."""
 
 
+class ArtifactExistsError(DomaintuneError, FileExistsError):
+    """A save would replace a directory it must not replace (or not without ``overwrite``)."""
+
+
 class NotFittedError(DomaintuneError, RuntimeError):
     """A model or component was used before ``fit``."""
 

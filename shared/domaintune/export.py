@@ -36,19 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._version import __version__
+from .artifacts import FORMAT_VERSION, check_target, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
 from .data import check_texts
 from .device import resolve_device
-from .errors import ConfigError, DataError, ModelLoadError
-from .persistence import atomic_directory, write_json_atomic
+from .errors import ConfigError, ModelLoadError
 
 logger = logging.getLogger("domaintune")
 
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "onnx.json"
-FORMAT_VERSION = 1
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 PROBE_TEXTS = (
     "hello",
@@ -109,14 +107,6 @@ class _DropMessage(logging.Filter):
         return self.text not in record.getMessage()
 
 
-def _check_target(directory: Path) -> None:
-    """Refuse to replace a non-empty directory that is not an earlier export."""
-    if directory.exists() and (not directory.is_dir() or (
-            any(directory.iterdir()) and not (directory / MANIFEST_FILE).is_file())):
-        raise DataError(f"{directory} exists and is not an ONNX export (no {MANIFEST_FILE}); "
-                        "exporting there would replace it: pass a new or empty directory")
-
-
 def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
     """A CPU copy of ``module`` (built on the CPU, so a GPU model is not duplicated on the GPU)."""
     if all(p.device.type == "cpu" for p in module.parameters()):
@@ -149,6 +139,7 @@ def export_module(
     quantize: bool = False,
     tolerance: float = 1e-3,
     opset: int = 17,
+    overwrite: bool = False,
 ) -> Path:
     """Trace ``fn(module, inputs) -> tensor`` into ``directory`` (atomically) and check it.
 
@@ -168,18 +159,20 @@ def export_module(
         quantize: also apply int8 dynamic quantization to the weights of linear layers.
         tolerance: largest allowed |ONNX - PyTorch| on the probe texts for an fp32 export.
         opset: ONNX opset.
+        overwrite: replace an earlier export at ``directory`` (a directory holding anything
+            else is never replaced).
 
     Returns:
         ``directory``.
 
     Raises:
-        DataError: ``directory`` exists and is not an earlier export.
+        ArtifactExistsError: ``directory`` is not empty (and not replaceable).
         ModelLoadError: the exported graph does not reproduce the PyTorch outputs.
     """
     ort = _require_onnxruntime()
     start = time.perf_counter()
     directory = Path(directory)
-    _check_target(directory)
+    check_target(directory, overwrite=overwrite, what="ONNX export", meta_file=MANIFEST_FILE)
     cpu_module = _cpu_copy(module)
     if prepare is not None:
         cpu_module = prepare(cpu_module)
@@ -199,7 +192,9 @@ def export_module(
                       for enc in map(encode, checks)]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["output"] = {0: "batch"}
-    with atomic_directory(directory) as tmp:
+    with write_artifact(directory, task=None, overwrite=overwrite, meta_file=MANIFEST_FILE,
+                        what="ONNX export") as art:
+        tmp = art.dir
         path = tmp / ONNX_FILE
         with torch.no_grad(), warnings.catch_warnings():
             # the tracer's notes on Python-side shape checks; the parity check below is the test
@@ -241,8 +236,8 @@ def export_module(
                            "the PyTorch outputs on the probe texts: %.3f); evaluate it before "
                            "serving it, or export in fp32", kind, cosine)
         tokenizer.save_pretrained(str(tmp))
-        write_json_atomic(tmp / MANIFEST_FILE, {
-            "format_version": FORMAT_VERSION, "domaintune_version": __version__, "kind": kind,
+        art.meta.update({
+            "kind": kind,
             "precision": "int8" if quantize else "fp32", "inputs": list(names),
             "max_length": int(max_length), "opset": opset, "torch_version": torch.__version__,
             "onnxruntime_version": ort.__version__,
@@ -289,6 +284,8 @@ class OnnxModel:
         if int(self.manifest.get("format_version", 0)) > FORMAT_VERSION:
             raise ModelLoadError(f"{self.directory} was exported by a newer domaintune "
                                  f"({self.manifest.get('domaintune_version')}); upgrade domaintune")
+        verify_files(self.directory, self.manifest, MANIFEST_FILE,
+                     fix="export the model again (export_onnx)")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from domaintune import DataError, ModelLoadError, TextClassifier, TextDataset, TrainingConfig
+from domaintune import (
+    ArtifactExistsError,
+    DataError,
+    ModelLoadError,
+    TextClassifier,
+    TextDataset,
+    TrainingConfig,
+)
 from domaintune.export import MANIFEST_FILE, ONNX_FILE, OnnxBiEncoder, OnnxTextClassifier
 from domaintune.pairs import BiEncoder, FaissIndex
 
@@ -82,7 +89,7 @@ def test_loading_errors_name_the_directory_and_fix(trained, tmp_path):
     with pytest.raises(ModelLoadError, match="export of a text-classifier, expected a bi-encoder"):
         OnnxBiEncoder.load(out)
     (out / ONNX_FILE).write_bytes(b"not an onnx graph")
-    with pytest.raises(ModelLoadError, match="cannot load the ONNX export"):
+    with pytest.raises(ModelLoadError, match="model.onnx is corrupted.*export the model again"):
         OnnxTextClassifier.load(out)
     fast = OnnxTextClassifier.load(trained.export_onnx(tmp_path / "ok"))
     with pytest.raises(DataError, match="expected strings"):
@@ -101,11 +108,13 @@ def test_export_that_does_not_match_pytorch_is_refused_and_targets_are_guarded(t
                       kind=Kind.KIND, info={"labels": trained.labels})
     assert not (tmp_path / "bad").exists()
     model_dir = trained.save(tmp_path / "model")
-    with pytest.raises(DataError, match="is not an ONNX export.*would replace it"):
-        trained.export_onnx(model_dir)  # never over a model (or any other) directory
+    with pytest.raises(ArtifactExistsError, match="not an ONNX export.*even with overwrite"):
+        trained.export_onnx(model_dir, overwrite=True)  # never over a model (or any other) directory
     assert (model_dir / "domaintune.json").is_file()
     again = trained.export_onnx(tmp_path / "onnx")
-    assert trained.export_onnx(again) == again  # an earlier export may be replaced
+    with pytest.raises(ArtifactExistsError, match="already holds.*overwrite=True"):
+        trained.export_onnx(again)
+    assert trained.export_onnx(again, overwrite=True) == again  # an earlier export, on request
 
 
 def test_multi_label_export(tiny_model_dir, tmp_path):

@@ -290,7 +290,8 @@ class BiEncoder:
         return evaluate_retrieval(self, pairs, corpus=corpus, ks=ks)
 
     # ------------------------------------------------------------------ export
-    def export_onnx(self, directory: str | Path, *, quantize: bool = False) -> Path:
+    def export_onnx(self, directory: str | Path, *, quantize: bool = False,
+                    overwrite: bool = False) -> Path:
         """Export the encoder to ONNX; serve it with :class:`domaintune.export.OnnxBiEncoder`.
 
         An fp32 export is checked to reproduce this encoder's embeddings and keeps its
@@ -305,7 +306,7 @@ class BiEncoder:
         return export_module(
             self.model, lambda st, inputs: st(dict(inputs))["sentence_embedding"],
             self.model.tokenizer, directory, max_length=int(self.max_length or 512),
-            kind=OnnxBiEncoder.KIND, quantize=quantize,
+            kind=OnnxBiEncoder.KIND, quantize=quantize, overwrite=overwrite,
             info={"base_model": self.base_model, "dim": self.dim,
                   "fingerprint": self.fingerprint + ("-int8" if quantize else "")})
 
