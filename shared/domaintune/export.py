@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import logging
 import time
 import warnings
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .artifacts import FORMAT_VERSION, check_target, verify_files, write_artifact
+from .artifacts import check_target, read_record, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
 from .data import check_texts
@@ -268,24 +267,14 @@ class OnnxModel:
         from transformers import AutoTokenizer
 
         self.directory = Path(directory)
-        manifest = self.directory / MANIFEST_FILE
-        try:
-            self.manifest: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelLoadError(f"{manifest} is missing or corrupted ({type(exc).__name__}); "
-                                 "export the model again (export_onnx)") from None
-        if not isinstance(self.manifest, dict):
-            raise ModelLoadError(f"{manifest} is corrupted (not a JSON object); export the model "
-                                 "again (export_onnx)")
+        fix = "export the model again (export_onnx)"
+        self.manifest: dict[str, Any] = read_record(self.directory, MANIFEST_FILE,
+                                                    "export_onnx / `domaintune export`", fix=fix)
         found = self.manifest.get("kind")
         if found != kind:
             raise ModelLoadError(f"{self.directory} holds an ONNX export of a {found}, expected a "
                                  f"{kind}; pass the directory of the right export")
-        if int(self.manifest.get("format_version", 0)) > FORMAT_VERSION:
-            raise ModelLoadError(f"{self.directory} was exported by a newer domaintune "
-                                 f"({self.manifest.get('domaintune_version')}); upgrade domaintune")
-        verify_files(self.directory, self.manifest, MANIFEST_FILE,
-                     fix="export the model again (export_onnx)")
+        verify_files(self.directory, self.manifest, MANIFEST_FILE, fix=fix)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
