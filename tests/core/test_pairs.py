@@ -405,3 +405,16 @@ def test_minilm_biencoder_retrieves_and_crossencoder_builds():
     ce = CrossEncoderModel.from_pretrained("default", device="cpu")  # fresh head on MiniLM
     scores = ce.predict([("where is my refund?", p) for p in passages])
     assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_retrieval_does_not_import_the_biencoder_and_both_encoders_fit_the_protocol(tiny_model):
+    import ast
+    from pathlib import Path
+
+    import domaintune.pairs.retrieval as retrieval
+    from domaintune.pairs import Encoder
+
+    tree = ast.parse(Path(retrieval.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "biencoder" not in imported  # no import circle: retrieval knows only the protocol
+    assert isinstance(BiEncoder.from_pretrained(tiny_model, device="cpu"), Encoder)

@@ -21,6 +21,7 @@ from .metrics import (
     recall_at_k,
     retrieval_metrics,
 )
+from .protocols import Encoder
 from .retrieval import (
     EXACT_SEARCH_MAX,
     FaissIndex,
@@ -34,6 +35,7 @@ __all__ = [
     "BiEncoder",
     "CrossEncoderModel",
     "CrossEncoderTask",
+    "Encoder",
     "FaissIndex",
     "IndexKind",
     "PairDataset",

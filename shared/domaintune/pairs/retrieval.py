@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +32,7 @@ from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError, clo
 from ..persistence import write_json_atomic
 from .data import PairDataset
 from .metrics import retrieval_metrics
-
-if TYPE_CHECKING:
-    from .biencoder import BiEncoder
+from .protocols import Encoder
 
 logger = logging.getLogger("domaintune")
 
@@ -465,7 +463,7 @@ def _norm_text(text: str) -> str:
 
 
 def mine_hard_negatives(
-    biencoder: BiEncoder,
+    biencoder: Encoder,
     queries: Sequence[str],
     positives: Sequence[str],
     corpus: Sequence[str],
@@ -587,7 +585,7 @@ def mine_hard_negatives(
 
 # ---------------------------------------------------------------------- evaluation
 def evaluate_retrieval(
-    biencoder: BiEncoder,
+    biencoder: Encoder,
     pairs: PairDataset,
     corpus: Sequence[str] | None = None,
     ks: Sequence[int] = (1, 5, 10),
