@@ -77,9 +77,12 @@ def test_tables_and_sqlite_settings(registry, tmp_path):
     register(registry, tmp_path)
     with sqlite3.connect(tmp_path / "reg" / "registry.db") as db:
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-        assert {"schema_version", "model_versions", "events"} <= tables
-        assert db.execute("select version from schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert {"domaintune_schema", "model_versions", "events"} <= tables
+        assert db.execute("select namespace, version from domaintune_schema").fetchall() == [
+            ("registry", SCHEMA_VERSION)]
         assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert registry.schema_version == SCHEMA_VERSION
+    assert registry.location == str(tmp_path / "reg" / "registry.db")
 
 
 def test_version_numbering_per_name_and_parent_links(registry, tmp_path):
