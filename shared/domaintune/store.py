@@ -450,8 +450,9 @@ class Store:
                 return
             assert self.schema is not None
             schema = self.schema
+            # PostgreSQL: the schema table's lock, then the namespace's (writers wait for it)
             self._run(lambda conn: apply_schema(conn, schema, where=self.location, error=self.error),
-                      write=True, lock_key=SCHEMA_TABLE,
+                      write=True, lock_keys=(SCHEMA_TABLE, schema.namespace),
                       retry_if=lambda exc: isinstance(exc, IntegrityError), ready=False)
             self._ready = True
 
@@ -488,8 +489,8 @@ class Store:
             StoreError: the database stayed locked through ``max_retries`` attempts, cannot
                 be reached, or fails otherwise. Errors raised by ``fn`` pass unchanged.
         """
-        namespace = self.schema.namespace if self.schema is not None else None
-        return self._run(fn, write=write, lock_key=namespace, retry_if=retry_if)
+        keys = (self.schema.namespace,) if self.schema is not None else ()
+        return self._run(fn, write=write, lock_keys=keys, retry_if=retry_if)
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[Connection]:
@@ -499,8 +500,8 @@ class Store:
         engine = self._write_engine if write else self.engine
         try:
             with self._maybe_serialize(), engine.begin() as conn:
-                if write:
-                    self._lock_namespace(conn, self.schema.namespace if self.schema else None)
+                if write and self.schema is not None:
+                    self._advisory_locks(conn, (self.schema.namespace,))
                 yield conn
         except IntegrityError:
             raise
@@ -515,16 +516,18 @@ class Store:
         else:
             yield
 
-    def _lock_namespace(self, conn: Connection, key: str | None) -> None:
-        if self.is_postgresql and key is not None:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_advisory_key(key))))
+    def _advisory_locks(self, conn: Connection, keys: Sequence[str]) -> None:
+        """PostgreSQL: take the transaction-scoped advisory locks of ``keys``, in order."""
+        if self.is_postgresql:
+            for key in keys:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_advisory_key(key))))
 
     def _run(
         self,
         fn: Callable[[Connection], _T],
         *,
         write: bool,
-        lock_key: str | None,
+        lock_keys: Sequence[str],
         retry_if: Callable[[DBAPIError], bool] | None,
         ready: bool = True,
     ) -> _T:
@@ -538,7 +541,7 @@ class Store:
                     with engine.connect() as conn:
                         with conn.begin():
                             if write:
-                                self._lock_namespace(conn, lock_key)
+                                self._advisory_locks(conn, lock_keys)
                             return fn(conn)
             except DBAPIError as exc:
                 if retry_if is not None and retry_if(exc):
