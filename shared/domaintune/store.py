@@ -96,6 +96,11 @@ class Migration:
     description: str
     steps: Sequence[MigrationStep]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, str) or callable(self.steps):  # one step given bare
+            object.__setattr__(self, "steps", (self.steps,))
+        object.__setattr__(self, "steps", tuple(self.steps))
+
     def apply(self, conn: Connection) -> None:
         """Run the steps on ``conn`` (inside a transaction)."""
         for step in self.steps:

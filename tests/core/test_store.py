@@ -221,21 +221,42 @@ def test_namespaces_have_their_own_versions(db_url):
         assert (sa_.schema_version, sb.schema_version) == (1, 3)
 
 
-def test_a_database_from_before_the_store_is_adopted(tmp_path):
-    db = tmp_path / "old.db"
-    with sqlite3.connect(db) as raw:  # the layout written before domaintune.store
-        raw.execute("CREATE TABLE schema_version (id INTEGER NOT NULL PRIMARY KEY, "
-                    "version INTEGER NOT NULL, updated_at DATETIME NOT NULL)")
-        raw.execute("INSERT INTO schema_version VALUES (1, 1, '2026-01-01 00:00:00')")
-        raw.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
-                    "data JSON, created_at DATETIME)")
-        raw.execute("INSERT INTO notes (text) VALUES ('old note')")
-    calls = []
+def test_a_database_from_before_the_store_is_adopted(db_url):
+    """The single-row ``schema_version`` table that databases had before domaintune.store."""
+    legacy = sa.MetaData()
+    version_table = sa.Table("schema_version", legacy,
+                             sa.Column("id", sa.Integer, primary_key=True),
+                             sa.Column("version", sa.Integer, nullable=False),
+                             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False))
     schema, table = notes_schema(lambda conn: calls.append("v1 -> v2"))
-    with Store(f"sqlite:///{db}", schema) as store:
+    table.to_metadata(legacy)
+    with Store(db_url) as plain, plain.transaction(write=True) as conn:  # a store without schema
+        legacy.create_all(conn)
+        conn.execute(version_table.insert().values(id=1, version=1,
+                                                   updated_at=datetime.now(timezone.utc)))
+        conn.execute(table.insert().values(text="old note"))
+    calls: list[str] = []
+    with Store(db_url, schema) as store:
         assert texts(store, table) == ["old note"]
         assert store.schema_version == 2 and calls == ["v1 -> v2"]
         assert not store.run(lambda c: sa.inspect(c).has_table("schema_version"))
+    with Store(db_url, schema) as store:  # adopted once
+        assert store.schema_version == 2 and calls == ["v1 -> v2"]
+
+
+def test_someone_elses_schema_version_table_is_left_alone(tmp_path):
+    db = tmp_path / "shared.db"
+    with sqlite3.connect(db) as raw:
+        raw.execute("CREATE TABLE schema_version (version_num TEXT)")  # e.g. another tool's
+    schema, table = notes_schema()
+    with Store(f"sqlite:///{db}", schema) as store:
+        add_note(store, table, "x")
+        assert store.schema_version == 1
+        assert store.run(lambda c: sa.inspect(c).has_table("schema_version"))
+
+
+def test_migration_accepts_one_bare_step():
+    assert Migration("one", "SELECT 1").steps == ("SELECT 1",)
 
 
 # ---------------------------------------------------------------------- concurrency
