@@ -405,12 +405,15 @@ class Store:
             engine = sa.create_engine(self.url, **kwargs)
         except NoSuchModuleError as exc:
             raise self.error(f"expected a database URL of a supported backend, such as "
-                             f"{URL_EXAMPLES}, found {self!r} ({exc}); fix the URL's scheme") from None
+                             f"{URL_EXAMPLES}, found {self.location!r} ({exc}); fix the URL's "
+                             "scheme") from None
         except ImportError as exc:
-            package = ("'psycopg[binary]'" if "psycopg" in self.url.drivername
-                       else f"the {self.url.drivername} driver")
-            raise self.error(f"{self!r}: the database driver is not installed ({exc}); install "
-                             f"it (pip install {package}) or use postgresql+psycopg://...") from None
+            driver = self.url.get_driver_name()
+            package = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary"}.get(
+                driver, driver)
+            raise self.error(f"{self.location}: the database driver {driver!r} is not installed "
+                             f"({exc}); install it (pip install {package}), or for PostgreSQL use "
+                             "postgresql+psycopg://... (psycopg 3 comes with domaintune)") from None
         self._configure_sqlite(engine, synchronous)
         return engine
 

@@ -358,7 +358,8 @@ def test_url_errors_say_what_to_do(tmp_path):
                                          r"registry.db .*a file path needs the sqlite:/// prefix: "
                                          r"sqlite:///models/registry.db"):
         Store("models/registry.db")
-    with pytest.raises(StoreError, match="expected a database URL of a supported backend"):
+    with pytest.raises(StoreError, match=r"expected a database URL of a supported backend, .*found "
+                                         r"'nosuchdb://host/x' .*fix the URL's scheme"):
         Store("nosuchdb://host/x")
     assert parse_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert parse_url("postgres://u@h/db").drivername == "postgresql+psycopg"
@@ -371,7 +372,9 @@ def test_missing_driver_is_a_clear_error():
         pass
     else:
         pytest.skip("pg8000 is installed here")
-    with pytest.raises(StoreError, match=r"the database driver is not installed .*pip install"):
+    with pytest.raises(StoreError, match=(r"postgresql\+pg8000://user@127.0.0.1/db: the database "
+                                          r"driver 'pg8000' is not installed .*pip install pg8000\), "
+                                          r"or for PostgreSQL use postgresql\+psycopg://")):
         Store("postgresql+pg8000://user@127.0.0.1/db")
 
 
