@@ -20,11 +20,18 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian's chromium for the browser tests (Playwright drives the system browser; it cannot
-# download its own here). Skipped quietly where apt-get is unavailable: those tests then skip.
+# download its own here) and Debian's postgresql for the tests marked postgres (they start their
+# own server from /usr/lib/postgresql/*/bin, see tests/pg.py). Skipped quietly where apt-get is
+# unavailable: those tests then skip, with the reason.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || echo "chromium not installed: browser tests will be skipped"; }
+	@missing=""; \
+	  command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then \
+	    { command -v apt-get >/dev/null 2>&1 && \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); } \
+	    || echo "not installed:$$missing; the browser / postgres tests will be skipped"; \
+	  fi
 
 lint: install
 	$(BIN)/ruff check shared apps tests benchmarks data

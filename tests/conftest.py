@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pg import db_url, pg_url, postgres_server  # noqa: F401  (PostgreSQL fixtures, tests/pg.py)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -1,4 +1,4 @@
-"""The conversation log: one SQLite file per bot directory, through SQLAlchemy.
+"""The conversation log: one database per bot (a SQLite file in its directory by default).
 
 Tables:
 
@@ -11,11 +11,13 @@ Tables:
   feedback: ``feedback`` (helpful / not_helpful), ``corrected_intent``, ``feedback_at``;
 - ``conversations``: the saved context of each conversation (JSON);
 - ``handoff_queue``: conversations waiting for an agent (``status`` open / done);
-- ``schema_version``: the layout version, upgraded by :func:`migrate`.
+- the ``support_bot.log`` row of ``domaintune_schema``: the layout version, upgraded by
+  :func:`migrate` through :data:`MIGRATIONS`.
 
-SQLite runs in WAL mode with a busy timeout; write transactions take the lock up front
-(``BEGIN IMMEDIATE``) and are retried with back-off when the database is locked, so many threads
-and processes can log at once without losing turns.
+The tables live on the core's :class:`domaintune.store.Store`: SQLite runs in WAL mode with a
+busy timeout, write transactions take the lock up front and are retried with back-off while the
+database is locked, so many threads and processes can log at once without losing turns; a
+``postgresql+psycopg://`` URL works as well.
 
 Example:
     >>> store = LogStore("models/demo-bot/log.db")  # doctest: +SKIP
@@ -28,25 +30,20 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import random
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, Connection
 
-from domaintune import DataError, DomaintuneError
+from domaintune import DataError
+from domaintune.store import Migration, MigrationStep, Schema, Store, StoreError, apply_schema
 
-logger = logging.getLogger("support_bot")
+logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+NAMESPACE = "support_bot.log"
 _T = TypeVar("_T")
 
 
@@ -65,18 +62,11 @@ class Feedback(str, enum.Enum):
     NOT_HELPFUL = "not_helpful"
 
 
-class LogError(DomaintuneError, RuntimeError):
+class LogError(StoreError):
     """The conversation log cannot be opened or updated."""
 
 
 metadata = sa.MetaData()
-
-schema_version_table = sa.Table(
-    "schema_version", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),  # a single row, id 1
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
 
 turns_table = sa.Table(
     "turns", metadata,
@@ -123,59 +113,46 @@ handoff_table = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Migrations from schema version N to N + 1, run in order inside one transaction by migrate().
-# Add one per layout change, e.g. MIGRATIONS[1] = lambda conn: conn.exec_driver_sql(
-#     "ALTER TABLE turns ADD COLUMN channel VARCHAR(32)")
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+# Ordered migrations (domaintune.store.Schema): MIGRATIONS[i] brings a log from schema version
+# i + 1 to i + 2, once, inside one transaction. Append one per layout change (and change the
+# tables above to the new layout), e.g.
+#   MIGRATIONS.append(Migration("add turns.channel", [lambda conn: add_column(
+#       conn, "turns", sa.Column("channel", sa.String(32)))]))
+MIGRATIONS: list[Migration | MigrationStep] = []
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+UPGRADE_HINT = "upgrade support_bot (pip install -U domaintune)"
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def migrate(conn: Connection, target: int | None = None) -> int:
-    """Create missing tables and bring the schema to ``target`` (default: :data:`SCHEMA_VERSION`).
+def log_schema() -> Schema:
+    """The log's tables and the migrations in :data:`MIGRATIONS` (read when a log is opened)."""
+    return Schema(NAMESPACE, metadata, list(MIGRATIONS), upgrade_hint=UPGRADE_HINT)
+
+
+def migrate(conn: Connection) -> int:
+    """Create missing tables and apply the missing :data:`MIGRATIONS` on ``conn``.
 
     Args:
         conn: a connection inside a write transaction.
-        target: the version to reach.
 
     Returns:
         The version the database had before (0 for a new database).
 
     Raises:
-        LogError: the database is newer than this code, or a migration step is missing.
+        LogError: the database is newer than this code.
     """
-    target = SCHEMA_VERSION if target is None else target
-    metadata.create_all(conn)
-    found = conn.execute(sa.select(schema_version_table.c.version)).scalar_one_or_none()
-    if found is None:
-        conn.execute(schema_version_table.insert().values(id=1, version=target, updated_at=_now()))
-        return 0
-    if found > target:
-        raise LogError(f"the conversation log has schema version {found}, newer than this "
-                       f"support_bot understands ({target}); upgrade support_bot")
-    for step in range(found, target):
-        if step not in MIGRATIONS:
-            raise LogError(f"no migration from log schema version {step} to {step + 1}; add "
-                           f"MIGRATIONS[{step}] in support_bot/logstore.py")
-        MIGRATIONS[step](conn)
-        logger.info("migrated the conversation log from schema version %d to %d", step, step + 1)
-    if found < target:
-        conn.execute(schema_version_table.update().values(version=target, updated_at=_now()))
-    return found
-
-
-def _is_locked(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text
+    return apply_schema(conn, log_schema(), where="the conversation log", error=LogError)
 
 
 class LogStore:
-    """Turns, feedback, conversation contexts and the handoff queue in one SQLite file.
+    """Turns, feedback, conversation contexts and the handoff queue in one database.
 
     Args:
-        path: the SQLite file (created with its folder on first use).
+        path: the SQLite file (created with its folder on first use), or a database URL such
+            as ``postgresql+psycopg://user:password@host:5432/db`` or ``sqlite:///log.db``.
         busy_timeout_s: how long SQLite waits for the write lock.
         max_retries: attempts of a transaction that still found the database locked.
 
@@ -185,42 +162,35 @@ class LogStore:
         0
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0, max_retries: int = 20) -> None:
-        self.path = Path(path)
-        self.busy_timeout_s = float(busy_timeout_s)
-        self.max_retries = max(1, int(max_retries))
-        self._ready = False
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._engine = self._create_engine()
-        self._write_engine = self._engine.execution_options(support_bot_write=True)
+    def __init__(self, path: str | Path | URL, *, busy_timeout_s: float = 30.0,
+                 max_retries: int = 20) -> None:
+        is_url = isinstance(path, URL) or (isinstance(path, str) and "://" in path)
+        self._store = Store(path if is_url else Path(path), log_schema(),
+                            busy_timeout_s=busy_timeout_s, max_retries=max_retries,
+                            sqlite_synchronous="NORMAL", error=LogError,
+                            what="conversation log",
+                            tuning_hint="raise log.busy_timeout_s or log.max_retries in the "
+                                        "bot's config")
+        store = self._store
+        #: the SQLite file (None for a server database or an in-memory one)
+        self.path: Path | None = (Path(store.url.database) if store.is_sqlite and not store.is_memory
+                                  else None)
+        self.busy_timeout_s = store.busy_timeout_s
+        self.max_retries = store.max_retries
 
-    def _create_engine(self) -> Engine:
-        engine = sa.create_engine(f"sqlite:///{self.path}",
-                                  connect_args={"timeout": self.busy_timeout_s,
-                                                "check_same_thread": False})
-        timeout_ms = int(self.busy_timeout_s * 1000)
+    @property
+    def location(self) -> str:
+        """Where the log is: the SQLite file's path, or the URL without its password."""
+        return self._store.location
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:
-            dbapi_connection.isolation_level = None  # BEGIN is emitted below
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={timeout_ms}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("support_bot_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
+    @property
+    def store(self) -> Store:
+        """The underlying :class:`~domaintune.store.Store`."""
+        return self._store
 
     def close(self) -> None:
         """Release the connections."""
-        self._engine.dispose()
+        self._store.close()
 
     def __enter__(self) -> LogStore:
         return self
@@ -229,42 +199,17 @@ class LogStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LogStore({str(self.path)!r})"
+        return f"LogStore({self.location!r})"
 
     # ------------------------------------------------------------------ transactions
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if not self._ready:
-                self._run(migrate, write=True, ready=False)
-                self._ready = True
-
-    def _run(self, fn: Callable[[Connection], _T], *, write: bool = False, ready: bool = True) -> _T:
+    def _run(self, fn: Callable[[Connection], _T], *, write: bool = False) -> _T:
         """``fn(conn)`` in one transaction, retried with back-off while the database is locked."""
-        if ready:
-            self._ensure_schema()
-        engine = self._write_engine if write else self._engine
-        for attempt in range(1, self.max_retries + 1):
-            try:
-                with engine.begin() as conn:
-                    return fn(conn)
-            except OperationalError as exc:
-                if not _is_locked(exc):
-                    raise LogError(f"{self.path}: the conversation log cannot be used "
-                                   f"({exc.orig}); check the file and its folder's permissions") from None
-                if attempt == self.max_retries:
-                    raise LogError(f"{self.path}: the database stayed locked through {attempt} "
-                                   "attempts; another process holds a long write transaction; "
-                                   "raise log.busy_timeout_s or log.max_retries") from None
-                logger.debug("log database locked (attempt %d); retrying", attempt)
-            time.sleep(min(1.0, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._store.run(fn, write=write)
 
     @property
     def schema_version(self) -> int:
         """The database's schema version."""
-        return self._run(lambda c: c.execute(sa.select(schema_version_table.c.version)).scalar_one())
+        return self._store.schema_version
 
     # ------------------------------------------------------------------ writes
     def record_turn(self, conversation_id: str, turn: dict[str, Any], context: dict[str, Any],
@@ -289,11 +234,10 @@ class LogStore:
             turn_id = conn.execute(turns_table.insert().values(
                 **turn, conversation_id=conversation_id, turn_index=index, created_at=now)
             ).inserted_primary_key[0]
-            stmt = sqlite_insert(conversations_table).values(
-                conversation_id=conversation_id, context=context, created_at=now, updated_at=now)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["conversation_id"],
-                set_={"context": stmt.excluded.context, "updated_at": now}))
+            Store.upsert(conn, conversations_table,
+                         {"conversation_id": conversation_id, "context": context,
+                          "created_at": now, "updated_at": now},
+                         key=["conversation_id"], update={"context": context, "updated_at": now})
             if handoff_reason is not None:
                 open_entry = conn.execute(sa.select(handoff_table.c.id).where(
                     handoff_table.c.conversation_id == conversation_id,
@@ -324,7 +268,7 @@ class LogStore:
                                 .values(**values)).rowcount
 
         if self._run(write, write=True) == 0:
-            raise DataError(f"no turn {turn_id} in the conversation log {self.path}; pass the "
+            raise DataError(f"no turn {turn_id} in the conversation log {self.location}; pass the "
                             "turn_id of a Reply from this bot")
 
     def close_handoff(self, conversation_id: str) -> int:

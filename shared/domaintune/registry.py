@@ -1,6 +1,6 @@
 """Model registry: named, numbered model versions with lineage, stages and a promotion history.
 
-A registry is one SQL database (SQLite by default, any SQLAlchemy URL works) holding:
+A registry is one SQL database (SQLite by default, ``postgresql+psycopg://...`` works too) holding:
 
 - ``model_versions``: one row per registered model directory: ``name``, ``version`` (1, 2, ...
   per name, unique together), ``parent_version``, ``data_fingerprint`` (see
@@ -8,7 +8,8 @@ A registry is one SQL database (SQLite by default, any SQLAlchemy URL works) hol
   (UTC) and ``stage`` (``candidate``, ``production`` or ``archived``);
 - ``events``: every change of the production version (``promote`` or ``rollback``), so that
   :meth:`ModelRegistry.rollback` is well defined;
-- ``schema_version``: the layout version of these tables, for later migrations.
+- the ``registry`` row of ``domaintune_schema``: the layout version of these tables
+  (see :mod:`domaintune.store`, which also provides the engine, WAL and retries).
 
 At most one version per name is in ``production``. Promoting a version archives the previous
 production version in the same transaction. ``rollback`` undoes the latest production change:
@@ -31,10 +32,7 @@ import enum
 import hashlib
 import json
 import logging
-import random
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -42,18 +40,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import IntegrityError
 
 from .data import TextDataset
 from .errors import DomaintuneError, closest
+from .store import DEFAULT_BUSY_TIMEOUT_S, DEFAULT_MAX_RETRIES, Migration, Schema, Store
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 DEFAULT_REGISTRY_URL = "sqlite:///models/registry.db"
-SCHEMA_VERSION = 1
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _MAX_VERSIONS_NAMED = 10
 _T = TypeVar("_T")
@@ -111,14 +107,6 @@ class ModelVersion:
 # ---------------------------------------------------------------------- schema
 _metadata = sa.MetaData()
 
-_schema_version = sa.Table(
-    "schema_version",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True),  # always 1: a single row
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 _versions = sa.Table(
     "model_versions",
     _metadata,
@@ -152,8 +140,14 @@ _events = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# Migrations from schema version N to N + 1, applied in order inside one transaction.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+# Ordered migrations (domaintune.store.Schema): _MIGRATIONS[i] brings a registry from schema
+# version i + 1 to i + 2, once, inside one transaction. Append one per layout change (and change
+# the tables above to the new layout), e.g.
+#   Migration("add model_versions.notes",
+#             [lambda conn: add_column(conn, "model_versions", sa.Column("notes", sa.Text))])
+_MIGRATIONS: list[Migration] = []
+SCHEMA_VERSION = 1 + len(_MIGRATIONS)
+REGISTRY_SCHEMA = Schema("registry", _metadata, _MIGRATIONS)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -257,27 +251,28 @@ def _check_stage(stage: Any) -> Stage:
                         f"{closest(str(stage), valid)}")
 
 
-def _is_locked(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text
-
-
 # ---------------------------------------------------------------------- registry
 class ModelRegistry:
     """Register, list, promote and roll back model versions in a SQL database.
 
-    Tables are created on first use. SQLite databases use WAL journaling and a busy timeout, and
-    write transactions take the write lock up front (``BEGIN IMMEDIATE``), so several threads or
-    processes can register concurrently. Version numbers are allocated inside a transaction and
-    protected by a unique constraint on (name, version); a clash is retried.
+    Tables are created on first use, on a :class:`~domaintune.store.Store`: SQLite databases use
+    WAL journaling and a busy timeout, and write transactions take the write lock up front
+    (``BEGIN IMMEDIATE``; a PostgreSQL advisory lock), so several threads or processes can
+    register concurrently. Version numbers are allocated inside a transaction and protected by a
+    unique constraint on (name, version); a clash is retried.
 
     Args:
-        url: a SQLAlchemy URL (``sqlite:///models/registry.db`` is relative to the working
-            directory; ``sqlite:////abs/path.db``, ``postgresql+psycopg://...`` also work).
-            The parent directory of a SQLite file is created.
-        busy_timeout_s: how long SQLite waits for a lock before giving up.
+        url: a SQLAlchemy URL. ``sqlite:///models/registry.db`` (the default) is relative to the
+            directory the program runs in; ``sqlite:////abs/path.db`` and
+            ``postgresql+psycopg://user:password@host:5432/db`` also work. The parent directory
+            of a SQLite file is created. :attr:`location` says where the registry is.
+        busy_timeout_s: how long SQLite waits for a lock before an attempt fails.
         max_retries: attempts of a write that hits a version clash or a locked database.
         echo: log every SQL statement (debugging).
+
+    Raises:
+        StoreError: a bad URL or a missing database driver (cannot reach the server: on first
+            use).
 
     Example:
         >>> registry = ModelRegistry("sqlite:///models/registry.db")  # doctest: +SKIP
@@ -291,63 +286,41 @@ class ModelRegistry:
         self,
         url: str | URL = DEFAULT_REGISTRY_URL,
         *,
-        busy_timeout_s: float = 30.0,
-        max_retries: int = 20,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         echo: bool = False,
     ) -> None:
-        try:
-            self.url = make_url(url)
-        except Exception as exc:
-            raise RegistryError(f"expected a SQLAlchemy database URL such as "
-                                f"'sqlite:///models/registry.db', found {url!r} ({exc})") from None
-        self.busy_timeout_s = float(busy_timeout_s)
-        self.max_retries = max(1, int(max_retries))
-        self._is_sqlite = self.url.get_backend_name() == "sqlite"
-        self._lock = threading.RLock()  # schema creation; every call for in-memory SQLite
-        self._serialize = False
-        self._ready = False
-        self._engine = self._create_engine(echo)
-        # Writes go through an engine copy flagged "write": on SQLite they BEGIN IMMEDIATE.
-        self._write_engine = self._engine.execution_options(domaintune_write=True)
+        self._store = Store(url, REGISTRY_SCHEMA, busy_timeout_s=busy_timeout_s,
+                            max_retries=max_retries, echo=echo, what="model registry",
+                            tuning_hint="raise ModelRegistry(busy_timeout_s=..., max_retries=...)")
 
-    def _create_engine(self, echo: bool) -> Engine:
-        kwargs: dict[str, Any] = {"echo": echo}
-        if not self._is_sqlite:
-            return sa.create_engine(self.url, pool_pre_ping=True, **kwargs)
-        database = self.url.database or ""
-        memory = database in ("", ":memory:") or "mode=memory" in database
-        if memory:
-            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-            self._serialize = True  # one shared connection: one caller at a time
-        else:
-            if not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": self.busy_timeout_s}
-        engine = sa.create_engine(self.url, **kwargs)
-        timeout_ms = int(self.busy_timeout_s * 1000)
+    @property
+    def url(self) -> URL:
+        """The database URL (a relative SQLite path made absolute when the registry was opened)."""
+        return self._store.url
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:
-            dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN (below)
-            cursor = dbapi_connection.cursor()
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={timeout_ms}")
-            cursor.close()
+    @property
+    def location(self) -> str:
+        """Where the registry is, for people: the SQLite file's absolute path or the URL
+        without its password."""
+        return self._store.location
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("domaintune_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    @property
+    def store(self) -> Store:
+        """The underlying :class:`~domaintune.store.Store`."""
+        return self._store
 
-        return engine
+    @property
+    def schema_version(self) -> int:
+        """The database's registry schema version."""
+        return self._store.schema_version
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.url.render_as_string(hide_password=True)!r})"
 
     def close(self) -> None:
         """Release the database connections."""
-        self._engine.dispose()
+        self._store.close()
 
     def __enter__(self) -> ModelRegistry:
         return self
@@ -356,69 +329,24 @@ class ModelRegistry:
         self.close()
 
     # ------------------------------------------------------------------ transactions
-    def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            for attempt in range(3):  # another process may create the tables at the same time
-                try:
-                    self._run(self._create_schema, write=True, ready=False)
-                    break
-                except (IntegrityError, sa.exc.ProgrammingError):
-                    if attempt == 2:
-                        raise
-            self._ready = True
-
-    def _create_schema(self, conn: Connection) -> None:
-        _metadata.create_all(conn)
-        found = conn.execute(sa.select(_schema_version.c.version)).scalar_one_or_none()
-        now = datetime.now(timezone.utc)
-        if found is None:
-            conn.execute(_schema_version.insert().values(id=1, version=SCHEMA_VERSION, updated_at=now))
-            return
-        if found > SCHEMA_VERSION:
-            raise RegistryError(
-                f"the registry {self!r} has schema version {found}, newer than this domaintune "
-                f"understands ({SCHEMA_VERSION}); upgrade domaintune")
-        for step in range(found, SCHEMA_VERSION):
-            _MIGRATIONS[step](conn)
-        if found < SCHEMA_VERSION:
-            conn.execute(_schema_version.update().values(version=SCHEMA_VERSION, updated_at=now))
-
     def _run(
         self,
         fn: Callable[[Connection], _T],
         *,
         write: bool = False,
         retry_clash: bool = False,
-        ready: bool = True,
     ) -> _T:
         """Run ``fn(conn)`` in one transaction, retrying version clashes and locked databases."""
-        if ready:
-            self._ensure_schema()
-        engine = self._write_engine if write else self._engine
-        for attempt in range(1, self.max_retries + 1):
-            try:
-                if self._serialize:
-                    with self._lock, engine.begin() as conn:
-                        return fn(conn)
-                with engine.begin() as conn:
-                    return fn(conn)
-            except IntegrityError:
-                if not retry_clash:
-                    raise
-                if attempt == self.max_retries:
-                    raise RegistryError(
-                        f"could not allocate a new version number after {attempt} attempts "
-                        "(other processes registered the same model at the same time); "
-                        "try again") from None
-            except OperationalError as exc:
-                if not _is_locked(exc) or attempt == self.max_retries:
-                    raise
-            time.sleep(min(1.0, 0.01 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")  # pragma: no cover
+        retry_if = (lambda exc: isinstance(exc, IntegrityError)) if retry_clash else None
+        try:
+            return self._store.run(fn, write=write, retry_if=retry_if)
+        except IntegrityError:
+            if not retry_clash:
+                raise
+            raise RegistryError(
+                f"could not allocate a new version number after {self._store.max_retries} "
+                "attempts (other processes registered the same model at the same time); "
+                "try again") from None
 
     # ------------------------------------------------------------------ queries (in a txn)
     def _rows(self, conn: Connection, name: str | None = None) -> list[Any]:
@@ -574,7 +502,8 @@ class ModelRegistry:
         except IntegrityError:
             raise RegistryError(f"model {name!r} v{version} exists already (registered "
                                 "concurrently); omit version= to get the next number") from None
-        logger.info("registered %s from %s", result, result.path)
+        logger.info("registered %s from %s in the model registry %s", result, result.path,
+                    self.location)
         return result
 
     def list(self, name: str | None = None) -> list[ModelVersion]:

@@ -1,14 +1,17 @@
-"""Model registry on a temporary SQLite database: versions, lineage, stages, rollback, races."""
+"""Model registry on a temporary SQLite database and on PostgreSQL (tests/pg.py): versions,
+lineage, stages, rollback, races, schema migration of older registries."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from datetime import timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from domaintune import TextDataset, TrainingConfig
 from domaintune.registry import (
@@ -19,12 +22,21 @@ from domaintune.registry import (
     Stage,
     fingerprint_dataset,
 )
+from domaintune.store import StoreError
 
 FP = "0" * 64
 
 
 @pytest.fixture
-def registry(tmp_path) -> ModelRegistry:
+def registry(db_url) -> ModelRegistry:
+    """A registry on SQLite, then on PostgreSQL (the ``db_url`` fixture)."""
+    reg = ModelRegistry(db_url)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def sqlite_registry(tmp_path) -> ModelRegistry:
     reg = ModelRegistry(f"sqlite:///{tmp_path / 'reg' / 'registry.db'}")
     yield reg
     reg.close()
@@ -73,13 +85,17 @@ def dataclass_frozen_error():
     return dataclasses.FrozenInstanceError
 
 
-def test_tables_and_sqlite_settings(registry, tmp_path):
+def test_tables_and_sqlite_settings(sqlite_registry, tmp_path):
+    registry = sqlite_registry
     register(registry, tmp_path)
     with sqlite3.connect(tmp_path / "reg" / "registry.db") as db:
         tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-        assert {"schema_version", "model_versions", "events"} <= tables
-        assert db.execute("select version from schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert {"domaintune_schema", "model_versions", "events"} <= tables
+        assert db.execute("select namespace, version from domaintune_schema").fetchall() == [
+            ("registry", SCHEMA_VERSION)]
         assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert registry.schema_version == SCHEMA_VERSION
+    assert registry.location == str(tmp_path / "reg" / "registry.db")
 
 
 def test_version_numbering_per_name_and_parent_links(registry, tmp_path):
@@ -220,8 +236,8 @@ def test_config_and_metrics_json_round_trip(registry, tmp_path):
     assert TrainingConfig.from_dict(stored) == cfg
 
 
-def test_concurrent_registration_gives_distinct_versions(tmp_path):
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
+def test_concurrent_registration_gives_distinct_versions(tmp_path, db_url):
+    url = db_url
     path = model_dir(tmp_path)
     n_threads, per_thread = 8, 5
     shared = ModelRegistry(url)
@@ -288,3 +304,75 @@ def test_fingerprint_dataset():
     assert len(fingerprint_dataset(multi)) == 64
     with pytest.raises(TypeError, match="expected a TextDataset"):
         fingerprint_dataset(["text"])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- where it is, old files
+LEGACY_REGISTRY_DDL = """
+CREATE TABLE schema_version (id INTEGER NOT NULL, version INTEGER NOT NULL,
+    updated_at DATETIME NOT NULL, PRIMARY KEY (id));
+CREATE TABLE model_versions (id INTEGER NOT NULL, name VARCHAR(200) NOT NULL,
+    version INTEGER NOT NULL, parent_version INTEGER, data_fingerprint VARCHAR(128) NOT NULL,
+    config JSON NOT NULL, metrics JSON NOT NULL, path TEXT NOT NULL, created_at DATETIME NOT NULL,
+    stage VARCHAR(16) NOT NULL, PRIMARY KEY (id),
+    CONSTRAINT uq_model_versions_name_version UNIQUE (name, version),
+    CONSTRAINT model_stage CHECK (stage IN ('candidate', 'production', 'archived')));
+CREATE INDEX ix_model_versions_name_stage ON model_versions (name, stage);
+CREATE TABLE events (id INTEGER NOT NULL, name VARCHAR(200) NOT NULL, action VARCHAR(16) NOT NULL,
+    version INTEGER NOT NULL, previous_version INTEGER, created_at DATETIME NOT NULL,
+    PRIMARY KEY (id));
+CREATE INDEX ix_events_name ON events (name);
+"""
+
+
+def test_a_registry_written_before_the_store_opens_and_is_migrated(tmp_path):
+    """The layout (DDL) written by domaintune 0.1 before domaintune.store, with its rows."""
+    db, path = tmp_path / "registry.db", model_dir(tmp_path)
+    with sqlite3.connect(db) as raw:
+        raw.executescript(LEGACY_REGISTRY_DDL)
+        raw.execute("INSERT INTO schema_version VALUES (1, 1, '2026-01-01 00:00:00.000000')")
+        raw.execute("INSERT INTO model_versions VALUES (1, 'intents', 1, NULL, ?, '{\"a\": 1}', "
+                    "'{\"f1\": 0.5}', ?, '2026-01-01 00:00:00.000000', 'production')", (FP, str(path)))
+        raw.execute("INSERT INTO events VALUES (1, 'intents', 'promote', 1, NULL, "
+                    "'2026-01-01 00:00:00.000000')")
+    with ModelRegistry(f"sqlite:///{db}") as reg:
+        (old,) = reg.list()
+        assert (old.version, old.stage, old.config, old.metrics) == (1, Stage.PRODUCTION, {"a": 1},
+                                                                     {"f1": 0.5})
+        assert reg.register("intents", path, config={}, metrics={}, data_fingerprint=FP,
+                            stage="production").version == 2
+        assert reg.rollback("intents").version == 1
+        assert reg.schema_version == SCHEMA_VERSION
+    with sqlite3.connect(db) as raw:
+        tables = {r[0] for r in raw.execute("select name from sqlite_master where type='table'")}
+    assert "schema_version" not in tables and "domaintune_schema" in tables
+
+
+def test_a_registry_newer_than_the_code_is_refused(sqlite_registry, tmp_path):
+    register(sqlite_registry, tmp_path)
+    with sqlite3.connect(tmp_path / "reg" / "registry.db") as raw:
+        raw.execute("UPDATE domaintune_schema SET version = 99 WHERE namespace = 'registry'")
+    with ModelRegistry(sqlite_registry.url) as newer, pytest.raises(
+            StoreError, match=r"registry.db: expected 'registry' tables of schema version 1 or "
+                              r"older, found version 99, newer than this code.*upgrade domaintune"):
+        newer.list()
+
+
+def test_default_location_and_register_says_where_the_registry_is(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    with ModelRegistry() as reg:
+        assert reg.location == str(tmp_path / "models" / "registry.db")
+        caplog.set_level(logging.INFO, logger="domaintune.registry")
+        v = register(reg, tmp_path)
+    (record,) = [r for r in caplog.records if r.name == "domaintune.registry"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (f"registered intents v1 (candidate) from {v.path} in the model "
+                                   f"registry {tmp_path / 'models' / 'registry.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_registry_location_hides_the_password(pg_url, tmp_path):
+    url = sa.make_url(pg_url)
+    with ModelRegistry(pg_url) as reg:
+        register(reg, tmp_path)
+        assert reg.location.startswith(f"postgresql+psycopg://{url.username}@127.0.0.1:")
+    assert "pw" not in ModelRegistry(url.set(password="pw")).location

@@ -491,13 +491,13 @@ def test_log_schema_version_and_migration(tmp_path, monkeypatch):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
     added = logstore_module.SCHEMA_VERSION
-    monkeypatch.setattr(logstore_module, "SCHEMA_VERSION", added + 1)
-    monkeypatch.setitem(logstore_module.MIGRATIONS, added, lambda conn: conn.exec_driver_sql(
-        "ALTER TABLE turns ADD COLUMN channel VARCHAR(32)"))
+    known = list(logstore_module.MIGRATIONS)
+    monkeypatch.setattr(logstore_module, "MIGRATIONS", [*known, lambda conn: conn.exec_driver_sql(
+        "ALTER TABLE turns ADD COLUMN channel VARCHAR(32)")])
     with LogStore(tmp_path / "log.db") as store:
         assert store.schema_version == added + 1
         assert store.count_turns() == 1
-    monkeypatch.setattr(logstore_module, "SCHEMA_VERSION", added)
+    monkeypatch.setattr(logstore_module, "MIGRATIONS", known)
     with LogStore(tmp_path / "log.db") as store, pytest.raises(LogError, match="newer than"):
         store.count_turns()
 
