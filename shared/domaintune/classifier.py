@@ -32,7 +32,7 @@ from .artifacts import (
 )
 from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
 from .config import HeadInit, Method, TrainingConfig
-from .data import TextDataset, check_texts, load_dataset, sample_per_class
+from .data import TextDataset, load_dataset, sample_per_class, text_batch
 from .device import resolve_device
 from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
@@ -50,6 +50,8 @@ REPLAY_FILE = "replay.jsonl"  # stratified sample of the training data, for upda
 HOLDOUT_FILE = "holdout.jsonl"  # the validation data, to measure forgetting after updates
 DEFAULT_ZERO_SHOT_TEMPLATE = "{}"
 _MAX_HOLDOUT = 5000
+MIN_CALIBRATION_EXAMPLES = 50  # fewer validation examples: no temperature fit
+TEMPERATURE_BOUNDS = (0.05, 20.0)  # a fit outside these is not trusted
 _ZERO_SHOT_SCALE = 20.0  # cosine similarity x 20 = logits; refit by ``calibrate``
 
 
@@ -352,45 +354,72 @@ class TextClassifier:
         self.model.encoder = get_peft_model(self.model.encoder, lora)
 
     # ------------------------------------------------------------------ calibration
-    def calibrate(self, validation: TextDataset) -> dict[str, float]:
-        """Fit the softmax temperature on ``validation``; returns ECE before and after."""
+    def calibrate(self, validation: TextDataset) -> dict[str, Any]:
+        """Fit the softmax temperature on ``validation``; returns ECE before and after.
+
+        The fit is skipped (temperature left as it is, with a warning saying why, and
+        ``"skipped"`` in the result) when it cannot be trusted: fewer than
+        ``MIN_CALIBRATION_EXAMPLES`` examples, a validation set the model already classifies
+        perfectly (the likelihood then keeps rising as the temperature falls, so every later
+        prediction would look ~100% certain), or a fitted temperature outside
+        ``TEMPERATURE_BOUNDS``.
+        """
         targets = self._targets(validation, purpose="calibration")
         logits = self._logits(validation.texts)
-        before = expected_calibration_error(probabilities(logits, 1.0, self.multi_label), targets,
-                                            multi_label=self.multi_label)
-        self.temperature = fit_temperature(logits, targets, self.multi_label)
-        after = expected_calibration_error(probabilities(logits, self.temperature, self.multi_label),
-                                           targets, multi_label=self.multi_label)
-        return {"temperature": self.temperature, "ece_before": before, "ece_after": after}
+        before = expected_calibration_error(probabilities(logits, self.temperature, self.multi_label),
+                                            targets, multi_label=self.multi_label)
+        result: dict[str, Any] = {"temperature": self.temperature, "ece_before": before,
+                                  "ece_after": before, "n": len(validation)}
+        if self.multi_label:
+            perfect = bool(np.all((logits > 0) == (targets > 0.5)))
+        else:
+            perfect = bool(np.all(logits.argmax(1) == targets))
+        reason = None
+        if len(validation) < MIN_CALIBRATION_EXAMPLES:
+            reason = (f"only {len(validation)} validation examples (at least "
+                      f"{MIN_CALIBRATION_EXAMPLES} are needed for a reliable fit)")
+        elif perfect:
+            reason = ("the model classifies every validation example correctly, so the "
+                      "temperature cannot be estimated (the fit would make every prediction "
+                      "look ~100% certain)")
+        else:
+            fitted = fit_temperature(logits, targets, self.multi_label)
+            low, high = TEMPERATURE_BOUNDS
+            if not low <= fitted <= high:
+                reason = (f"the fitted temperature {fitted:.3g} is outside [{low}, {high}], a sign "
+                          "of too little or unrepresentative validation data")
+            else:
+                self.temperature = fitted
+                after = expected_calibration_error(
+                    probabilities(logits, fitted, self.multi_label), targets,
+                    multi_label=self.multi_label)
+                result.update(temperature=fitted, ece_after=after)
+        if reason:
+            logger.warning("calibration skipped: %s; keeping temperature %.3g. Give more (and "
+                           "harder) validation data to calibrate", reason, self.temperature)
+            result["skipped"] = reason
+        return result
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Calibrated probabilities: ``(n_labels,)`` for one string, ``(n, n_labels)`` for a list."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        self._check_texts(batch)
+        batch, single = text_batch(texts, "texts to classify")
         probs = probabilities(self._logits(batch, batch_size), self.temperature, self.multi_label)
         return probs[0] if single else probs
 
     def predict(self, texts: str | Sequence[str], batch_size: int = 64):
         """Label(s) for one string or a list (multi-label: a list of labels per text)."""
-        single = isinstance(texts, str)
-        probs = self.predict_proba([texts] if single else texts, batch_size)
+        batch, single = text_batch(texts, "texts to classify")
+        probs = self.predict_proba(batch, batch_size)
         out = decide(probs, self.labels, self.multi_label, self.threshold)
         return out[0] if single else out
 
     def embed(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Pooled encoder embeddings (as used by the head)."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        self._check_texts(batch)
+        batch, single = text_batch(texts, "texts to embed")
         out = encode(self.model, self.tokenizer, batch, max_length=self.max_length,
                      batch_size=batch_size, device=self.device)
         return out[0] if single else out
-
-    @staticmethod
-    def _check_texts(texts: list[Any]) -> None:
-        check_texts(texts, "texts to classify")
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data: TextDataset, output_dir: str | Path | None = None,

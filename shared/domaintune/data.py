@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from .advice import advise
 from .errors import DataError, closest
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 _MAX_ROWS_NAMED = 5
@@ -40,6 +45,7 @@ class TextDataset:
     source: str = "<data>"
     rows: list[int] = field(default_factory=list)
     multi_label: bool = False
+    notes: list[str] = field(default_factory=list)  # what loading changed, for the summary
 
     def __post_init__(self) -> None:
         if not self.rows:
@@ -57,16 +63,19 @@ class TextDataset:
     def labels_list(self) -> list[list[str]]:
         """Labels as a list of label lists (one entry per text, also for single-label data)."""
         if self.labels is None:
-            raise DataError(f"{self.source} has no labels; pass label=<column> when loading it")
+            raise DataError(f"{self.source} has no labels; pass {advise('label', '<column>')} "
+                            "when loading it")
         return [list(lab) if self.multi_label else [lab] for lab in self.labels]
 
     @property
     def label_names(self) -> list[str]:
-        """Sorted unique labels found in the data."""
-        return sorted({lab for labs in self.labels_list for lab in labs})
+        """Sorted unique labels found in the data (numerically when they are all integers:
+        ``'2'`` before ``'10'``)."""
+        return sort_labels({lab for labs in self.labels_list for lab in labs})
 
     def label_counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(lab for labs in self.labels_list for lab in labs).items()))
+        counts = Counter(lab for labs in self.labels_list for lab in labs)
+        return {lab: counts[lab] for lab in sort_labels(counts)}
 
     def subset(self, indices: Sequence[int]) -> TextDataset:
         """Return the examples at ``indices`` as a new dataset (keeping row numbers)."""
@@ -76,6 +85,7 @@ class TextDataset:
             source=self.source,
             rows=[self.rows[i] for i in indices],
             multi_label=self.multi_label,
+            notes=list(self.notes),
         )
 
     def write_jsonl(self, path: str | Path) -> Path:
@@ -111,6 +121,17 @@ class TextDataset:
         return frame
 
 
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+def sort_labels(labels: Any) -> list[str]:
+    """Label names sorted: numerically when every name is an integer, else alphabetically."""
+    names = list(labels)
+    if names and all(_INT_RE.fullmatch(n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
 def _rows_phrase(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_NAMED])
     more = f" and {len(rows) - _MAX_ROWS_NAMED} more" if len(rows) > _MAX_ROWS_NAMED else ""
@@ -124,13 +145,17 @@ def decode_file(path: Path, encoding: str) -> str:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
+        fix = advise("encoding", "latin-1")
         raise DataError(
             f"{path}: cannot decode line {line} as {encoding} (byte 0x{raw[exc.start]:02x} at "
-            f"offset {exc.start}); pass encoding='latin-1' (or the file's real encoding), "
-            "e.g. `--encoding latin-1` on the command line"
+            f"offset {exc.start}); "
+            + (f"pass {fix} (or the file's real encoding)" if fix else
+               "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
         ) from None
     except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}; pass e.g. encoding='utf-8'") from None
+        fix = advise("encoding", "utf-8")
+        raise DataError(f"unknown encoding {encoding!r}; "
+                        + (f"pass e.g. {fix}" if fix else "use a standard encoding name")) from None
     return text.lstrip("\ufeff")
 
 
@@ -156,6 +181,10 @@ def _read_file(path: Path, encoding: str, file_format: str | None) -> pd.DataFra
     if not text.strip():
         raise DataError(f"{path} is empty: expected a header row and at least one example")
     if suffix in ("csv", "tsv"):
+        import csv
+
+        header = next(csv.reader(io.StringIO(text), delimiter="\t" if suffix == "tsv" else ","), [])
+        _check_duplicate_columns(header, str(path))  # pandas would rename them 'x.1' silently
         try:
             return pd.read_csv(
                 io.StringIO(text),
@@ -224,15 +253,75 @@ def _is_missing(value: Any) -> bool:
     return False
 
 
-def check_texts(texts: Sequence[Any], what: str = "texts") -> None:
-    """Raise one ``DataError`` naming the first non-string input (models take strings only)."""
+# control characters (Unicode category Cc) other than tab/newline/carriage return: NUL and the
+# like break CSV writers, terminals and logs and carry no meaning for a model
+_CONTROL = {c: None for c in range(32) if chr(c) not in "\t\n\r"} | {127: None} | {
+    c: None for c in range(0x80, 0xA0)}
+
+
+_CONTROL_TO_SPACE = {c: " " for c in _CONTROL}
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters (NUL, escape, ...; tabs and newlines are kept)."""
+    return text.translate(_CONTROL)
+
+
+def clean_texts(texts: Sequence[str]) -> tuple[list[str], int]:
+    """Texts without control characters, and how many of them had some."""
+    out = [clean_text(t) for t in texts]
+    return out, sum(a != b for a, b in zip(texts, out, strict=True))
+
+
+def check_texts(texts: Sequence[Any], what: str = "texts", *, allow_empty: bool = False) -> None:
+    """Raise one ``DataError`` naming the first input that is not a non-empty string (models
+    take text only; an empty or whitespace-only text is rejected as it is in data files)."""
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         raise DataError(f"expected strings as {what}, found {type(texts[bad[0]]).__name__} at "
                         f"position {bad[0]}; pass a string or a list of strings")
+    if not allow_empty:
+        empty = [i for i, t in enumerate(texts) if not clean_text(t).strip()]
+        if empty:
+            shown = ", ".join(map(str, empty[:_MAX_ROWS_NAMED]))
+            raise DataError(f"expected non-empty {what}, found {len(empty)} empty or whitespace-only "
+                            f"text{'s' if len(empty) > 1 else ''} (position{'s' if len(empty) > 1 else ''} "
+                            f"{shown}{' ...' if len(empty) > _MAX_ROWS_NAMED else ''}); remove them "
+                            "or fill the text in")
+
+
+def text_batch(texts: Any, what: str = "texts", *, allow_empty: bool = False,
+               keep_offsets: bool = False) -> tuple[list[str], bool]:
+    """``(batch, single)`` for an input that is one string or a sequence of strings, checked
+    (see :func:`check_texts`) and without control characters (replaced by spaces with
+    ``keep_offsets``, so character offsets into the original text stay valid); one DataError
+    for anything else (``None``, a number, a dict ...)."""
+    if isinstance(texts, str):
+        batch, single = [texts], True
+    elif isinstance(texts, (list, tuple)) or (hasattr(texts, "__iter__") and hasattr(texts, "__len__")
+                                               and not isinstance(texts, (dict, bytes))):
+        batch, single = list(texts), False
+    else:
+        raise DataError(f"expected a string or a list of strings as {what}, found "
+                        f"{type(texts).__name__}; e.g. predict('where is my refund?') or "
+                        "predict(['text one', 'text two'])")
+    check_texts(batch, what, allow_empty=allow_empty)
+    if keep_offsets:
+        return [t.translate(_CONTROL_TO_SPACE) for t in batch], single
+    return [clean_text(t) for t in batch], single
+
+
+def _check_duplicate_columns(names: Sequence[Any], source: str) -> None:
+    counts = Counter(str(c) for c in names)
+    dupes = sorted(c for c, n in counts.items() if n > 1)
+    if dupes:
+        raise DataError(f"{source}: column name{'s' if len(dupes) > 1 else ''} {dupes} appear"
+                        f"{'' if len(dupes) > 1 else 's'} more than once in the header, so it is "
+                        "unclear which column to read; rename or remove the duplicates")
 
 
 def _check_columns(frame: pd.DataFrame, source: str, text: str, label: str | None) -> None:
+    _check_duplicate_columns(list(frame.columns), source)
     found = [str(c) for c in frame.columns]
     wanted = [text] + ([label] if label else [])
     missing = [c for c in wanted if c not in found]
@@ -241,27 +330,43 @@ def _check_columns(frame: pd.DataFrame, source: str, text: str, label: str | Non
     hints = []
     for name, arg in ((text, "text"), (label, "label")):
         if name in missing:
-            guess = closest(name, found).removeprefix("; did you mean ").rstrip("?")
-            hints.append(f"{arg}={guess}" if guess else f"{arg}=<one of the columns found>")
-    raise DataError(
-        f"expected columns {wanted} in {source}, found {found}; pass {', '.join(hints)} "
-        "(--text-column/--label-column on the command line)"
-    )
+            # never suggest a column that already plays another role
+            taken = {c for c in wanted if c != name and c in found}
+            free = [c for c in found if c not in taken]
+            guess = closest(name, free).removeprefix("; did you mean ").rstrip("?").strip("'")
+            if not guess and len(free) == 1:
+                guess = free[0]
+            hint = advise(arg, guess) if guess else advise(arg, "<column>")
+            if hint:
+                hints.append(hint)
+    fix = f"; pass {' and '.join(hints)}" if hints else "; rename the columns"
+    raise DataError(f"expected columns {wanted} in {source}, found {found}{fix}")
+
+
+def _label_text(value: Any) -> str:
+    """A label value as its name: ``3`` and ``3.0`` (JSON/Parquet numbers) become ``'3'``."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # numpy scalars
+        return _label_text(value.item())
+    return str(value).strip()
 
 
 def _parse_labels(
     values: list[Any], multi_label: bool, separator: str
 ) -> list[Any]:
     if not multi_label:
-        return [str(v).strip() if not isinstance(v, str) else v.strip() for v in values]
+        return [_label_text(v) for v in values]
     parsed = []
     for v in values:
         if isinstance(v, str):
             items = [p.strip() for p in v.split(separator)]
         elif hasattr(v, "__iter__"):
-            items = [str(p).strip() for p in v]
+            items = [_label_text(p) for p in v]
         else:
-            items = [str(v).strip()]
+            items = [_label_text(v)]
         parsed.append(sorted({p for p in items if p}))
     return parsed
 
@@ -335,16 +440,41 @@ def load_dataset(
                 f"in column {label!r} ({len(missing)} of {len(rows)} rows); label them or remove "
                 "those rows"
             )
+    notes = []
+    if label is not None:
+        numeric = [v for v in raw_labels if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iuf")]
+        if numeric:
+            notes.append(f"{name}: labels in column {label!r} are numbers; they are used as the "
+                         f"label names {sort_labels(set(labels if not multi_label else sum(labels, [])))[:5]}"
+                         " ... (strings, sorted numerically), and predictions return these strings")
+    texts, n_control = clean_texts([t.strip() for t in raw_texts])
+    texts = [t.strip() for t in texts]
+    if n_control:
+        notes.append(f"{name}: removed control characters (NUL, escape, ...) from {n_control} "
+                     f"text{'s' if n_control > 1 else ''} in column {text!r}")
+        empty = [r for r, t in zip(rows, texts, strict=True) if not t]
+        if empty:
+            raise DataError(f"{name}: {_rows_phrase(empty)} in column {text!r} hold only control "
+                            "characters; fill the text in or remove those rows")
+    for note in notes:
+        logger.info(note)
     dataset = TextDataset(
-        texts=[t.strip() for t in raw_texts],
+        texts=texts,
         labels=labels,
         source=name,
         rows=rows,
         multi_label=multi_label,
+        notes=notes,
     )
     if split is None:
         return dataset
     return train_validation_split(dataset, split, seed=seed, stratify=stratify)
+
+
+def _or_pass(name: str, value: object) -> str:
+    fix = advise(name, value)
+    return f", or pass {fix}" if fix else ""
 
 
 def train_validation_split(
@@ -365,14 +495,14 @@ def train_validation_split(
                 f"{dataset.source}: cannot stratify the validation split: class"
                 f"{'es' if len(single) > 1 else ''} {single[:_MAX_ROWS_NAMED]} ha"
                 f"{'ve' if len(single) > 1 else 's'} a single example; add examples, remove the "
-                "class, or pass stratify=False"
+                f"class{_or_pass('stratify', False)}"
             )
         n_val = max(1, round(fraction * len(dataset)))
         if n_val < len(counts) or len(dataset) - n_val < len(counts):
             raise DataError(
                 f"{dataset.source}: a {fraction:.0%} validation split gives {n_val} examples, fewer "
                 f"than the {len(counts)} classes, so it cannot be stratified; raise the split "
-                "fraction, add data, or pass stratify=False"
+                f"fraction, add data{_or_pass('stratify', False)}"
             )
         strat = dataset.labels
     train_idx, val_idx = train_test_split(

@@ -262,7 +262,11 @@ def test_predict_returns_spans_with_character_offsets(fitted):
     assert [(s["type"], s["text"], s["start"], s["end"]) for s in spans] == [
         ("PER", "alice", 2, 7), ("LOC", "paris", 27, 32)]
     assert all(0.0 < s["score"] <= 1.0 for s in spans)
-    assert fitted.predict([text, ""]) == [spans, []]
+    assert fitted.predict([text]) == [spans]
+    with pytest.raises(DataError, match=r"expected non-empty texts to tag.*position 1"):
+        fitted.predict([text, " "])  # as in data files: an empty text is an error, not []
+    nul = text.replace("lost", "lo\x00t")  # control characters become spaces: offsets hold
+    assert [(s["text"], s["start"]) for s in fitted.predict(nul)][0] == ("alice", 2)
 
 
 def test_long_text_prediction_uses_windows(fitted, three_sentences):

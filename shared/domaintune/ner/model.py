@@ -33,7 +33,7 @@ from ..artifacts import (
     write_artifact,
 )
 from ..config import Method, TrainingConfig
-from ..data import check_texts
+from ..data import check_texts, text_batch
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
@@ -450,9 +450,7 @@ class TokenClassifier:
              {'type': 'location', 'text': 'Oslo', 'start': 12, 'end': 16, 'score': 0.95}]
         """
         self._check_fitted()
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        self._check_texts(batch)
+        batch, single = text_batch(texts, "texts to tag", keep_offsets=True)
         spans = [[m.span() for m in _WORD_RE.finditer(t)] for t in batch]
         words = [[t[a:b] for a, b in sp] for t, sp in zip(batch, spans, strict=True)]
         scores, _, _ = self._word_logits(words, batch_size)
