@@ -36,7 +36,7 @@ APP = AppSpec(
     config="support_bot.config:BotConfig",
     load="support_bot.service:load",
     samples="support_bot.samples:write_samples",
-    sample_service="support_bot.training:demo_bot",
+    demo="support_bot.training:demo_bot",
     tab="support_bot.ui:demo_tab",
     routes=None,  # the REST server's routes come with it
 )

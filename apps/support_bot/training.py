@@ -315,6 +315,6 @@ DEMO_DIR = "demo-bot"
 
 def demo_bot(samples: dict[str, Path], models_dir: str | Path, *,
              retrain: bool = False) -> SupportBot:
-    """The demo's bot (``AppSpec.sample_service``): :func:`sample_bot` in
+    """The demo's bot (``AppSpec.demo``): :func:`sample_bot` in
     ``models_dir/demo-bot``."""
     return sample_bot(samples, Path(models_dir) / DEMO_DIR, retrain=retrain)

@@ -20,7 +20,7 @@ Example:
     >>> apps, errors = discover()  # doctest: +SKIP
     >>> [app.name for app in apps]  # doctest: +SKIP
     ['support_bot']
-    >>> bot = apps[0].sample_service(apps[0].write_samples("data"), "models")  # doctest: +SKIP
+    >>> bot = apps[0].demo_service(apps[0].write_samples("data"), "models")  # doctest: +SKIP
 
 Run ``python -m domaintune.apps`` to list the registered apps.
 """
@@ -94,7 +94,7 @@ class AppSpec:
             and the REST server serve).
         samples: ``samples(data_dir: Path, *, force: bool = False) -> dict[str, Path]``: write
             the app's sample data under ``data_dir`` (idempotent) and return its paths.
-        sample_service: ``sample_service(samples: dict[str, Path], models_dir: Path, *,
+        demo: ``demo(samples: dict[str, Path], models_dir: Path, *,
             retrain: bool = False) -> service``: load, or train on the sample data, the service
             the demo shows (under ``models_dir``).
         tab: ``tab(service) -> None``: add the app's Gradio components to the current
@@ -104,7 +104,7 @@ class AppSpec:
     Example:
         >>> APP = AppSpec(name="my_app", title="My app", config="my_app.config:MyConfig",
         ...               load="my_app.service:MyService.load", samples="my_app.samples:write",
-        ...               sample_service="my_app.service:sample_service",
+        ...               demo="my_app.service:demo_service",
         ...               tab="my_app.ui:demo_tab")
     """
 
@@ -113,7 +113,7 @@ class AppSpec:
     config: Ref
     load: Ref
     samples: Ref
-    sample_service: Ref
+    demo: Ref
     tab: Ref
     routes: Ref | None = None
     description: str = ""
@@ -122,7 +122,7 @@ class AppSpec:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(f"AppSpec name: expected a lower-case identifier such as "
                              f"'support_bot', found {self.name!r}")
-        for hook in ("config", "load", "samples", "sample_service", "tab", "routes"):
+        for hook in ("config", "load", "samples", "demo", "tab", "routes"):
             ref = getattr(self, hook)
             if ref is None and hook == "routes":
                 continue
@@ -155,11 +155,16 @@ class AppSpec:
     def demo_service(self, samples: Mapping[str, Path], models_dir: str | Path, *,
                      retrain: bool = False) -> Any:
         """The service of the demo: loaded, or trained on ``samples`` under ``models_dir``."""
-        return self.hook("sample_service")(dict(samples), Path(models_dir), retrain=retrain)
+        return self.hook("demo")(dict(samples), Path(models_dir), retrain=retrain)
 
     def build_tab(self, service: Any) -> None:
         """Add the app's Gradio tab content to the current ``gr.Blocks`` context."""
         self.hook("tab")(service)
+
+    def build_routes(self, service: Any) -> Any:
+        """The app's REST routes around ``service``; ``None`` when it has none."""
+        routes = self.hook("routes")
+        return None if routes is None else routes(service)
 
 
 def entry_points() -> list[metadata.EntryPoint]:

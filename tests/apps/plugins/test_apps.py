@@ -48,7 +48,7 @@ def write_samples(data_dir, *, force=False):
     return {"rows": path}
 
 
-def sample_service(samples, models_dir, *, retrain=False):
+def demo_service(samples, models_dir, *, retrain=False):
     CALLS.append(("service", models_dir, retrain))
     return Service(samples, models_dir / "demo-fake")
 
@@ -64,9 +64,9 @@ def tab(service):
 
 APP = AppSpec(name="fake_app", title="Fake app", config="fake_app_mod:Service",
               load="fake_app_mod:Service.load", samples="fake_app_mod:write_samples",
-              sample_service=sample_service, tab="fake_app_mod:tab", description="a test app")
+              demo=demo_service, tab="fake_app_mod:tab", description="a test app")
 WRONG_NAME = AppSpec(name="other", title="Other", config=Service, load=Service.load,
-                     samples=write_samples, sample_service=sample_service, tab=tab)
+                     samples=write_samples, demo=demo_service, tab=tab)
 NOT_A_SPEC = {"name": "fake"}
 '''
 
@@ -92,7 +92,7 @@ def test_the_support_bot_is_registered_and_its_hooks_resolve():
     assert "support_bot" in names
     app = get_app("support_bot")
     assert isinstance(app, AppSpec) and app.title == "Support bot" and app.routes is None
-    for hook in ("load", "samples", "sample_service", "tab"):
+    for hook in ("load", "samples", "demo", "tab"):
         assert callable(app.hook(hook)), hook
     assert app.config_class.__name__ == "BotConfig"
     assert app.hook("routes") is None
@@ -124,15 +124,19 @@ def test_discovery_loads_specs_and_reports_a_broken_app_without_hiding_the_other
 def test_a_spec_is_checked_and_a_bad_hook_reference_is_one_clear_error():
     with pytest.raises(ValueError, match="expected a lower-case identifier"):
         AppSpec(name="My App", title="x", config=dict, load=dict, samples=dict,
-                sample_service=dict, tab=dict)
+                demo=dict, tab=dict)
     with pytest.raises(ValueError, match="'x' tab: expected a callable or 'package.module:attr"):
         AppSpec(name="x", title="x", config=dict, load=dict, samples=dict,
-                sample_service=dict, tab="no colon here")
+                demo=dict, tab="no colon here")
     spec = AppSpec(name="x", title="x", config=dict, load=dict, samples=dict,
-                   sample_service=dict, tab="json:no_such_function")
+                   demo=dict, tab="json:no_such_function")
     with pytest.raises(AppLoadError, match=r"app 'x': its tab 'json:no_such_function' cannot be "
                                            r"loaded \(AttributeError"):
         spec.build_tab(None)
+    assert spec.build_routes("service") is None  # no REST routes yet
+    with_routes = AppSpec(name="x", title="x", config=dict, load=dict, samples=dict,
+                          demo=dict, tab=dict, routes=lambda service: ["GET /x", service])
+    assert with_routes.build_routes("service") == ["GET /x", "service"]
     assert resolve("json:dumps") is json.dumps
     assert resolve("pathlib:Path.cwd") == Path.cwd
 

@@ -44,7 +44,7 @@ def test_the_spec_names_the_apps_modules():
     from support_bot.training import demo_bot
     from support_bot.ui import demo_tab
 
-    assert (APP.hook("load"), APP.hook("sample_service"), APP.hook("tab")) == (load, demo_bot,
+    assert (APP.hook("load"), APP.hook("demo"), APP.hook("tab")) == (load, demo_bot,
                                                                              demo_tab)
     assert load.__doc__ and SupportBot.load.__doc__
 
