@@ -4,6 +4,15 @@ Intent classification, FAQ retrieval (bi-encoder + FAISS, optional cross-encoder
 out-of-scope detection with automatically tuned thresholds, handoff to agents, slot filling,
 a SQLite conversation log with feedback, and retraining from that feedback.
 
+The package registers itself with the core as the app ``support_bot`` (:data:`APP`, entry
+point group ``domaintune.apps``). Importing it is cheap: the public names below are imported
+from their modules on first use, so ``support-bot --help`` and app discovery do not load torch
+or gradio.
+
+Layout: ``config.py`` (typed settings), ``service.py`` (:class:`SupportBot`: load / analyze /
+reply / feedback), ``policy.py`` (the pure dialogue policy), ``training.py``, ``evaluation.py``,
+``samples.py`` (the sample data), ``ui.py`` (the Gradio tab), ``cli.py`` (``support-bot``).
+
 Example:
     >>> from support_bot import BotConfig, SupportBot
     >>> bot = SupportBot.train(BotConfig(intents_file="data/support/intents.csv",
@@ -13,31 +22,50 @@ Example:
 
 from __future__ import annotations
 
-from .config import (
-    BotConfig,
-    DialogueConfig,
-    IntentConfig,
-    KnowledgeBaseConfig,
-    LogConfig,
-    OOSConfig,
-    OOSObjective,
-    SlotConfig,
-    SlotScope,
-)
-from .dialogue import ConversationContext, extract_slots, fill_template, is_followup
-from .knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
-from .logstore import SCHEMA_VERSION, Feedback, LogError, LogStore, Outcome, migrate
-from .oos import OOSDetector
-from .pipeline import Analysis, Reply, SupportBot, sample_bot
-from .retrieval import FaqRetriever, Ranking
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from domaintune.apps import AppSpec
 
 __version__ = "0.1.0"
 
+APP = AppSpec(
+    name="support_bot",
+    title="Support bot",
+    description="intent classifier + FAQ retrieval + out-of-scope detection + handoff + log",
+    config="support_bot.config:BotConfig",
+    load="support_bot.service:load",
+    samples="support_bot.samples:write_samples",
+    demo="support_bot.training:demo_bot",
+    tab="support_bot.ui:demo_tab",
+    routes=None,  # the REST server's routes come with it
+)
+
+# public name -> module that defines it (imported on first use)
+_EXPORTS = {
+    "BotConfig": "config", "DialogueConfig": "config", "IntentConfig": "config",
+    "KnowledgeBaseConfig": "config", "LogConfig": "config", "OOSConfig": "config",
+    "OOSObjective": "config", "SlotConfig": "config", "SlotScope": "config",
+    "ConversationContext": "dialogue", "extract_slots": "dialogue", "fill_template": "dialogue",
+    "is_followup": "dialogue",
+    "FaqEntry": "knowledge", "KnowledgeBase": "knowledge", "load_knowledge_base": "knowledge",
+    "SCHEMA_VERSION": "logstore", "Feedback": "logstore", "LogError": "logstore",
+    "LogStore": "logstore", "Outcome": "logstore", "migrate": "logstore",
+    "OOSDetector": "oos",
+    "Decision": "policy", "MessageAnalysis": "policy", "PolicyConfig": "policy",
+    "decide": "policy",
+    "Analysis": "service", "Reply": "service", "SupportBot": "service",
+    "sample_bot": "training",
+    "FaqRetriever": "retrieval", "Ranking": "retrieval",
+}
+
 __all__ = [
-    "SCHEMA_VERSION",
+    "APP",
+    "__version__",
     "Analysis",
     "BotConfig",
     "ConversationContext",
+    "Decision",
     "DialogueConfig",
     "FaqEntry",
     "FaqRetriever",
@@ -48,16 +76,19 @@ __all__ = [
     "LogConfig",
     "LogError",
     "LogStore",
+    "MessageAnalysis",
     "OOSConfig",
     "OOSDetector",
     "OOSObjective",
     "Outcome",
+    "PolicyConfig",
     "Ranking",
     "Reply",
+    "SCHEMA_VERSION",
     "SlotConfig",
     "SlotScope",
     "SupportBot",
-    "__version__",
+    "decide",
     "extract_slots",
     "fill_template",
     "is_followup",
@@ -65,3 +96,38 @@ __all__ = [
     "migrate",
     "sample_bot",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'support_bot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from .config import (
+        BotConfig,
+        DialogueConfig,
+        IntentConfig,
+        KnowledgeBaseConfig,
+        LogConfig,
+        OOSConfig,
+        OOSObjective,
+        SlotConfig,
+        SlotScope,
+    )
+    from .dialogue import ConversationContext, extract_slots, fill_template, is_followup
+    from .knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
+    from .logstore import SCHEMA_VERSION, Feedback, LogError, LogStore, Outcome, migrate
+    from .oos import OOSDetector
+    from .policy import Decision, MessageAnalysis, PolicyConfig, decide
+    from .retrieval import FaqRetriever, Ranking
+    from .service import Analysis, Reply, SupportBot
+    from .training import sample_bot

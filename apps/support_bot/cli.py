@@ -15,21 +15,21 @@ Examples:
 
 from __future__ import annotations
 
+# Only the standard library at module level: `support-bot --help` must not import torch,
+# transformers or gradio. Each command imports what it needs.
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from domaintune import DomaintuneError, ModelRegistry, RegistryError, load_dataset
-from domaintune.cli import run_command
-from domaintune.registry import DEFAULT_REGISTRY_URL
+if TYPE_CHECKING:
+    from .config import BotConfig
 
-from .config import BotConfig, apply_overrides
-
-logger = logging.getLogger("support_bot")
+logger = logging.getLogger(__name__)
 
 # --option -> (config section, key)
 _COLUMN_OPTIONS = {
@@ -53,6 +53,8 @@ _COLUMN_OPTIONS = {
 
 
 def _train_config(args: argparse.Namespace) -> BotConfig:
+    from .config import BotConfig, apply_overrides
+
     base = BotConfig.from_yaml(args.config).to_dict() if args.config else {}
     for key, attr in (("intents_file", "intents"), ("validation_file", "validation"),
                       ("faq_file", "faq"), ("oos_file", "oos"), ("oos_train_file", "oos_train"),
@@ -68,8 +70,11 @@ def _train_config(args: argparse.Namespace) -> BotConfig:
     return BotConfig.from_dict(apply_overrides(base, args.set))
 
 
-def _default_registry() -> str:
-    import os
+def _registry_url(args: argparse.Namespace) -> str:
+    """``--registry``, else env ``DOMAINTUNE_REGISTRY``, else the core's default."""
+    if args.registry:
+        return args.registry
+    from domaintune.registry import DEFAULT_REGISTRY_URL
 
     return os.environ.get("DOMAINTUNE_REGISTRY", DEFAULT_REGISTRY_URL)
 
@@ -86,10 +91,12 @@ def _file_fingerprint(paths: list[str | None]) -> str:
 
 def _bot_dir(args: argparse.Namespace) -> Path:
     """``bot_dir`` as given, or the production version of a registered bot of that name."""
+    from domaintune import DomaintuneError, ModelRegistry, RegistryError
+
     path = Path(args.bot_dir)
     if path.is_dir():
         return path
-    with ModelRegistry(args.registry) as registry:
+    with ModelRegistry(_registry_url(args)) as registry:
         try:
             return registry.load_production(args.bot_dir)
         except RegistryError as exc:
@@ -101,7 +108,9 @@ def _bot_dir(args: argparse.Namespace) -> Path:
 
 def _register(args: argparse.Namespace, bot, fingerprint: str, parent: Path | None = None) -> str:
     """Record a trained/retrained bot directory in the model registry; returns 'name vN'."""
-    with ModelRegistry(args.registry) as registry:
+    from domaintune import ModelRegistry
+
+    with ModelRegistry(_registry_url(args)) as registry:
         parent_version = None
         name = args.name
         if parent is not None:
@@ -117,7 +126,9 @@ def _register(args: argparse.Namespace, bot, fingerprint: str, parent: Path | No
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .pipeline import SupportBot
+    from domaintune import DomaintuneError
+
+    from .service import SupportBot
 
     config = _train_config(args)
     if not config.output_dir:
@@ -136,12 +147,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _faq_queries(path: str, query_column: str, id_column: str) -> list[tuple[str, str]]:
+    from domaintune import load_dataset
+
     frame = load_dataset(path, text=query_column, label=id_column)
     return list(zip(frame.texts, frame.labels, strict=True))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .pipeline import SupportBot
+    from domaintune import load_dataset
+
+    from .service import SupportBot
 
     with SupportBot.load(_bot_dir(args)) as bot:
         ic = bot.config.intent
@@ -205,7 +220,7 @@ def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .pipeline import SupportBot
+    from .service import SupportBot
 
     with SupportBot.load(_bot_dir(args)) as bot:
         chat(bot, conversation_id=args.conversation)
@@ -213,8 +228,8 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .app import build_demo
-    from .pipeline import SupportBot
+    from .service import SupportBot
+    from .ui import build_demo
 
     bot = SupportBot.load(_bot_dir(args))
     demo = build_demo(bot)
@@ -223,7 +238,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from .pipeline import SupportBot
+    from .service import SupportBot
 
     with SupportBot.load(_bot_dir(args)) as bot:
         new = bot.retrain(args.output, replay_ratio=args.replay_ratio)
@@ -309,9 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--name", help="registry name (default: the source bot's name)")
     r.set_defaults(func=_retrain)
     for command in (t, e, c, d, r):
-        command.add_argument("--registry", default=_default_registry(),
-                             help="SQLAlchemy URL of the model registry (env DOMAINTUNE_REGISTRY; "
-                                  f"default {DEFAULT_REGISTRY_URL})")
+        command.add_argument("--registry", default=None,
+                             help="SQLAlchemy URL of the model registry (default: env "
+                                  "DOMAINTUNE_REGISTRY, else the domaintune default, "
+                                  "models/registry.db under the working directory)")
     for command in (e, c, d, r):
         command.description = ("BOT_DIR is a bot directory or the name of a registered bot "
                                "(its production version is used)")
@@ -320,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``support-bot`` console script."""
+    from domaintune.cli import run_command
+
     return run_command(build_parser(), argv)
 
 

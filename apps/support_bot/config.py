@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
@@ -67,6 +68,14 @@ class _Section(ConfigBase):
         self.check_ranges(checks)
 
 
+# Keys of intent.training that the intent section sets itself (and uses outside training).
+_INTENT_OWNED = ("method", "max_length", "seed")
+
+
+def _intent_training() -> TrainingConfig:
+    return TrainingConfig(method=Method.FROZEN, progress=False)
+
+
 @dataclass
 class IntentConfig(_Section):
     """The intent classifier (trained with ``domaintune.TextClassifier``).
@@ -81,7 +90,14 @@ class IntentConfig(_Section):
             the out-of-scope thresholds (stratified).
         max_length: tokens per message for the classifier.
         seed: seed of the split and of training.
-        training: further ``domaintune.TrainingConfig`` keys (``epochs``, ``head_c`` ...).
+        training: the classifier's ``domaintune.TrainingConfig`` (the core's typed section:
+            ``epochs``, ``head_c``, ``batch_size`` ...; ``progress`` defaults to false). Its
+            ``method``, ``max_length`` and ``seed`` are the three keys above, set here and not
+            under ``training``.
+
+    Example:
+        >>> IntentConfig.from_dict({"method": "full", "training": {"epochs": 2}}).training.epochs
+        2.0
     """
 
     _where = "intent"
@@ -94,31 +110,52 @@ class IntentConfig(_Section):
     validation_split: float = 0.15
     max_length: int = 128
     seed: int = 42
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingConfig = field(default_factory=_intent_training)
 
     def __post_init__(self) -> None:
+        if self.training is None:
+            self.training = _intent_training()
+        elif isinstance(self.training, Mapping):
+            clash = [k for k in _INTENT_OWNED if k in self.training]
+            if clash:
+                raise ConfigError(f"intent.training sets {clash}, which are intent.{clash[0]} "
+                                  f"itself; set intent.{clash[0]} instead")
+            try:
+                self.training = TrainingConfig.from_dict({"progress": False, **self.training},
+                                                         where="intent.training")
+            except ConfigError as exc:
+                text = str(exc)
+                raise ConfigError(text if "intent.training" in text
+                                  else f"intent.training: {text}") from None
         self._validate()
         self._check([
             ("validation_split", 0.0 < self.validation_split < 1.0, "a number in (0, 1)"),
             ("method", self.method != Method.ZERO_SHOT, "frozen, full or lora (the bot trains on "
                                                         "labelled intents)"),
         ])
-        self.training_config()  # validates the extra keys now, not at training time
+        defaults = TrainingConfig()
+        for key in _INTENT_OWNED:  # a TrainingConfig given in Python may not contradict them
+            given = getattr(self.training, key)
+            if given not in (getattr(defaults, key), getattr(self, key),
+                             getattr(_intent_training(), key)):
+                raise ConfigError(f"intent.training.{key} is {_plain_value(given)!r} but "
+                                  f"intent.{key} is {_plain_value(getattr(self, key))!r}; set "
+                                  f"intent.{key} only")
+        self.training = dataclasses.replace(self.training, method=self.method,
+                                            max_length=self.max_length, seed=self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["training"] = {k: v for k, v in out["training"].items() if k not in _INTENT_OWNED}
+        return out
 
     def training_config(self) -> TrainingConfig:
-        """The ``TrainingConfig`` these settings describe."""
-        extra = dict(self.training)
-        clash = [k for k in ("method", "max_length", "seed") if k in extra]
-        if clash:
-            raise ConfigError(f"intent.training sets {clash}, which are intent.{clash[0]} itself; "
-                              f"set intent.{clash[0]} instead")
-        extra.setdefault("progress", False)
-        try:
-            return TrainingConfig.from_dict({"method": self.method.value,
-                                             "max_length": self.max_length,
-                                             "seed": self.seed, **extra})
-        except ConfigError as exc:
-            raise ConfigError(f"intent.training: {exc}") from None
+        """The ``TrainingConfig`` the classifier is trained with (a copy of ``training``)."""
+        return dataclasses.replace(self.training)
+
+
+def _plain_value(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 @dataclass
@@ -430,23 +467,35 @@ class BotConfig(_Section):
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> BotConfig:
         """Read a YAML file, then apply ``section.key=value`` overrides (values parsed as YAML).
 
-        Relative file paths in the YAML are taken relative to the YAML file's folder.
+        Relative paths in the YAML (the data files, ``output_dir``, and ``intent.model``,
+        ``faq.encoder``, ``faq.cross_encoder`` when they name a local directory) are taken
+        relative to the YAML file's folder; ``--set`` values relative to the working directory.
 
         Example:
             >>> BotConfig.from_yaml("bot.yaml", ["dialogue.low_confidence_limit=3"])  # doctest: +SKIP
         """
         path = Path(path)
         data = read_yaml_mapping(path)
-        for key in ("intents_file", "validation_file", "faq_file", "oos_file", "oos_train_file",
-                    "output_dir"):
+        for key in _FILE_KEYS:
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).is_absolute():
                 data[key] = str((path.parent / value).resolve())
+        for section, key in _MODEL_KEYS:  # a model given as a local path, relative to the file
+            node = data.get(section)
+            value = node.get(key) if isinstance(node, dict) else None
+            if (isinstance(value, str) and value and value != "default"
+                    and not Path(value).is_absolute() and (path.parent / value).exists()):
+                data[section] = {**node, key: str((path.parent / value).resolve())}
         return cls.from_dict(apply_overrides(data, overrides or []))
 
     def to_yaml(self) -> str:
         """The config as YAML text."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+_FILE_KEYS = ("intents_file", "validation_file", "faq_file", "oos_file", "oos_train_file",
+              "output_dir")
+_MODEL_KEYS = (("intent", "model"), ("faq", "encoder"), ("faq", "cross_encoder"))
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

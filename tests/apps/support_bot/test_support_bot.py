@@ -430,7 +430,7 @@ def test_feedback_validation(bot):
 def test_demo_is_an_api_and_feedback_lands_in_the_log(bot):
     from gradio_client import Client
 
-    from support_bot.app import build_demo
+    from support_bot.ui import build_demo
 
     demo = build_demo(bot)
     names = {d.get("api_name") for d in demo.config["dependencies"]}

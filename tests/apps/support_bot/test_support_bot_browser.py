@@ -9,7 +9,7 @@ import pytest
 from test_support_bot import toy_config, toy_files  # noqa: F401 - toy_files is a fixture
 
 from support_bot import SupportBot
-from support_bot.app import build_demo
+from support_bot.ui import build_demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [

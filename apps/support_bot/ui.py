@@ -12,9 +12,10 @@ Example:
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .pipeline import Reply, SupportBot
+if TYPE_CHECKING:  # gradio and the models are imported where they are used
+    from .service import Reply, SupportBot
 
 EXAMPLES = ["My card hasn't arrived yet", "How do I dispute a payment?",
             "and how long will that take?", "Can I talk to a real person?",
@@ -118,6 +119,20 @@ def support_bot_tab(bot: SupportBot, *, examples: list[str] | None = None) -> No
                                  banner, status], api_name="new_conversation")
 
 
+def demo_tab(bot: SupportBot) -> None:
+    """The app's tab in the ``make demo`` launcher (``AppSpec.tab``): a short description and
+    the chat, with example messages of the sample bank."""
+    import gradio as gr
+
+    where = bot.directory if bot.directory is not None else "memory"
+    gr.Markdown("Customer-service bot for the fictional Northwind Bank: intent classifier (`frozen` "
+                "MiniLM), FAQ retrieval (MiniLM + FAISS), out-of-scope detection tuned on "
+                "`data/support/oos.csv`, handoff, slot filling and a SQLite log "
+                f"(`{where}/{bot.config.log.file}`). Feedback lands in the log; `support-bot "
+                f"retrain {where} --output {where}-v2` learns from it.")
+    support_bot_tab(bot, examples=EXAMPLES)
+
+
 def build_demo(bot: SupportBot, *, title: str = "Support bot"):
     """A ``gr.Blocks`` demo around ``bot``.
 
@@ -136,6 +151,8 @@ def build_demo(bot: SupportBot, *, title: str = "Support bot"):
 
 if __name__ == "__main__":
     import sys
+
+    from .service import SupportBot
 
     demo = build_demo(SupportBot.load(sys.argv[1] if len(sys.argv) > 1 else "models/demo-bot"))
     demo.launch()

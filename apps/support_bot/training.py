@@ -1,0 +1,320 @@
+"""Training the support bot: fit the intent classifier, index the FAQ, tune the OOS detector,
+and retrain from the conversation log's feedback.
+
+:class:`~support_bot.SupportBot`'s ``train``, ``tune_oos`` and ``retrain`` call these functions.
+
+Example:
+    >>> from support_bot import BotConfig
+    >>> bot = train(BotConfig.from_yaml("apps/support_bot/sample_bot.yaml"), "models/bot")  # doctest: +SKIP
+    >>> new = retrain(bot, "models/bot-v2")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from domaintune import (
+    ConfigError,
+    DataError,
+    ModelLoadError,
+    TextClassifier,
+    TextDataset,
+    load_dataset,
+    train_validation_split,
+    update,
+)
+
+from .config import BotConfig
+from .knowledge import KnowledgeBase, load_knowledge_base, template_slots
+from .oos import OOSDetector
+from .retrieval import FaqRetriever
+from .service import BOT_FILE, INTENT_DIR, SupportBot, now, read_oos_examples
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_CONFIG = Path(__file__).with_name("sample_bot.yaml")
+
+
+def _resolve_path_option(value: str | None) -> str | None:
+    """Make an option that names an existing local path absolute (so the bot loads anywhere)."""
+    if value and value != "default" and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
+
+
+def train(config: BotConfig, output_dir: str | Path | None = None, *,
+          overwrite: bool = False) -> SupportBot:
+    """Train the intent classifier, index the FAQ, tune the OOS detector and save the bot.
+
+    Args:
+        config: a :class:`BotConfig` with ``intents_file`` and ``faq_file`` (and optionally
+            ``oos_file``).
+        output_dir: the bot directory (default ``config.output_dir``).
+        overwrite: replace an existing bot directory (its log is lost).
+
+    Returns:
+        The trained bot, saved in ``output_dir``.
+
+    Raises:
+        ConfigError: a missing file setting, or answer slots without an extractor.
+        DataError: problems in the data files (named file, rows and columns).
+
+    Example:
+        >>> cfg = BotConfig.from_yaml("apps/support_bot/sample_bot.yaml")  # doctest: +SKIP
+        >>> bot = train(cfg, "models/bot")  # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    out = Path(output_dir or config.output_dir or "")
+    if not str(output_dir or config.output_dir or ""):
+        raise ConfigError("no output directory: pass output_dir (--output BOT_DIR) or set "
+                          "output_dir in the config")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out} already exists and is not empty; pass another --output, or "
+                        "overwrite=True (--overwrite) to replace it (its log is lost)")
+    for key in ("intents_file", "faq_file"):
+        if not getattr(config, key):
+            raise ConfigError(f"the bot config needs {key} (--{key.split('_')[0]} FILE); "
+                              "found none")
+    config = BotConfig.from_dict({
+        **config.to_dict(),
+        "intent": {**config.intent.to_dict(), "model": _resolve_path_option(config.intent.model)},
+        "faq": {**config.faq.to_dict(), "encoder": _resolve_path_option(config.faq.encoder),
+                "cross_encoder": _resolve_path_option(config.faq.cross_encoder)},
+    })
+    ic = config.intent
+    opts = {"text": ic.text_column, "label": ic.label_column, "encoding": ic.encoding}
+    data = load_dataset(config.intents_file, **opts)
+    if config.validation_file:
+        train, val = data, load_dataset(config.validation_file, **opts)
+        unseen = sorted(set(val.labels) - set(train.labels))
+        if unseen:
+            raise DataError(f"{config.validation_file}: intents {unseen[:10]} do not occur in "
+                            f"{config.intents_file}; remove those rows or add training examples")
+    else:
+        train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
+    kb = load_knowledge_base(config.faq_file, config.faq)
+    labels = train.label_names
+    check_templates(kb, config, labels)
+    oos_texts: list[str] = []
+    if config.oos_file:
+        oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
+                                 encoding=config.oos.encoding).texts
+    classes = list(labels)
+    n_oos_train = 0
+    if config.oos_train_file:
+        oos_label = config.oos.label
+        clash = [lab for lab in labels if lab == oos_label or lab.startswith(oos_label + "/")]
+        if clash:
+            raise ConfigError(f"oos.label {oos_label!r} names the out-of-scope classes, but "
+                              f"{config.intents_file} has the intent(s) {clash[:5]}; set "
+                              "oos.label to another name")
+        topic = config.oos.topic_column
+        extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
+                                  label=topic, encoding=config.oos.encoding)
+        extra = list(extra_data.texts)
+        extra_labels = ([f"{oos_label}/{t}" for t in extra_data.labels] if topic
+                        else [oos_label] * len(extra))
+        overlap = len(set(extra) & set(oos_texts))
+        if overlap:
+            logger.warning("%d messages of %s are also in %s: the OOS detector is tuned on "
+                           "messages the classifier has seen, which overstates its recall",
+                           overlap, config.oos_train_file, config.oos_file)
+        n_oos_train = len(extra)
+        train = TextDataset(texts=list(train.texts) + extra,
+                            labels=list(train.labels) + extra_labels,
+                            source=f"{train.source} + {config.oos_train_file}")
+        classes += sorted(set(extra_labels))
+    clf = TextClassifier.from_pretrained(ic.model, labels=classes, max_length=ic.max_length)
+    clf.fit(train, val, ic.training_config())
+    retriever = FaqRetriever.build(kb, config.faq)
+    bot = SupportBot(config, clf, retriever,
+              meta={"version": 1, "parent": None, "oos_classes": classes[len(labels):]})
+    bot.detector = tune_oos(bot, val, oos_texts)
+    summary = {
+        "intents": len(labels), "n_train": len(train), "n_validation": len(val),
+        "validation": clf.metrics.get("validation", {}),
+        "calibration": clf.metrics.get("calibration", {}),
+        "faq": retriever.describe(), "oos": bot.detector.report_,
+        "n_oos_examples": len(oos_texts), "n_oos_train": n_oos_train,
+        "n_intent_train": len(train) - n_oos_train, "seconds": round(time.perf_counter() - start, 2),
+    }
+    bot.meta.update(created_at=now(), summary=summary,
+                    data={"intents_file": config.intents_file,
+                          "validation_file": config.validation_file,
+                          "faq_file": config.faq_file, "oos_file": config.oos_file,
+                          "oos_train_file": config.oos_train_file})
+    bot.save(out, oos_texts=oos_texts)
+    logger.info(
+        "trained a support bot on %d intent examples (%d intents; %d held out for calibration "
+        "and OOS tuning, validation accuracy %.3f), indexed %d FAQ entries as %d vectors (%s), "
+        "tuned OOS detection with %d OOS examples: %s. Saved to %s in %.1fs.",
+        len(train) - n_oos_train, len(labels), len(val), summary["validation"].get("accuracy", float("nan")),
+        len(kb), len(retriever.index), retriever.index.kind_.value, len(oos_texts),
+        bot.detector.describe(), out, summary["seconds"])
+    return bot
+
+
+def tune_oos(bot: SupportBot, validation: TextDataset,
+             oos_texts: list[str] | None = None) -> OOSDetector:
+    """Fit an :class:`OOSDetector` on in-scope validation data and OOS examples.
+
+    Args:
+        bot: the bot whose classifier and retriever give the signals (its own detector is not
+            used while tuning).
+        validation: labelled in-scope messages the classifier was not trained on.
+        oos_texts: out-of-scope messages (may be empty).
+
+    Returns:
+        The fitted detector (also see ``detector.report_``).
+    """
+    cfg = bot.config.oos
+    saved, bot.detector = bot.detector, None
+    try:
+        val = bot.analyze(validation.texts)
+        oos = bot.analyze(list(oos_texts or []))
+    finally:
+        bot.detector = saved
+    correct = [a.intent == y for a, y in zip(val, validation.labels, strict=True)]
+    det = OOSDetector(cfg.objective, min_oos_recall=cfg.min_oos_recall,
+                      target_acceptance=cfg.target_acceptance,
+                      min_oos_examples=cfg.min_oos_examples)
+    with_class = bot.has_oos_class
+    return det.fit([a.confidence for a in val], [a.similarity for a in val], correct,
+                   [a.confidence for a in oos] if oos else None,
+                   [a.similarity for a in oos] if oos else None,
+                   oos_probability=[a.oos_probability for a in val] if with_class else None,
+                   oos_examples_oos_probability=([a.oos_probability for a in oos]
+                                                 if with_class and oos else None))
+
+
+def retrain(source: SupportBot, output_dir: str | Path, *,
+            replay_ratio: float | None = None) -> SupportBot:
+    """Update the intent model with corrected and helpful turns from the log, re-tune the OOS
+    detector and save a new bot version in ``output_dir`` (never overwriting).
+
+    Args:
+        source: a saved bot (with its log).
+        output_dir: a directory that does not exist yet.
+        replay_ratio: replayed old training examples per new example
+            (``domaintune.continual.update``); ``None`` = the whole replay buffer. Feedback
+            batches are small, and a ``frozen`` head is refitted from scratch, so replaying
+            only a few old examples would forget most of what the bot knew.
+
+    Returns:
+        The new bot (``version`` = the source's + 1; ``meta["retrain"]`` says what changed).
+
+    Raises:
+        DataError: ``output_dir`` exists, or the log has no corrected or helpful turns.
+    """
+    if source.directory is None:
+        raise DataError("retrain needs a saved bot (with a log); load one with SupportBot.load")
+    out = Path(output_dir)
+    if out.exists():
+        raise DataError(f"{out} already exists; a retrained bot is saved as a new version in a "
+                        "new directory and never overwrites one: pass another --output")
+    if out.resolve() == source.directory.resolve():
+        raise DataError("the new version needs its own directory, not the bot's own")
+    examples = source.log.feedback_examples()
+    if not examples:
+        raise DataError(f"{source.log.path} has no corrected or helpful turns to learn from; "
+                        "collect feedback first (bot.feedback(turn_id, helpful=True) or "
+                        "corrected_intent=...)")
+    limit = source.config.dialogue.max_model_chars
+    new = TextDataset(texts=[e["text"][:limit] for e in examples],
+                      labels=[e["intent"] for e in examples],
+                      source=f"{source.log.path} feedback")
+    classifier = TextClassifier.load(source.directory / INTENT_DIR,
+                                     device=str(getattr(source.classifier, "device", "auto")))
+    if replay_ratio is None:
+        buffer = len(classifier.replay) if classifier.replay is not None else 0
+        replay_ratio = max(1.0, buffer / len(new))
+    report = update(classifier, new, replay_ratio=replay_ratio)
+    bot = SupportBot(source.config, classifier, source.retriever, meta={
+        "version": source.version + 1, "parent": str(source.directory.resolve()),
+        "parent_version": source.version, "data": source.meta.get("data", {}),
+        "oos_classes": source.oos_classes})
+    oos_texts = read_oos_examples(source.directory)
+    validation = classifier.holdout
+    if validation is None or not len(validation):
+        raise DataError(f"{source.directory / INTENT_DIR} keeps no validation data, so the OOS "
+                        "detector cannot be re-tuned; retrain the bot from its files")
+    bot.detector = tune_oos(bot, validation, oos_texts)
+    n_corrected = sum(e["source"] == "corrected" for e in examples)
+    bot.meta.update(created_at=now(), retrain={
+        "n_examples": len(examples), "n_corrected": n_corrected,
+        "n_helpful": len(examples) - n_corrected,
+        "last_turn_id": max(e["turn_id"] for e in examples),
+        "update": report.to_dict(), "oos": bot.detector.report_})
+    bot.save(out, oos_texts=oos_texts)
+    logger.info(
+        "retrained bot version %d -> %d on %d logged turns (%d corrected, %d confirmed "
+        "helpful; new intents %s) + %d replayed examples; old-holdout accuracy %s -> %s; OOS: "
+        "%s. Saved to %s.", source.version, bot.version, len(examples), n_corrected,
+        len(examples) - n_corrected, report.new_labels or "none", report.n_replay,
+        report.before.get("accuracy"), report.after.get("accuracy"), bot.detector.describe(), out)
+    return bot
+
+
+def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> None:
+    """Fail early on answer slots without an extractor; warn about intents that do not match.
+
+    Raises:
+        ConfigError: a ``{slot}`` in an answer or response that ``dialogue.slots`` lacks.
+    """
+    dc = config.dialogue
+    used = kb.slots()
+    for intent, template in dc.responses.items():
+        for slot in template_slots(template):
+            used.setdefault(slot, []).append(f"response:{intent}")
+    missing = {slot: ids for slot, ids in used.items() if slot not in dc.slots}
+    if missing:
+        detail = "; ".join(f"{{{s}}} in {ids[:3]}{' ...' if len(ids) > 3 else ''}"
+                           for s, ids in missing.items())
+        raise ConfigError(f"answers use slots without an extractor: {detail}; add them under "
+                          "dialogue.slots, e.g. dialogue: {slots: {" + next(iter(missing)) +
+                          ": {pattern: '...', prompt: 'What is ...?'}}}")
+    unknown = sorted(set(kb.intents) - set(labels))
+    if unknown:
+        logger.warning("FAQ intents %s are not intents of the classifier; their entries are only "
+                       "found when no intent restriction applies", unknown[:10])
+    for key in ("handoff_intents", "escalate_intents"):
+        absent = [i for i in getattr(dc, key) if i not in labels]
+        if absent:
+            logger.warning("dialogue.%s %s are not intents of the classifier (known: %s ...); only "
+                           "keywords can trigger them", key, absent, labels[:5])
+    absent = [i for i in dc.responses if i not in labels]
+    if absent:
+        logger.warning("dialogue.responses has intents %s the classifier does not know", absent)
+
+
+
+def sample_bot(paths: dict[str, Path], output_dir: str | Path, *, retrain: bool = False) -> SupportBot:
+    """Load, or train in seconds (frozen MiniLM), the bot of the project's sample data.
+
+    Args:
+        paths: ``data/make_samples.py``'s paths (``intents``, ``faq``, ``oos``).
+        output_dir: the bot directory (e.g. ``models/demo-bot``).
+        retrain: train again even if the directory holds a bot.
+    """
+    out = Path(output_dir)
+    if (out / BOT_FILE).is_file() and not retrain:
+        try:
+            return SupportBot.load(out)
+        except ModelLoadError as exc:
+            logger.warning("cannot load the sample bot (%s); training it again", exc)
+    config = BotConfig.from_yaml(SAMPLE_CONFIG)
+    config.intents_file, config.faq_file = str(paths["intents"]), str(paths["faq"])
+    config.oos_file = str(paths["oos"])
+    return train(config, out, overwrite=True)
+
+
+DEMO_DIR = "demo-bot"
+
+
+def demo_bot(samples: dict[str, Path], models_dir: str | Path, *,
+             retrain: bool = False) -> SupportBot:
+    """The demo's bot (``AppSpec.demo``): :func:`sample_bot` in
+    ``models_dir/demo-bot``."""
+    return sample_bot(samples, Path(models_dir) / DEMO_DIR, retrain=retrain)
