@@ -49,8 +49,8 @@ _EXPORTS = {
     "ConversationContext": "dialogue", "extract_slots": "dialogue", "fill_template": "dialogue",
     "is_followup": "dialogue",
     "FaqEntry": "knowledge", "KnowledgeBase": "knowledge", "load_knowledge_base": "knowledge",
-    "SCHEMA_VERSION": "logstore", "Feedback": "logstore", "LogError": "logstore",
-    "LogStore": "logstore", "Outcome": "logstore", "migrate": "logstore",
+    "SCHEMA_VERSION": "store", "Feedback": "store", "LogError": "store",
+    "LogStore": "store", "Outcome": "policy", "migrate": "store",
     "OOSDetector": "oos",
     "Decision": "policy", "MessageAnalysis": "policy", "PolicyConfig": "policy",
     "decide": "policy",
@@ -125,9 +125,9 @@ if TYPE_CHECKING:
     )
     from .dialogue import ConversationContext, extract_slots, fill_template, is_followup
     from .knowledge import FaqEntry, KnowledgeBase, load_knowledge_base
-    from .logstore import SCHEMA_VERSION, Feedback, LogError, LogStore, Outcome, migrate
     from .oos import OOSDetector
-    from .policy import Decision, MessageAnalysis, PolicyConfig, decide
+    from .policy import Decision, MessageAnalysis, Outcome, PolicyConfig, decide
     from .retrieval import FaqRetriever, Ranking
     from .service import Analysis, Reply, SupportBot
+    from .store import SCHEMA_VERSION, Feedback, LogError, LogStore, migrate
     from .training import sample_bot

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -42,12 +43,21 @@ from .dialogue import (
     handoff_keyword,
     is_followup,
 )
-from .logstore import Outcome
 
 RESPONSE_PREFIX = "response:"  # answer ids of dialogue.responses entries: "response:<intent>"
 
 Entries = tuple[tuple[str, float], ...]
 
+
+
+class Outcome(str, enum.Enum):
+    """What the bot did with a turn."""
+
+    ANSWERED = "answered"
+    ASKED_SLOT = "asked_slot"
+    OOS = "oos"
+    HANDOFF = "handoff"
+    EMPTY = "empty"  # an empty message: not logged
 
 @dataclass(frozen=True)
 class PolicyConfig:

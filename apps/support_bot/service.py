@@ -53,10 +53,10 @@ from domaintune.persistence import atomic_directory, write_json_atomic, write_te
 from .config import BotConfig
 from .dialogue import ConversationContext
 from .knowledge import KnowledgeBase
-from .logstore import Feedback, LogStore, Outcome
 from .oos import OOSDetector
-from .policy import MessageAnalysis, PolicyConfig, decide, followup_query
+from .policy import MessageAnalysis, Outcome, PolicyConfig, decide, followup_query
 from .retrieval import FaqRetriever, Ranking
+from .store import Feedback, LogStore
 
 if TYPE_CHECKING:
     from .policy import Decision

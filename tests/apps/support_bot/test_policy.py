@@ -8,7 +8,6 @@ import pytest
 
 from support_bot.config import DialogueConfig, SlotConfig, SlotScope
 from support_bot.dialogue import ConversationContext
-from support_bot.logstore import Outcome
 from support_bot.policy import (
     Decision,
     MessageAnalysis,
@@ -16,6 +15,7 @@ from support_bot.policy import (
     decide,
     followup_query,
 )
+from support_bot.store import Outcome
 
 ANSWERS = {
     "faq-refund": "Refunds take 5 days. Track order {order_number} in the app.",

@@ -34,7 +34,7 @@ from support_bot import (
     is_followup,
     load_knowledge_base,
 )
-from support_bot import logstore as logstore_module
+from support_bot import store as logstore_module
 from support_bot.cli import chat, main
 
 # ---------------------------------------------------------------------- toy data (tiny vocab)

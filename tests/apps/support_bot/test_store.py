@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from domaintune import DataError
-from support_bot import logstore as logstore_module
-from support_bot.logstore import LogError, LogStore
+from support_bot import store as logstore_module
+from support_bot.store import LogError, LogStore
 
 THREAD_TIMEOUT_S = 60
 

@@ -41,20 +41,12 @@ from sqlalchemy.engine import URL, Connection
 from domaintune import DataError
 from domaintune.store import Migration, MigrationStep, Schema, Store, StoreError, apply_schema
 
+from .policy import Outcome
+
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "support_bot.log"
 _T = TypeVar("_T")
-
-
-class Outcome(str, enum.Enum):
-    """What the bot did with a turn."""
-
-    ANSWERED = "answered"
-    ASKED_SLOT = "asked_slot"
-    OOS = "oos"
-    HANDOFF = "handoff"
-    EMPTY = "empty"  # an empty message: not logged
 
 
 class Feedback(str, enum.Enum):
