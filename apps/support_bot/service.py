@@ -45,10 +45,10 @@ from domaintune import (
     TextClassifier,
     TextDataset,
 )
-from domaintune import __version__ as domaintune_version
+from domaintune.artifacts import read_record, verify_files, write_artifact
 from domaintune.errors import closest
 from domaintune.export import OnnxBiEncoder, OnnxTextClassifier, resolve_runtime
-from domaintune.persistence import atomic_directory, write_json_atomic, write_text_atomic
+from domaintune.persistence import write_json_atomic, write_text_atomic
 
 from .config import BotConfig
 from .dialogue import ConversationContext
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+TASK = "support-bot"
 BOT_FILE = "bot.json"
 CONFIG_FILE = "config.yaml"
 INTENT_DIR = "intent_model"
@@ -283,21 +283,32 @@ class SupportBot:
         return evaluate(self, data, oos_texts, faq_queries, output_dir)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | Path, *, oos_texts: list[str] | None = None) -> Path:
-        """Write the bot directory atomically (a temporary folder renamed into place)."""
+    def save(self, directory: str | Path, *, oos_texts: list[str] | None = None,
+             overwrite: bool = False) -> Path:
+        """Write the bot directory atomically (a temporary folder renamed into place).
+
+        Args:
+            directory: a new or empty directory.
+            oos_texts: the out-of-scope examples kept with the bot (default: the saved ones).
+            overwrite: replace an earlier bot directory (its conversation log is lost); a
+                directory holding anything else is never replaced.
+        """
         if self.detector is None:
             raise DataError("the OOS detector is not tuned; call tune_oos() first")
         directory = Path(directory)
         if oos_texts is None and self.directory is not None:
             oos_texts = read_oos_examples(self.directory)
-        meta = {"format_version": FORMAT_VERSION, "domaintune_version": domaintune_version,
-                **self.meta, "config": self.config.to_dict()}
-        meta.pop("onnx", None)
+        meta = {k: v for k, v in self.meta.items()
+                if k not in ("format_version", "domaintune_version", "task", "contents", "files",
+                             "runtime_files", "onnx")}
+        meta["config"] = self.config.to_dict()
         if not isinstance(self.classifier, TextClassifier):
             raise DataError("this bot serves an ONNX export of its classifier, which cannot be "
                             "saved again; load it with runtime 'torch' to save it (retrain works "
                             "from either)")
-        with atomic_directory(directory) as tmp:
+        with write_artifact(directory, task=TASK, overwrite=overwrite, meta_file=BOT_FILE,
+                            what="support bot") as art:
+            tmp = art.dir
             self.classifier.save(tmp / INTENT_DIR)
             self.retriever.save(tmp / KB_DIR)
             if self.config.runtime != Runtime.TORCH and self._export_onnx(tmp / ONNX_DIR):
@@ -307,7 +318,9 @@ class SupportBot:
             lines = [json.dumps({"text": t}, ensure_ascii=False) for t in oos_texts or []]
             write_text_atomic(tmp / OOS_EXAMPLES_FILE, "".join(line + "\n" for line in lines))
             write_text_atomic(tmp / CONFIG_FILE, self.config.to_yaml())
-            write_json_atomic(tmp / BOT_FILE, meta)
+            # the conversation log is written while the bot serves: still part of the bot
+            meta["runtime_files"] = [f"{self.config.log.file}*"]
+            art.meta.update(meta)
         self.directory = directory
         self.meta = {k: v for k, v in meta.items() if k != "config"}
         return directory
@@ -355,22 +368,20 @@ class SupportBot:
             >>> bot = SupportBot.load("models/demo-bot")  # doctest: +SKIP
         """
         directory = Path(directory)
+        meta_file = directory / BOT_FILE
         if not directory.is_dir():
             raise ModelLoadError(f"bot directory {directory} does not exist; train one with "
                                  "`support-bot train ... --output DIR`")
-        meta_file = directory / BOT_FILE
         if not meta_file.is_file():
             raise ModelLoadError(f"{directory} is not a support bot: {BOT_FILE} is missing; pass a "
                                  "directory written by `support-bot train`")
+        meta = read_record(directory, BOT_FILE, "`support-bot train`", fix="retrain the bot")
+        verify_files(directory, meta, BOT_FILE, fix="retrain the bot")
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
             config = BotConfig.from_dict(meta.pop("config"))
-        except (json.JSONDecodeError, KeyError, ConfigError) as exc:
+        except (KeyError, ConfigError) as exc:
             raise ModelLoadError(f"{meta_file} is corrupted ({type(exc).__name__}: {exc}); retrain "
                                  "the bot") from None
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{directory} was written by a newer support_bot (format "
-                                 f"{meta['format_version']}); upgrade to load it")
         serve = resolve_runtime(config.runtime if runtime is None else runtime, device)
         onnx_dir = directory / ONNX_DIR
         exported = meta.get("onnx") or {}

@@ -25,6 +25,7 @@ from domaintune import (
     train_validation_split,
     update,
 )
+from domaintune.artifacts import check_target
 
 from .config import BotConfig
 from .knowledge import KnowledgeBase, load_knowledge_base, template_slots
@@ -70,9 +71,9 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
     if not str(output_dir or config.output_dir or ""):
         raise ConfigError("no output directory: pass output_dir (--output BOT_DIR) or set "
                           "output_dir in the config")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"{out} already exists and is not empty; pass another --output, or "
-                        "overwrite=True (--overwrite) to replace it (its log is lost)")
+    # before minutes of training: may this directory be written? (never a folder of other
+    # files; an earlier bot only with overwrite, and its log is lost)
+    check_target(out, overwrite=overwrite, what="support bot", meta_file=BOT_FILE)
     for key in ("intents_file", "faq_file"):
         if not getattr(config, key):
             raise ConfigError(f"the bot config needs {key} (--{key.split('_')[0]} FILE); "
@@ -145,7 +146,7 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
                           "validation_file": config.validation_file,
                           "faq_file": config.faq_file, "oos_file": config.oos_file,
                           "oos_train_file": config.oos_train_file})
-    bot.save(out, oos_texts=oos_texts)
+    bot.save(out, oos_texts=oos_texts, overwrite=overwrite)
     logger.info(
         "trained a support bot on %d intent examples (%d intents; %d held out for calibration "
         "and OOS tuning, validation accuracy %.3f), indexed %d FAQ entries as %d vectors (%s), "

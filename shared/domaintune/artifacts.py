@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -98,7 +99,10 @@ def foreign_files(directory: str | Path) -> list[str] | None:
     if not isinstance(listed, list):
         return []
     own = set(listed) | {marker.name}
-    return [name for name in _relative_files(directory) if name not in own]
+    # files the artifact itself makes while in use (a bot's conversation log ...)
+    patterns = [p for p in record.get("runtime_files", []) if isinstance(p, str)]
+    return [name for name in _relative_files(directory) if name not in own
+            and not any(fnmatch.fnmatch(name, p) for p in patterns)]
 
 
 def check_target(path: str | Path, *, overwrite: bool = False, what: str = "model",

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from domaintune import ConfigError, DataError, ModelLoadError, NotFittedError
+from domaintune import ArtifactExistsError, ConfigError, DataError, ModelLoadError, NotFittedError
 from support_bot import (
     BotConfig,
     ConversationContext,
@@ -506,8 +506,14 @@ def test_training_refuses_unfillable_slots_and_overwriting(tiny_model_dir, toy_f
     cfg = toy_config(str(tiny_model_dir), toy_files, dialogue={"slots": {}})
     with pytest.raises(ConfigError, match=r"slots without an extractor: \{order_number\} in \['faq-1'\]"):
         SupportBot.train(cfg, tmp_path / "x")
-    with pytest.raises(DataError, match="already exists"):
+    with pytest.raises(ArtifactExistsError, match="already holds a domaintune directory.*--overwrite"):
         SupportBot.train(toy_config(str(tiny_model_dir), toy_files), trained_dir)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    with pytest.raises(ArtifactExistsError, match="never replaces it, even with overwrite"):
+        SupportBot.train(toy_config(str(tiny_model_dir), toy_files), folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "keep"
 
 
 # ---------------------------------------------------------------------- end to end
@@ -652,6 +658,21 @@ def test_onnx_and_torch_runtimes_give_the_same_answers(trained_dir, tmp_path):
         with pytest.raises(DataError, match="runtime 'torch' to save it"):
             fast.save(tmp_path / "copy")
     torch_only = shutil.copytree(trained_dir, tmp_path / "no-exports")
-    shutil.rmtree(torch_only / "onnx")
+    shutil.rmtree(torch_only / "onnx")  # as an older bot, or one saved with runtime torch
+    record = json.loads((torch_only / "bot.json").read_text())
+    record["files"] = {k: v for k, v in record["files"].items() if not k.startswith("onnx/")}
+    record["contents"] = [k for k in record["contents"] if not k.startswith("onnx/")]
+    (torch_only / "bot.json").write_text(json.dumps(record))
     with SupportBot.load(torch_only, runtime="onnx") as fallback:  # an older bot: PyTorch
         assert isinstance(fallback.classifier, TextClassifier)
+
+
+def test_a_changed_weight_file_inside_a_bot_is_refused(trained_dir, tmp_path):
+    bot_dir = shutil.copytree(trained_dir, tmp_path / "tampered")
+    head = bot_dir / "intent_model" / "head.safetensors"
+    blob = bytearray(head.read_bytes())
+    blob[-8:] = bytes(255 - b for b in blob[-8:])
+    head.write_bytes(bytes(blob))
+    with pytest.raises(ModelLoadError, match=r"intent_model/head.safetensors is corrupted: its "
+                                             "SHA-256 differs.*retrain the bot"):
+        SupportBot.load(bot_dir, runtime="torch")
