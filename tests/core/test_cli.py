@@ -27,7 +27,7 @@ def test_train_evaluate_predict(config_file, tmp_path, toy_csv, capsys):
     out = tmp_path / "out"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"validation", "test", "calibration", "run_config"} <= set(metrics)
-    assert metrics["run_config"]["head_c"] == 50
+    assert metrics["run_config"]["training"]["head_c"] == 50  # the nested form, as documented
     assert (out / "confusion_matrix.png").is_file()
     capsys.readouterr()
 
