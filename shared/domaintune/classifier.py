@@ -32,7 +32,7 @@ from .modeling import EncoderClassifier, Pooling
 from .persistence import atomic_directory, write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 META_FILE = "domaintune.json"
 HEAD_FILE = "head.safetensors"
@@ -565,7 +565,7 @@ class TextClassifier:
         clf.label_descriptions = meta.get("label_descriptions")
         cfg_file = path / "training_config.json"
         if cfg_file.is_file():
-            clf.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()))
+            clf.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()), unknown="warn")
         metrics_file = path / "metrics.json"
         if metrics_file.is_file():
             saved = json.loads(metrics_file.read_text())

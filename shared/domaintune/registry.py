@@ -50,7 +50,7 @@ from sqlalchemy.pool import StaticPool
 from .data import TextDataset
 from .errors import DomaintuneError, closest
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 DEFAULT_REGISTRY_URL = "sqlite:///models/registry.db"
 SCHEMA_VERSION = 1

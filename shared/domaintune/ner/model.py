@@ -37,7 +37,7 @@ from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
 from .metrics import MODE, SCHEME, entity_metrics
 from .training import HEAD_NAME, collate, train_windows
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 TASK = "token-classification"
 META_FILE = "domaintune.json"
@@ -628,7 +628,7 @@ class TokenClassifier:
         cfg_file = path / "training_config.json"
         try:
             if cfg_file.is_file():
-                ner.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()))
+                ner.training_config = TrainingConfig.from_dict(json.loads(cfg_file.read_text()), unknown="warn")
             metrics_file = path / "metrics.json"
             if metrics_file.is_file():
                 saved = json.loads(metrics_file.read_text())

@@ -107,7 +107,7 @@ def restore_state(model: Any, meta: dict[str, Any], path: Path) -> Any:
                              "were changed or corrupted; re-save or retrain the model")
     cfg = read_json(path / "training_config.json", None)
     if cfg is not None:
-        model.training_config = PairTrainingConfig.from_dict(cfg)
+        model.training_config = PairTrainingConfig.from_dict(cfg, unknown="warn")
     saved = read_json(path / "metrics.json", {})
     model.history = saved.pop("history", [])
     model.metrics = saved

@@ -38,7 +38,7 @@ from .metrics import retrieval_metrics
 if TYPE_CHECKING:
     from .biencoder import BiEncoder
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 EXACT_SEARCH_MAX = 50_000
 INDEX_FILE = "index.faiss"
