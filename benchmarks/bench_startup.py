@@ -11,7 +11,7 @@ on a saved PyTorch model directory and on its ONNX export (``domaintune export``
 minimum and maximum of ``--runs`` runs after one warm-up run (so files are in the page cache),
 and the exit status (a command the measured code does not support exits non-zero; it is
 recorded, not hidden). The model is a ``frozen`` classifier on the packaged MiniLM, trained and
-exported once per label by the measured code into ``benchmarks/out/startup/<label>/``. The
+exported by the measured code into a temporary directory (removed at the end). The
 console scripts are this environment's (``bin/domaintune``, ``bin/support-bot``), so
 ``PYTHONPATH`` picks the code they run. Every process runs in an empty scratch directory.
 
@@ -76,11 +76,10 @@ def code_under_test() -> dict[str, str]:
 
 
 def build(work: Path, env: dict[str, str]) -> None:
-    if (work / "model").is_dir() and (work / "onnx").is_dir():
-        return
-    work.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-c", BUILD, str(work)], env=env, check=True,
-                   cwd=tempfile.mkdtemp(prefix="bench-startup-"))
+    """Train and export the model with the measured code (``work/model``, ``work/onnx``)."""
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
+        subprocess.run([sys.executable, "-c", BUILD, str(work)], env=env, check=True, cwd=scratch,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def measure(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, object]:
@@ -111,9 +110,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    load_before = os.getloadavg()
-    work = OUT / "startup" / args.label
-    build(work, env)
+    with tempfile.TemporaryDirectory(prefix="bench-startup-models-") as work:
+        build(Path(work), env)
+        load_before = os.getloadavg()
+        figures = run_all(Path(work), args.runs, env)
+        load_after = os.getloadavg()
+    result = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "pythonpath": os.environ.get("PYTHONPATH", ""), "machine": machine(),
+        "label": args.label, **code_under_test(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "figures": figures,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "startup.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def run_all(work: Path, runs: int, env: dict[str, str]) -> dict[str, dict[str, object]]:
     commands = {
         "domaintune --help": [str(BIN / "domaintune"), "--help"],
         "support-bot --help": [str(BIN / "support-bot"), "--help"],
@@ -124,21 +141,9 @@ def main() -> None:
     }
     figures = {}
     for name, argv in commands.items():
-        figures[name] = measure(argv, args.runs, env)
+        figures[name] = measure(argv, runs, env)
         print(f"{name}: {figures[name]}", file=sys.stderr)
-    result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "pythonpath": os.environ.get("PYTHONPATH", ""), "machine": machine(),
-        "label": args.label, **code_under_test(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "figures": figures,
-    }
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "startup.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
-    print(json.dumps(result, indent=2))
+    return figures
 
 
 if __name__ == "__main__":
