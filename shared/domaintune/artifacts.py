@@ -33,7 +33,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import ArtifactExistsError, ModelLoadError
-from .persistence import apply_umask, write_json_atomic
+from .persistence import apply_umask, file_mode, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +232,34 @@ def _replace_directory(tmp: Path, target: Path) -> None:
         if target.exists():
             target.rmdir()
         os.replace(tmp, target)
+
+
+def attach_file(directory: str | Path, name: str, write: Callable[[Path], Any],
+                meta_file: str = META_FILE) -> Path:
+    """Add a companion file (a report, a plot) to a saved directory and list it in its record.
+
+    ``write(path)`` writes the file to a temporary path, which is then renamed into place and
+    added to the record's ``contents`` (and hashes, for weight files), so the directory stays
+    "ours only" for later overwrite checks and integrity checks.
+    """
+    directory = Path(directory)
+    record_file = directory / meta_file
+    record = read_record(directory, meta_file, "domaintune")
+    target = directory / name
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        write(tmp)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    contents = set(record.get("contents") or []) | {Path(name).as_posix()}
+    record["contents"] = sorted(contents)
+    if name.endswith(HASHED_SUFFIXES):
+        record.setdefault("files", {})[name] = {"sha256": sha256_file(target),
+                                                "bytes": target.stat().st_size}
+    write_json_atomic(record_file, record)
+    return target
 
 
 def _corrupted(file: Path, detail: str, fix: str = "re-save or retrain the model") -> ModelLoadError:

@@ -28,7 +28,7 @@ import numpy as np
 from .data import TextDataset
 from .errors import DataError, NotFittedError
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 
 class Augmenter(Protocol):

@@ -53,7 +53,7 @@ from .data import TextDataset
 from .errors import ConfigError, DataError
 from .persistence import write_json_atomic, write_text_atomic
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 """Maps a list of texts to an array of shape ``(len(texts), dim)``."""

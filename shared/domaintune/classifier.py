@@ -41,7 +41,7 @@ from .modeling import EncoderClassifier, Pooling
 from .persistence import write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 TASK = "text-classification"
 HEAD_FILE = "head.safetensors"

@@ -1,10 +1,11 @@
 """The ``domaintune`` command line: train, evaluate and predict.
 
 Examples:
-    domaintune train --config train.yaml --set epochs=2 --set method=frozen
+    domaintune train --config train.yaml --set training.epochs=2 --set training.method=frozen
     domaintune evaluate models/tickets --data test.csv --label-column queue
     domaintune predict models/tickets --input new.csv --output predictions.csv
     domaintune predict models/tickets "where is my refund?"
+    domaintune predict models/tickets-onnx "where is my refund?"   # an ONNX export: no PyTorch
     domaintune update models/tickets --data new.csv --output models/tickets-v2
     domaintune export models/tickets --output models/tickets-onnx [--int8]
     domaintune check-data tickets.csv --label-column queue --output reports/checks
@@ -13,35 +14,105 @@ Examples:
 
 from __future__ import annotations
 
+# Only the standard library and light core modules at module level: ``--help`` and a parse
+# error answer in well under a second. Each command imports what it needs (PyTorch,
+# transformers, pandas, SQLAlchemy) when it runs; ``predict`` on an ONNX export never imports
+# PyTorch.
 import argparse
 import json
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from .classifier import TextClassifier
-from .config import RunConfig
-from .data import load_dataset, train_validation_split
 from .errors import DataError, DomaintuneError
-from .evaluation import plot_confusion_matrix
-from .ner import commands as ner_commands
-from .persistence import write_json_atomic, write_text_atomic
-from .registry import DEFAULT_REGISTRY_URL, ModelRegistry, fingerprint_dataset
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
+
+# = domaintune.registry.DEFAULT_REGISTRY_URL (a test keeps them equal); not imported from there
+# because that module loads SQLAlchemy and pandas, which --help does not need
+DEFAULT_REGISTRY_URL = "sqlite:///models/registry.db"
+ONNX_MANIFEST = "onnx.json"  # = domaintune.export.MANIFEST_FILE
+
+
+def _registered_at(registry_url: str, path: str | Path) -> Any:
+    """The registered version whose directory is ``path`` (None if none is). A SQLite registry
+    file that does not exist yet registers nothing, and is not created by asking."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(registry_url)
+        database = url.database if url.get_backend_name() == "sqlite" else None
+    except Exception:  # an invalid URL: ModelRegistry below reports it
+        database = None
+    if database and database != ":memory:" and not Path(database).exists():
+        return None
+    from .registry import ModelRegistry
+
+    with ModelRegistry(registry_url) as registry:
+        return registry.find_path(path)
+
+
+def _free_sibling(path: Path) -> Path:
+    """``path`` with the first ``-vN`` suffix (N >= 2) that names nothing yet."""
+    n = 2
+    while (path.parent / f"{path.name}-v{n}").exists():
+        n += 1
+    return path.parent / f"{path.name}-v{n}"
+
+
+def _check_output(path: str | Path, *, overwrite: bool, registry_url: str, option: str) -> Path:
+    """Refuse, before any training, an output directory that training could not write.
+
+    A registered version's directory is refused even with ``--overwrite`` (its files never
+    change under the registry); a non-empty directory is refused without ``--overwrite`` (the
+    model's ``save`` decides what ``--overwrite`` may replace: only an earlier domaintune model,
+    never a folder of other files).
+    """
+    out = Path(path)
+    registered = _registered_at(registry_url, out)
+    if registered is not None:
+        raise DomaintuneError(
+            f"{out} holds {registered}, a registered model version (registry {registry_url}); "
+            "a registered version's files never change, so nothing is written there, even with "
+            f"--overwrite; write the new model to another directory: {option}"
+            f"{_free_sibling(out.resolve())}")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        entries = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+        raise DomaintuneError(
+            f"cannot save the model to {out}: the directory is not empty ({len(entries)} "
+            f"entr{'ies' if len(entries) > 1 else 'y'}: {shown}); choose a new or empty "
+            f"directory ({option}{_free_sibling(out.resolve())}), or pass --overwrite to "
+            "replace an earlier domaintune model there (a folder of other files is never "
+            "replaced)")
+    return out
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .config import RunConfig
+
     run = RunConfig.from_yaml(args.config, args.set)
-    if run.task.value == "token-classification":
-        _, summary, message = ner_commands.train_from_config(run)
-        print(json.dumps(summary, indent=2))
-        print(message, file=sys.stderr)
-        return 0
+    registry_url = run.registry or _default_registry()
     if not run.train_file:
         raise DomaintuneError("train config: 'train_file' is required; set it in the YAML or "
                               "pass --set train_file=PATH")
+    _check_output(run.output_dir, overwrite=args.overwrite, registry_url=registry_url,
+                  option="--set output_dir=")
+    if run.task.value == "token-classification":
+        from .ner import commands as ner_commands
+
+        _, summary, message = ner_commands.train_from_config(run, overwrite=args.overwrite)
+        print(json.dumps(summary, indent=2))
+        print(message, file=sys.stderr)
+        return 0
+    from .artifacts import attach_file
+    from .classifier import TextClassifier
+    from .data import load_dataset, train_validation_split
+    from .evaluation import plot_confusion_matrix
+    from .registry import ModelRegistry, fingerprint_dataset
+
     opts = {"text": run.text_column, "label": run.label_column, "multi_label": run.multi_label,
             "label_separator": run.label_separator, "encoding": run.encoding}
     train = load_dataset(run.train_file, **opts)
@@ -61,12 +132,12 @@ def _train(args: argparse.Namespace) -> int:
     if test_metrics is not None:
         clf.metrics["test"] = {k: v for k, v in test_metrics.items() if k != "confusion_matrix"}
     clf.metrics["run_config"] = run.to_dict()
-    clf.save(out)
+    clf.save(out, overwrite=args.overwrite)
     if test_metrics is not None and not clf.multi_label:
-        plot_confusion_matrix(test_metrics["confusion_matrix"], clf.labels,
-                              out / "confusion_matrix.png")
+        attach_file(out, "confusion_matrix.png", lambda path: plot_confusion_matrix(
+            test_metrics["confusion_matrix"], clf.labels, path))
     summary = {k: clf.metrics[k] for k in ("validation", "calibration", "test") if k in clf.metrics}
-    with ModelRegistry(run.registry or _default_registry()) as registry:
+    with ModelRegistry(registry_url) as registry:
         version = registry.register(run.name or out.resolve().name, out.resolve(),
                                     config=run.to_dict(), metrics=summary,
                                     data_fingerprint=fingerprint_dataset(train))
@@ -80,6 +151,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .classifier import TextClassifier
+    from .data import load_dataset
+    from .evaluation import plot_confusion_matrix
+    from .ner import commands as ner_commands
+    from .persistence import write_json_atomic
+
     if ner_commands.is_token_classification_dir(args.model_dir):
         metrics = ner_commands.evaluate_dir(args.model_dir, args.data, encoding=args.encoding,
                                             output=args.output)
@@ -100,11 +177,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_predictor(model_dir: str) -> tuple[bool, Any]:
+    """``(is_ner, classifier)`` for ``predict``: an ONNX export is served by ONNX Runtime
+    (:class:`~domaintune.export.OnnxTextClassifier`, no PyTorch), a model directory by PyTorch."""
+    if (Path(model_dir) / ONNX_MANIFEST).is_file():
+        from .export import OnnxTextClassifier
+
+        return False, OnnxTextClassifier.load(model_dir)
+    from .ner import commands as ner_commands
+
+    if ner_commands.is_token_classification_dir(model_dir):
+        return True, None
+    from .classifier import TextClassifier
+
+    return False, TextClassifier.load(model_dir)
+
+
 def _predict(args: argparse.Namespace) -> int:
-    is_ner = ner_commands.is_token_classification_dir(args.model_dir)
-    clf = None if is_ner else TextClassifier.load(args.model_dir)
+    from .data import load_dataset
+    from .persistence import write_text_atomic
+
     if args.input and args.texts:
         raise DomaintuneError("pass texts on the command line or --input FILE, not both")
+    is_ner, clf = _load_predictor(args.model_dir)
     if args.input:
         data = load_dataset(args.input, text=args.text_column, label=None, encoding=args.encoding)
         texts = data.texts
@@ -113,6 +208,8 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         raise DomaintuneError("nothing to predict: pass texts or --input FILE")
     if is_ner:
+        from .ner import commands as ner_commands
+
         lines = [json.dumps(row, ensure_ascii=False)
                  for row in ner_commands.predict_rows(args.model_dir, texts)]
         if args.output:
@@ -148,9 +245,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .config import TrainingConfig
+    from .classifier import TextClassifier
+    from .config import RunConfig, TrainingConfig
     from .continual import update
+    from .data import load_dataset
+    from .registry import ModelRegistry, fingerprint_dataset
 
+    if Path(args.output).resolve() == Path(args.model_dir).resolve():
+        raise DomaintuneError("--output must differ from MODEL_DIR: an update never overwrites "
+                              "the version it came from")
+    _check_output(args.output, overwrite=args.overwrite, registry_url=args.registry,
+                  option="--output ")
     clf = TextClassifier.load(args.model_dir)
     trained_with = clf.metrics.get("run_config", {})
     text = args.text_column or trained_with.get("text_column", "text")
@@ -158,14 +263,12 @@ def _update(args: argparse.Namespace) -> int:
     new = load_dataset(args.data, text=text, label=label, multi_label=clf.multi_label,
                        encoding=args.encoding)
     base = clf.training_config or TrainingConfig()
-    overrides = RunConfig.from_yaml_overrides(args.set)
-    cfg = TrainingConfig.from_dict({**base.to_dict(), "progress": True, **overrides})
-    if Path(args.output).resolve() == Path(args.model_dir).resolve():
-        raise DomaintuneError("--output must differ from MODEL_DIR: an update never overwrites "
-                              "the version it came from")
+    overrides = RunConfig.training_overrides(args.set)  # epochs=1 or training.epochs=1
+    cfg = TrainingConfig.from_dict({**base.to_dict(), "progress": True, **overrides},
+                                   where="--set training")
     report = update(clf, new, dataclasses.replace(cfg), replay_ratio=args.replay_ratio,
                     validation_split=args.validation_split)
-    out = clf.save(args.output).resolve()
+    out = clf.save(args.output, overwrite=args.overwrite).resolve()
     with ModelRegistry(args.registry) as registry:
         parent = registry.find_path(args.model_dir)
         name = args.name or (parent.name if parent else out.name)
@@ -183,18 +286,22 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .pairs import BiEncoder
+    from .ner import commands as ner_commands
 
     task = ner_commands.model_task(args.model_dir)
     if task == "bi-encoder":
+        from .pairs import BiEncoder
+
         model = BiEncoder.load(args.model_dir, device="cpu")
     elif task == "text-classification":
+        from .classifier import TextClassifier
+
         model = TextClassifier.load(args.model_dir, device="cpu")
     else:
         raise DataError(f"{args.model_dir} holds a {task} model; ONNX export covers text "
                         "classifiers and bi-encoders: pass one of those")
-    out = model.export_onnx(args.output, quantize=args.int8)
-    manifest = json.loads((out / "onnx.json").read_text(encoding="utf-8"))
+    out = model.export_onnx(args.output, quantize=args.int8, overwrite=args.overwrite)
+    manifest = json.loads((out / ONNX_MANIFEST).read_text(encoding="utf-8"))
     print(json.dumps({"output": str(out), "kind": manifest["kind"],
                       "precision": manifest["precision"], "parity": manifest["parity"]}))
     return 0
@@ -206,6 +313,7 @@ def _default_registry() -> str:
 
 def _check_data(args: argparse.Namespace) -> int:
     from .checks import check_data
+    from .data import load_dataset
 
     data = load_dataset(args.file, text=args.text_column, label=args.label_column,
                         encoding=args.encoding)
@@ -220,6 +328,8 @@ def _check_data(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from .registry import ModelRegistry
+
     with ModelRegistry(args.registry) as registry:
         if args.models_command == "list":
             for v in registry.list(args.name):
@@ -244,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model from a YAML config")
     train.add_argument("--config", required=True, help="YAML file of train config keys")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key (repeatable)")
+                       help="override a config key (repeatable): output_dir=models/x, "
+                            "training.epochs=2 (or epochs=2)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier domaintune model in output_dir (never a folder "
+                            "of other files, nor a registered version)")
     train.set_defaults(func=_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on labelled data")
@@ -268,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="export a text classifier to ONNX for fast CPU serving")
     exp.add_argument("model_dir")
-    exp.add_argument("--output", required=True, help="directory to write (replaced atomically)")
+    exp.add_argument("--output", required=True, help="directory to write (new or empty)")
+    exp.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier ONNX export in --output")
     exp.add_argument("--int8", action="store_true",
                      help="int8 weights: faster and smaller, slightly different outputs")
     exp.set_defaults(func=_export)
@@ -277,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("model_dir")
     upd.add_argument("--data", required=True, help="new labelled examples")
     upd.add_argument("--output", required=True, help="directory of the updated model")
+    upd.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier domaintune model in --output (never a folder of "
+                          "other files, nor a registered version)")
     upd.add_argument("--text-column", help="default: the column the model was trained with")
     upd.add_argument("--label-column", help="default: the column the model was trained with")
     upd.add_argument("--encoding", default="utf-8")
@@ -284,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replayed old examples per new example")
     upd.add_argument("--validation-split", type=float, default=0.1)
     upd.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a training key (repeatable)")
+                     help="override a training key (repeatable): epochs=1 or training.epochs=1")
     upd.add_argument("--name", help="registry name (default: the source model's name)")
     upd.add_argument("--registry", default=_default_registry(), help="SQLAlchemy URL of the "
                      f"model registry (env DOMAINTUNE_REGISTRY; default {DEFAULT_REGISTRY_URL})")
@@ -335,8 +454,11 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) 
     :class:`DomaintuneError` becomes one ``error: ...`` line on stderr and exit status 2.
     """
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # the core logs on per-module loggers (domaintune.classifier, domaintune.ner.data, ...):
+    # their parent sets the level for all of them
+    logging.getLogger("domaintune").setLevel(level)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

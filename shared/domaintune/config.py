@@ -1,23 +1,32 @@
 """Configuration dataclasses, validated where they enter (Python, YAML or the command line).
 
-Unknown keys are errors with the closest valid key suggested; values are type-checked;
-string options are Enums.
+Unknown keys that a person writes are errors with the closest valid key suggested; unknown keys
+found while loading a saved model are warnings (``from_dict(..., unknown="warn")``: a newer
+version wrote them). Values are type-checked; string options are Enums; training settings are
+one nested ``training:`` section; relative paths in a YAML file are relative to that file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
+import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from ._version import __version__
 from .errors import ConfigError, closest
+
+logger = logging.getLogger(__name__)
+
+Unknown = Literal["error", "warn"]
 
 
 class Method(str, enum.Enum):
@@ -194,6 +203,72 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set`` items to a config mapping: ``key=value`` or ``section.key=value``
+    (values parsed as YAML: ``3`` -> int, ``true`` -> bool, ``[a, b]`` -> list).
+
+    Example:
+        >>> apply_overrides({"training": {"epochs": 3}}, ["training.epochs=1", "name=x"])
+        {'training': {'epochs': 1}, 'name': 'x'}
+    """
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, found {item!r}; e.g. --set "
+                              "training.epochs=2")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        *sections, last = [part.strip() for part in key.strip().split(".")]
+        node = out
+        for depth, part in enumerate(sections):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, Mapping):
+                raise ConfigError(f"--set {key.strip()}: {'.'.join(sections[:depth + 1])!r} is "
+                                  f"not a section (it holds {child!r})")
+            node[part] = dict(child)
+            node = node[part]
+        node[last] = value
+    return out
+
+
+def resolve_paths(data: dict[str, Any], keys: Sequence[str], base: str | Path, *,
+                  source: str | Path | None = None) -> dict[str, Any]:
+    """Make the relative paths under ``keys`` absolute, relative to ``base`` (the folder of the
+    config file that holds them).
+
+    Configs written before paths were read relative to their file (their paths relative to the
+    current directory) keep working: when a relative input path is found only relative to the
+    current directory, every path of that config is read relative to the current directory as
+    before, with a warning saying how to update the config. ``keys`` ending in ``_dir`` are
+    outputs (they need not exist).
+    """
+    base = Path(base).resolve()
+    cwd = Path.cwd().resolve()
+    relative = {k: data[k] for k in keys
+                if isinstance(data.get(k), str) and data[k] and not Path(data[k]).is_absolute()}
+    inputs = [k for k in relative if not k.endswith("_dir")]
+    only_cwd = [k for k in inputs
+                if not (base / relative[k]).exists() and (cwd / relative[k]).exists()]
+    only_base = [k for k in inputs
+                 if (base / relative[k]).exists() and not (cwd / relative[k]).exists()]
+    root = base
+    if base != cwd and only_cwd and not only_base:
+        root = cwd
+        key = only_cwd[0]
+        logger.warning(
+            "%s: %s %r is not found relative to the config file's folder (%s) but is relative "
+            "to the current directory, so this config's paths are read relative to the current "
+            "directory, as before domaintune 0.2; write them relative to %s (%s: %s) to keep "
+            "the config working from any directory", source or "config", key, relative[key],
+            base, base, key, os.path.relpath(cwd / relative[key], base))
+    return {**data, **{k: str((root / v).resolve()) for k, v in relative.items()}}
+
+
 class ConfigBase:
     """Base of every config dataclass (core and apps): strict types, unknown keys rejected with
     the closest valid key suggested, range checks, nested sections, ``to_dict`` / ``from_dict``.
@@ -232,19 +307,46 @@ class ConfigBase:
         return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, data: Any, where: str | None = None):
-        """Build from a mapping (``None`` = defaults); unknown keys raise a ConfigError with the
-        closest valid key suggested."""
+    def from_dict(cls, data: Any, where: str | None = None, *, unknown: Unknown = "error"):
+        """Build from a mapping (``None`` = defaults).
+
+        Args:
+            data: the keys and values (nested sections as mappings).
+            where: how errors name this mapping (default: the class's section or name).
+            unknown: ``"error"`` (what a person wrote: a ConfigError with the closest valid key
+                suggested) or ``"warn"`` (a config saved beside a model, perhaps by a newer
+                version: keys this version does not know are dropped with a warning naming
+                them, here and in nested sections).
+
+        Example:
+            >>> TrainingConfig.from_dict({"epochs": 1, "new_key": 2}, unknown="warn").epochs
+            1.0
+        """
         where = where or cls._where
+        if unknown not in ("error", "warn"):
+            raise ValueError(f"unknown= expects 'error' or 'warn', found {unknown!r}")
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where or cls.__name__} expects a mapping of keys to values, "
                               f"found {data!r}")
         valid = cls.keys()
-        unknown = [k for k in data if k not in valid]
-        if unknown:
-            key = str(unknown[0])
+        extra = [k for k in data if k not in valid]
+        if unknown == "warn":
+            if extra:
+                logger.warning("%s: ignoring key%s %s that this domaintune (%s) does not know "
+                               "(saved by a newer version?)", where or cls.__name__,
+                               "s" if len(extra) > 1 else "", [str(k) for k in extra],
+                               __version__)
+            data = {k: v for k, v in data.items() if k in valid}
+            hints = typing.get_type_hints(cls)
+            for key, value in list(data.items()):  # nested sections read the same way
+                hint = hints.get(key)
+                if (isinstance(hint, type) and issubclass(hint, ConfigBase)
+                        and isinstance(value, Mapping)):
+                    data[key] = hint.from_dict(value, where=cls._key_where(key), unknown="warn")
+        elif extra:
+            key = str(extra[0])
             place = f"key {key!r} in {where}" if where else f"{cls.__name__} key {key!r}"
             raise ConfigError(f"unknown {place}{closest(key, valid)} "
                               f"(valid keys: {', '.join(valid)})")
@@ -260,7 +362,49 @@ class ConfigBase:
 
 
 @dataclass
-class TrainingConfig(ConfigBase):
+class BaseTrainingConfig(ConfigBase):
+    """The settings every training loop of the core shares, declared once: the base of
+    :class:`TrainingConfig` (classifiers, NER) and
+    :class:`~domaintune.pairs.PairTrainingConfig` (bi- and cross-encoders), which add their own
+    keys and may change a default (``epochs``).
+
+    Args:
+        epochs: passes over the training data.
+        max_steps: stop after this many optimizer steps (overrides ``epochs``); ``None`` = off.
+        batch_size: examples per step.
+        weight_decay: AdamW weight decay.
+        warmup_ratio: fraction of steps with a linear learning-rate warm-up.
+        seed: seed for Python, NumPy and torch.
+        device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:1`` ...
+        progress: show progress bars.
+    """
+
+    epochs: float = 3.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self._validate_types()
+        self.check_ranges(self.shared_checks())
+
+    def shared_checks(self) -> list[tuple[str, bool, str]]:
+        """The range checks of the shared keys (subclasses add theirs)."""
+        return [
+            ("epochs", self.epochs > 0, "a positive number"),
+            ("max_steps", self.max_steps is None or self.max_steps > 0, "a positive integer or null"),
+            ("batch_size", self.batch_size > 0, "a positive integer"),
+            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
+            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "a number in [0, 1)"),
+        ]
+
+
+@dataclass
+class TrainingConfig(BaseTrainingConfig):
     """How to train a model. Validated on construction.
 
     Args:
@@ -296,18 +440,14 @@ class TrainingConfig(ConfigBase):
         progress: show tqdm progress bars.
     """
 
+    # shared with PairTrainingConfig (BaseTrainingConfig): epochs, max_steps, batch_size,
+    # weight_decay, warmup_ratio, seed, device, progress
     method: Method = Method.FULL
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 32
     gradient_accumulation_steps: int = 1
     learning_rate: float | None = None
     head_learning_rate: float | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
     max_length: int = 128
     group_by_length: bool = True
-    seed: int = 42
     class_weights: ClassWeights = ClassWeights.NONE
     early_stopping_patience: int | None = 2
     metric_for_best_model: Metric = Metric.MACRO_F1
@@ -322,20 +462,13 @@ class TrainingConfig(ConfigBase):
     lora_target_modules: list[str] | None = None
     calibrate: bool = True
     replay_per_class: int = 50
-    device: str = "auto"
-    progress: bool = True
 
     def __post_init__(self) -> None:
         self._validate_types()
-        checks = [
-            ("epochs", self.epochs > 0, "a positive number"),
-            ("max_steps", self.max_steps is None or self.max_steps > 0, "a positive integer or null"),
-            ("batch_size", self.batch_size > 0, "a positive integer"),
+        checks = self.shared_checks() + [
             ("gradient_accumulation_steps", self.gradient_accumulation_steps > 0, "a positive integer"),
             ("learning_rate", self.learning_rate is None or self.learning_rate > 0, "a positive number"),
             ("head_learning_rate", self.head_learning_rate is None or self.head_learning_rate > 0, "a positive number"),
-            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
-            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "a number in [0, 1)"),
             ("max_length", 8 <= self.max_length <= 8192, "an integer in [8, 8192]"),
             ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience > 0, "a positive integer or null"),
             ("head_c", self.head_c > 0, "a positive number"),
@@ -358,7 +491,24 @@ class TrainingConfig(ConfigBase):
 
 @dataclass
 class RunConfig(ConfigBase):
-    """What ``domaintune train`` does: data, model and output (training keys sit beside these).
+    """What ``domaintune train`` does: data, model, output, and a nested ``training:`` section.
+
+    The YAML form::
+
+        task: text-classification
+        model: default
+        train_file: data/support/intents.csv     # relative to this file's folder
+        output_dir: models/intents
+        training:                                # any TrainingConfig key
+          method: full
+          epochs: 3
+
+    Training keys written at the top level (the form before ``training:``: ``epochs: 3``) still
+    work; in a YAML file they log a warning saying to move them under ``training:``; ``--set
+    epochs=2`` and ``--set training.epochs=2`` are the same override. Setting one key both ways
+    in a file is an error. Relative ``train_file``, ``eval_file``, ``test_file``,
+    ``output_dir`` (and ``model`` when it names a local directory there) are relative to the
+    YAML file's folder; ``--set`` paths are relative to the current directory.
 
     Args:
         task: ``text-classification`` or ``token-classification`` (NER: ``train_file`` etc. are
@@ -383,6 +533,12 @@ class RunConfig(ConfigBase):
         name: registry name of the model (default: the output directory's name).
         registry: SQLAlchemy URL of the model registry (default: env DOMAINTUNE_REGISTRY or
             ``sqlite:///models/registry.db``).
+        training: how to train (:class:`TrainingConfig`).
+
+    Example:
+        >>> run = RunConfig.from_dict({"train_file": "t.csv", "training": {"epochs": 1}})
+        >>> run.training.epochs, RunConfig.from_dict({"epochs": 1}).training.epochs
+        (1.0, 1.0)
     """
 
     task: Task = Task.TEXT_CLASSIFICATION
@@ -405,6 +561,10 @@ class RunConfig(ConfigBase):
     registry: str | None = None
     training: TrainingConfig = field(default_factory=TrainingConfig)
 
+    PATH_KEYS: typing.ClassVar[tuple[str, ...]] = ("train_file", "eval_file", "test_file",
+                                                  "output_dir")
+    _SECTION: typing.ClassVar[str] = "train config section 'training'"
+
     @classmethod
     def _key_where(cls, key: str) -> str:
         return f"train config key {key!r}"
@@ -415,47 +575,116 @@ class RunConfig(ConfigBase):
                             "a number in [0, 1)")])
 
     @classmethod
-    def keys(cls) -> list[str]:
-        own = [f.name for f in dataclasses.fields(cls) if f.name != "training"]
-        return own + TrainingConfig.keys()
+    def own_keys(cls) -> list[str]:
+        """The keys beside the ``training:`` section."""
+        return [k for k in cls.keys() if k != "training"]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str | None = None) -> RunConfig:
-        unknown = [k for k in data if k not in cls.keys()]
-        if unknown:
-            key = unknown[0]
-            raise ConfigError(
-                f"unknown train config key {key!r}{closest(key, cls.keys())} "
-                f"(valid keys: {', '.join(cls.keys())})"
-            )
-        training_keys = set(TrainingConfig.keys())
-        training = TrainingConfig.from_dict({k: v for k, v in data.items() if k in training_keys})
-        own = {k: v for k, v in data.items() if k not in training_keys}
-        return cls(**own, training=training)
+    def nest_training_keys(cls, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``data`` with top-level training keys (``epochs: 3``) moved under ``training:``, and
+        the keys moved. A key set both ways is a ConfigError."""
+        data = dict(data)
+        section = data.get("training")
+        if isinstance(section, TrainingConfig):
+            section = section.to_dict()
+        elif section is None:
+            section = {}
+        elif not isinstance(section, Mapping):
+            raise ConfigError(f"train config key 'training' expects a mapping of training keys "
+                              f"(training: {{epochs: 3, method: full}}), found {section!r}")
+        flat = [k for k in data if k in TrainingConfig.keys() and k not in cls.keys()]
+        if not flat:
+            return data, []
+        section = dict(section)
+        for key in flat:
+            if key in section and section[key] != data[key]:
+                raise ConfigError(f"train config sets {key!r} twice: {data[key]!r} at the top "
+                                  f"level and {section[key]!r} under training:; keep one "
+                                  f"(training.{key})")
+            section[key] = data.pop(key)
+        data["training"] = section
+        return data, flat
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
-               if f.name != "training"}
-        out.update(self.training.to_dict())
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None, *,
+                  unknown: Unknown = "error") -> RunConfig:
+        """Build from a mapping with a nested ``training`` mapping (or flat training keys)."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the train config expects a mapping of keys to values, found "
+                              f"{data!r}")
+        data, _ = cls.nest_training_keys(data)
+        extra = [k for k in data if k not in cls.keys()]
+        if extra and unknown == "warn":
+            logger.warning("train config: ignoring key%s %s that this domaintune (%s) does not "
+                           "know (saved by a newer version?)", "s" if len(extra) > 1 else "",
+                           [str(k) for k in extra], __version__)
+            data = {k: v for k, v in data.items() if k not in extra}
+        elif extra:
+            key = str(extra[0])
+            valid = cls.own_keys() + TrainingConfig.keys()
+            raise ConfigError(
+                f"unknown train config key {key!r}{closest(key, valid + ['training'])} "
+                f"(valid keys: {', '.join(cls.own_keys())}; and under training: "
+                f"{', '.join(TrainingConfig.keys())})")
+        section = data.get("training")
+        if not isinstance(section, TrainingConfig):
+            section = TrainingConfig.from_dict(section, where=cls._SECTION, unknown=unknown)
+        return cls(**{**data, "training": section})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Sequence[str] | None = None) -> RunConfig:
+        """Read a YAML file and apply ``--set`` overrides (``key=value`` or
+        ``training.key=value``; values parsed as YAML).
+
+        Relative paths in the file are taken relative to the file's folder (see
+        :func:`resolve_paths`); training keys at the top level of the file log a warning
+        saying to move them under ``training:``.
+
+        Example:
+            >>> RunConfig.from_yaml("train.yaml", ["training.epochs=1"])  # doctest: +SKIP
+        """
+        path = Path(path)
+        data, flat = cls.nest_training_keys(read_yaml_mapping(path))
+        if flat:
+            logger.warning("%s: training keys at the top level (%s) still work, but their place "
+                           "is the training: section (training: {%s: ...}); move them there",
+                           path, ", ".join(flat), flat[0])
+        data = resolve_paths(data, cls.PATH_KEYS, path.parent, source=path)
+        model = data.get("model")
+        if (isinstance(model, str) and model and model != "default"
+                and not Path(model).is_absolute() and (path.parent / model).is_dir()):
+            data["model"] = str((path.parent / model).resolve())  # a local directory there
+        return cls.from_dict(apply_overrides(data, cls.nested_overrides(overrides)))
+
+    @classmethod
+    def nested_overrides(cls, overrides: Sequence[str] | None) -> list[str]:
+        """``--set`` items with a bare training key written as ``training.key``
+        (``epochs=2`` -> ``training.epochs=2``)."""
+        out = []
+        for item in overrides or []:
+            key, sep, raw = item.partition("=")
+            name = key.strip()
+            if sep and name in TrainingConfig.keys() and name not in cls.keys():
+                item = f"training.{name}={raw}"
+            out.append(item)
         return out
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-        """Read a YAML file and apply ``key=value`` overrides (values parsed as YAML)."""
-        data = read_yaml_mapping(path)
-        data.update(cls.from_yaml_overrides(overrides))
-        return cls.from_dict(data)
+    def training_overrides(cls, overrides: Sequence[str] | None) -> dict[str, Any]:
+        """The training keys that ``--set`` items change, whether written ``key=value`` or
+        ``training.key=value`` (``domaintune update`` applies them to the saved training
+        config); any other key is a ConfigError."""
+        data = apply_overrides({}, cls.nested_overrides(overrides))
+        section = data.pop("training", {})
+        if data:
+            key = next(iter(data))
+            raise ConfigError(f"--set {key}: not a training key{closest(key, TrainingConfig.keys())}"
+                              f" (training keys: {', '.join(TrainingConfig.keys())})")
+        return section
 
     @staticmethod
     def from_yaml_overrides(overrides: list[str] | None) -> dict[str, Any]:
-        """Parse ``key=value`` strings; values are YAML (``3`` -> int, ``true`` -> bool)."""
-        data: dict[str, Any] = {}
-        for item in overrides or []:
-            key, sep, raw = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"--set expects key=value, found {item!r}")
-            try:
-                data[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-            except yaml.YAMLError:
-                data[key.strip()] = raw
-        return data
+        """Parse ``key=value`` strings into a mapping (dotted keys nest); values are YAML."""
+        return apply_overrides({}, overrides or [])

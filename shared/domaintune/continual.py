@@ -24,7 +24,7 @@ from .data import TextDataset, sample_per_class, train_validation_split
 from .errors import DataError
 from .training import encode, fit_linear_head, set_seed, train_loop
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

@@ -25,24 +25,26 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import logging
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .artifacts import check_target, read_record, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
 from .data import check_texts
-from .device import resolve_device
 from .errors import ConfigError, ModelLoadError
 
-logger = logging.getLogger("domaintune")
+if TYPE_CHECKING:  # PyTorch is imported by the export functions only: serving runs without it
+    import torch
+
+logger = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "onnx.json"
@@ -77,24 +79,33 @@ def resolve_runtime(runtime: str | Runtime = "auto", device: str = "auto") -> Ru
         raise ConfigError(f"runtime expects one of {[r.value for r in Runtime]}, found "
                           f"{runtime!r}") from None
     if rt == Runtime.AUTO:
-        available = importlib.util.find_spec("onnxruntime") is not None
-        return Runtime.ONNX if available and resolve_device(device).type == "cpu" else Runtime.TORCH
+        if importlib.util.find_spec("onnxruntime") is None:
+            return Runtime.TORCH
+        if str(device) == "cpu":
+            return Runtime.ONNX
+        from .device import resolve_device  # imports torch
+
+        return Runtime.ONNX if resolve_device(device).type == "cpu" else Runtime.TORCH
     if rt == Runtime.ONNX:
         _require_onnxruntime()
     return rt
 
 
-class _Graph(torch.nn.Module):
+def _Graph(fn: Any, module: torch.nn.Module, names: tuple[str, ...]) -> torch.nn.Module:
     """Adapts a model to positional (input_ids, attention_mask[, token_type_ids]) inputs."""
+    import torch
 
-    def __init__(self, fn: Any, module: torch.nn.Module, names: tuple[str, ...]) -> None:
-        super().__init__()
-        self.module = module
-        self.fn = fn
-        self.names = names
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = module
+            self.fn = fn
+            self.names = names
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.fn(self.module, dict(zip(self.names, inputs, strict=True)))
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.fn(self.module, dict(zip(self.names, inputs, strict=True)))
+
+    return Graph()
 
 
 class _DropMessage(logging.Filter):
@@ -168,6 +179,8 @@ def export_module(
         ArtifactExistsError: ``directory`` is not empty (and not replaceable).
         ModelLoadError: the exported graph does not reproduce the PyTorch outputs.
     """
+    import torch
+
     ort = _require_onnxruntime()
     start = time.perf_counter()
     directory = Path(directory)
@@ -250,6 +263,90 @@ def export_module(
     return directory
 
 
+TOKENIZER_FILE = "tokenizer.json"
+
+
+class ExportTokenizer:
+    """An export's fast tokenizer (``tokenizer.json``) run with the ``tokenizers`` library.
+
+    Encodes a batch as the Hugging Face tokenizer does with ``padding=True, truncation=True,
+    max_length=max_length``: special tokens added, truncated to ``max_length`` tokens (special
+    tokens included) on the ``truncation_side``, padded to the longest text of the batch on the
+    ``padding_side`` with the pad token of ``tokenizer_config.json``. Loading it needs neither
+    transformers nor PyTorch.
+
+    Example:
+        >>> tok = ExportTokenizer("models/intent-onnx", max_length=128)  # doctest: +SKIP
+        >>> tok(["where is my card?"])["input_ids"].shape  # doctest: +SKIP
+        (1, 8)
+    """
+
+    def __init__(self, directory: str | Path, max_length: int) -> None:
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        self.max_length = int(max_length)
+        self.backend = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+        config = _read_json_object(directory / "tokenizer_config.json")
+        special = _read_json_object(directory / "special_tokens_map.json")
+        pad = config.get("pad_token", special.get("pad_token"))
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        pad_id = self.backend.token_to_id(pad) if isinstance(pad, str) else None
+        if pad_id is None:
+            raise ModelLoadError(f"{directory}: the tokenizer has no padding token ({pad!r} in "
+                                 "tokenizer_config.json); export the model again")
+        # whatever truncation/padding state tokenizer.json was saved with, set the export's
+        self.backend.enable_truncation(self.max_length, strategy="longest_first",
+                                       direction=str(config.get("truncation_side", "right")))
+        self.backend.enable_padding(direction=str(config.get("padding_side", "right")),
+                                    pad_id=pad_id, pad_type_id=int(config.get("pad_token_type_id", 0)),
+                                    pad_token=pad)
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """``input_ids``, ``attention_mask`` and ``token_type_ids``: int64 ``(batch, tokens)``."""
+        encodings = self.backend.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
+
+class _TransformersTokenizer:
+    """Fallback for an export without ``tokenizer.json`` (a slow tokenizer): transformers'
+    AutoTokenizer, which imports PyTorch."""
+
+    def __init__(self, directory: Path, max_length: int) -> None:
+        from transformers import AutoTokenizer
+
+        self.max_length = int(max_length)
+        self.backend = AutoTokenizer.from_pretrained(str(directory))
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        enc = self.backend(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                           return_tensors="np")
+        return {k: np.asarray(v).astype(np.int64) for k, v in enc.items()}
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def load_export_tokenizer(directory: str | Path, max_length: int):
+    """The tokenizer of an export directory: :class:`ExportTokenizer` when it holds
+    ``tokenizer.json`` (every fast tokenizer saves one), else transformers' AutoTokenizer.
+    Either is called with a list of texts and returns int64 NumPy arrays."""
+    directory = Path(directory)
+    if (directory / TOKENIZER_FILE).is_file():
+        return ExportTokenizer(directory, max_length)
+    logger.debug("%s has no %s; tokenizing with transformers (imports PyTorch)", directory,
+                 TOKENIZER_FILE)
+    return _TransformersTokenizer(directory, max_length)
+
+
 class OnnxModel:
     """A ``model.onnx`` + tokenizer directory written by :func:`export_module`.
 
@@ -264,8 +361,6 @@ class OnnxModel:
     def __init__(self, directory: str | Path, kind: str, *, threads: int | None = None,
                  providers: Sequence[str] | None = None) -> None:
         ort = _require_onnxruntime()
-        from transformers import AutoTokenizer
-
         self.directory = Path(directory)
         fix = "export the model again (export_onnx)"
         self.manifest: dict[str, Any] = read_record(self.directory, MANIFEST_FILE,
@@ -275,6 +370,8 @@ class OnnxModel:
             raise ModelLoadError(f"{self.directory} holds an ONNX export of a {found}, expected a "
                                  f"{kind}; pass the directory of the right export")
         verify_files(self.directory, self.manifest, MANIFEST_FILE, fix=fix)
+        self.inputs = tuple(self.require("inputs"))
+        self.max_length = int(self.require("max_length"))
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
@@ -286,12 +383,10 @@ class OnnxModel:
             self.session = ort.InferenceSession(
                 str(self.directory / ONNX_FILE), options,
                 providers=list(providers or ort.get_available_providers()))
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.directory))
+            self.tokenizer = load_export_tokenizer(self.directory, self.max_length)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"cannot load the ONNX export in {self.directory} "
                                  f"({type(exc).__name__}: {str(exc)[:200]}); export it again") from None
-        self.inputs = tuple(self.require("inputs"))
-        self.max_length = int(self.require("max_length"))
 
     def require(self, key: str) -> Any:
         """A manifest field, or a clear error when the manifest lacks it."""
@@ -307,14 +402,15 @@ class OnnxModel:
 
     def run(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """The graph's output for each text, in input order (texts batched by length)."""
-        from .training import length_grouped_batches
-
         check_texts(texts)
         out: list[np.ndarray | None] = [None] * len(texts)
-        for batch in length_grouped_batches([len(t) for t in texts], batch_size, None):
-            enc = self.tokenizer([texts[i] for i in batch], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
-            feeds = {n: enc[n].astype(np.int64) for n in self.inputs}
+        # longest first, as domaintune.training.length_grouped_batches does for inference
+        # (imported from there, it would bring PyTorch along)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            enc = self.tokenizer([texts[i] for i in batch])
+            feeds = {n: enc[n] for n in self.inputs}
             result = self.session.run(None, feeds)[0]
             for row, i in enumerate(batch):
                 out[i] = result[row]

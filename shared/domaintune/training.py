@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .config import ClassWeights, Metric, TrainingConfig
 from .modeling import EncoderClassifier, tokenize
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:

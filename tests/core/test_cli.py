@@ -27,7 +27,7 @@ def test_train_evaluate_predict(config_file, tmp_path, toy_csv, capsys):
     out = tmp_path / "out"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"validation", "test", "calibration", "run_config"} <= set(metrics)
-    assert metrics["run_config"]["head_c"] == 50
+    assert metrics["run_config"]["training"]["head_c"] == 50  # the nested form, as documented
     assert (out / "confusion_matrix.png").is_file()
     capsys.readouterr()
 
@@ -155,3 +155,98 @@ def test_token_classification_through_the_cli(tmp_path, tiny_model, capsys):
     assert main(["predict", str(tmp_path / "ner"), "Ann flew to Rome"]) == 0
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     assert row["text"] == "Ann flew to Rome" and isinstance(row["entities"], list)
+
+
+@pytest.fixture
+def nested_config(tmp_path, tiny_model, toy_csv):
+    """The documented form: a nested training: section, paths relative to the config file."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "tickets.csv").write_text(toy_csv.read_text())
+    path = folder / "train.yaml"
+    path.write_text(
+        f"model: {tiny_model}\ntrain_file: tickets.csv\ntest_file: tickets.csv\n"
+        "validation_split: 0.25\ntext_column: body\nlabel_column: queue\noutput_dir: out\n"
+        "training:\n  method: frozen\n  seed: 1\n  progress: false\n")
+    return path
+
+
+def test_train_with_a_nested_config_from_another_directory(nested_config, tmp_path, monkeypatch,
+                                                           capsys):
+    monkeypatch.chdir(tmp_path)  # not the config's folder: its paths still resolve beside it
+    assert main(["train", "--config", str(nested_config), "--set", "training.head_c=50",
+                 "--set", "seed=2"]) == 0
+    out = nested_config.parent / "out"
+    saved = json.loads((out / "metrics.json").read_text())["run_config"]
+    assert saved["training"]["head_c"] == 50 and saved["training"]["seed"] == 2
+    assert saved["train_file"] == str(nested_config.parent / "tickets.csv")
+    assert not (tmp_path / "out").exists()
+    assert str(out) in capsys.readouterr().err
+
+
+def test_train_refuses_a_folder_of_other_files_before_training(config_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["train", "--config", str(config_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot save the model to {out}: the directory is not empty (1 entry: notes.txt)" in err
+    assert f"--set output_dir={tmp_path / 'out-v2'}" in err and "--overwrite" in err
+    assert (out / "notes.txt").read_text() == "mine" and sorted(out.iterdir()) == [out / "notes.txt"]
+
+
+def test_a_registered_version_is_never_written_again(config_file, tmp_path, capsys):
+    assert main(["train", "--config", str(config_file)]) == 0
+    out = tmp_path / "out"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    for extra in ([], ["--overwrite"]):
+        assert main(["train", "--config", str(config_file), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{out} holds out v1 (candidate), a registered model version" in err
+        assert "files never change" in err and "even with --overwrite" in err
+        assert f"--set output_dir={tmp_path / 'out-v2'}" in err
+    new = tmp_path / "new.csv"
+    new.write_text("body,queue\n" + "".join(f"exchange rate {i},fx\n" for i in range(6)))
+    (tmp_path / "v2").mkdir()
+    assert main(["update", str(out), "--data", str(new), "--output", str(tmp_path / "v2"),
+                 "--set", "training.epochs=1"]) == 0  # an empty directory is fine
+    capsys.readouterr()
+    assert main(["update", str(out), "--data", str(new), "--output", str(tmp_path / "v2"),
+                 "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "a registered model version" in err and f"--output {tmp_path / 'v2-v2'}" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # the suggested alternative works
+    assert main(["train", "--config", str(config_file), "--set",
+                 f"output_dir={tmp_path / 'out-v2'}"]) == 0
+
+
+def test_overwrite_reaches_every_save(config_file, tmp_path, capsys, monkeypatch):
+    """--overwrite is passed as overwrite= to TextClassifier.save and export_onnx (the library
+    decides what it may replace). Needs the library's overwrite= parameter (issue 8 §1)."""
+    from domaintune import TextClassifier
+
+    seen = []
+    for name in ("save", "export_onnx"):
+        original = getattr(TextClassifier, name)
+
+        def spy(self, *args, _original=original, _name=name, **kwargs):
+            seen.append((_name, kwargs.get("overwrite")))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(TextClassifier, name, spy)
+    monkeypatch.setenv("DOMAINTUNE_REGISTRY", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert main(["train", "--config", str(config_file), "--set",
+                 f"registry=sqlite:///{tmp_path / 'r1.db'}"]) == 0
+    # the same directory, not registered in this registry: replaced with --overwrite only
+    assert main(["train", "--config", str(config_file), "--set",
+                 f"registry=sqlite:///{tmp_path / 'r2.db'}"]) == 2
+    assert main(["train", "--config", str(config_file), "--overwrite", "--set",
+                 f"registry=sqlite:///{tmp_path / 'r2.db'}"]) == 0
+    assert main(["export", str(tmp_path / "out"), "--output", str(tmp_path / "onnx")]) == 0
+    assert main(["export", str(tmp_path / "out"), "--output", str(tmp_path / "onnx"),
+                 "--overwrite"]) == 0
+    assert seen == [("save", False), ("save", True), ("export_onnx", False),
+                    ("export_onnx", True)]
+    capsys.readouterr()

@@ -10,13 +10,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import RunConfig
+from ..config import RunConfig, Task
 from ..errors import DomaintuneError
-from ..persistence import write_json_atomic
-from .data import TokenDataset, load_ner_dataset
-from .model import META_FILE, TASK, TokenClassifier
+
+if TYPE_CHECKING:  # the model and data modules (PyTorch) are imported by the commands that run
+    from .data import TokenDataset
+    from .model import TokenClassifier
+
+META_FILE = "domaintune.json"  # = domaintune.ner.model.META_FILE
+TASK = Task.TOKEN_CLASSIFICATION.value  # = domaintune.ner.model.TASK
 
 
 def model_task(model_dir: str | os.PathLike[str]) -> str:
@@ -35,6 +39,8 @@ def is_token_classification_dir(model_dir: str | os.PathLike[str]) -> bool:
 
 
 def _load(path: str, run: RunConfig) -> TokenDataset:
+    from .data import load_ner_dataset
+
     options: dict[str, Any] = {"encoding": run.encoding}
     for key in ("repair", "tag_scheme"):  # RunConfig keys, when the config module has them
         value = getattr(run, key, None)
@@ -45,13 +51,15 @@ def _load(path: str, run: RunConfig) -> TokenDataset:
     return load_ner_dataset(path, **options)  # type: ignore[return-value]
 
 
-def train_from_config(run: RunConfig) -> tuple[TokenClassifier, dict[str, Any], str]:
+def train_from_config(run: RunConfig, *,
+                      overwrite: bool = False) -> tuple[TokenClassifier, dict[str, Any], str]:
     """Train, evaluate on ``test_file`` (if any) and save to ``output_dir``.
 
     Args:
         run: the parsed train config (``train_file`` = CoNLL or JSONL spans; ``eval_file``
             or ``validation_split`` of the sentences; ``labels`` = entity types, default
             = those found in the training (and validation) data).
+        overwrite: replace an earlier model in ``output_dir`` (``domaintune train --overwrite``).
 
     Returns:
         ``(model, summary, message)``: the summary (validation and test metrics) is what
@@ -61,6 +69,8 @@ def train_from_config(run: RunConfig) -> tuple[TokenClassifier, dict[str, Any], 
         >>> from domaintune import RunConfig
         >>> ner, summary, msg = train_from_config(RunConfig.from_yaml("ner.yaml"))  # doctest: +SKIP
     """
+    from .model import TokenClassifier
+
     if not run.train_file:
         raise DomaintuneError("train config: 'train_file' is required; set it in the YAML or "
                               "pass --set train_file=PATH")
@@ -81,7 +91,7 @@ def train_from_config(run: RunConfig) -> tuple[TokenClassifier, dict[str, Any], 
         ner.metrics["test"] = ner.evaluate(test)
     ner.metrics["run_config"] = run.to_dict()
     out = Path(run.output_dir)
-    ner.save(out)
+    ner.save(out, overwrite=overwrite)
     summary = {k: ner.metrics[k] for k in ("validation", "test") if k in ner.metrics}
     message = (f"trained {run.training.method.value} NER on {len(train)} sentences "
                f"({train.n_tokens} tokens, {len(ner.entity_types)} entity types, "
@@ -95,6 +105,10 @@ def evaluate_dir(model_dir: str | os.PathLike[str], data: str | os.PathLike[str]
                  encoding: str = "utf-8", output: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Evaluate a saved :class:`TokenClassifier` on a CoNLL/JSONL file; with ``output``,
     also write the full metrics JSON there. Returns the metrics (``entity_f1`` first)."""
+    from ..persistence import write_json_atomic
+    from .data import load_ner_dataset
+    from .model import TokenClassifier
+
     ner = TokenClassifier.load(model_dir)
     metrics = ner.evaluate(load_ner_dataset(data, encoding=encoding))  # type: ignore[arg-type]
     if output:
@@ -104,5 +118,7 @@ def evaluate_dir(model_dir: str | os.PathLike[str], data: str | os.PathLike[str]
 
 def predict_rows(model_dir: str | os.PathLike[str], texts: list[str]) -> list[dict[str, Any]]:
     """``{"text", "entities"}`` per text, for ``domaintune predict`` on an NER model."""
+    from .model import TokenClassifier
+
     ner = TokenClassifier.load(model_dir)
     return [{"text": t, "entities": e} for t, e in zip(texts, ner.predict(texts), strict=True)]

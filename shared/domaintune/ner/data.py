@@ -44,7 +44,7 @@ from ..data import decode_file
 from ..errors import DataError, closest
 from ..persistence import write_text_atomic
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 CONLL_SUFFIXES = (".conll", ".iob", ".bio", ".txt", ".tsv")
 JSONL_SUFFIXES = (".jsonl", ".json")

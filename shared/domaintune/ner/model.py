@@ -44,7 +44,7 @@ from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
 from .metrics import MODE, SCHEME, entity_metrics
 from .training import HEAD_NAME, collate, train_windows
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 TASK = "token-classification"
 _WORD_RE = re.compile(r"\S+")

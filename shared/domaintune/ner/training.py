@@ -18,7 +18,7 @@ from ..config import Method, TrainingConfig
 from ..training import run_epochs
 from .alignment import IGNORE_INDEX, Window
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 HEAD_NAME = "classifier"
 

@@ -34,7 +34,7 @@ from .data import PairDataset
 from .io import WEIGHTS_FILE, fingerprint, restore_state, versions
 from .training import count_truncated, run_trainer
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 TASK = "bi-encoder"
 POOLING_MODES = ("mean", "cls", "max")

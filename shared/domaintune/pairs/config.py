@@ -1,7 +1,9 @@
 """Training configuration of the text-pair models (bi-encoder and cross-encoder).
 
 Follows :mod:`domaintune.config`: a dataclass validated on construction, unknown keys are errors
-with the closest valid key suggested, string options are Enums, ``to_dict``/``from_dict``.
+with the closest valid key suggested, string options are Enums, ``to_dict``/``from_dict``. The
+keys every training loop shares (epochs, steps, batch size, weight decay, warm-up, seed,
+device, progress) are declared once, in :class:`~domaintune.config.BaseTrainingConfig`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..config import ConfigBase
+from ..config import BaseTrainingConfig
 
 
 class PairLoss(str, enum.Enum):
@@ -20,7 +22,7 @@ class PairLoss(str, enum.Enum):
 
 
 @dataclass
-class PairTrainingConfig(ConfigBase):
+class PairTrainingConfig(BaseTrainingConfig):
     """How to fine-tune a :class:`~domaintune.pairs.BiEncoder` or
     :class:`~domaintune.pairs.CrossEncoderModel`. Validated on construction.
 
@@ -50,29 +52,19 @@ class PairTrainingConfig(ConfigBase):
         ConfigError: unknown PairTrainingConfig key 'epoch'; did you mean 'epochs'? ...
     """
 
+    # shared with TrainingConfig (BaseTrainingConfig): max_steps, batch_size, weight_decay,
+    # warmup_ratio, seed, device, progress; epochs too, with a default of 1 here
     epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 32
     learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
     max_length: int | None = None
-    seed: int = 42
     loss: PairLoss = PairLoss.MNRL
     scale: float = 20.0
     mini_batch_size: int = 32
-    device: str = "auto"
-    progress: bool = True
 
     def __post_init__(self) -> None:
         self._validate_types()
-        checks = [
-            ("epochs", self.epochs > 0, "a positive number"),
-            ("max_steps", self.max_steps is None or self.max_steps > 0, "a positive integer or null"),
-            ("batch_size", self.batch_size > 0, "a positive integer"),
+        checks = self.shared_checks() + [
             ("learning_rate", self.learning_rate > 0, "a positive number"),
-            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
-            ("warmup_ratio", 0 <= self.warmup_ratio < 1, "a number in [0, 1)"),
             ("max_length", self.max_length is None or 8 <= self.max_length <= 8192,
              "an integer in [8, 8192] or null"),
             ("scale", self.scale > 0, "a positive number"),

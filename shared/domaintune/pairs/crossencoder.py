@@ -42,7 +42,7 @@ from .io import WEIGHTS_FILE, fingerprint, restore_state, versions
 from .metrics import pair_classification_metrics, retrieval_metrics
 from .training import count_truncated, run_trainer
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 TASK = "cross-encoder"
 

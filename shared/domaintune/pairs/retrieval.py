@@ -34,7 +34,7 @@ from .data import PairDataset
 from .metrics import retrieval_metrics
 from .protocols import Encoder
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 EXACT_SEARCH_MAX = 50_000
 INDEX_FILE = "index.faiss"

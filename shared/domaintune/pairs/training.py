@@ -12,7 +12,7 @@ from ..device import resolve_device
 from ..training import set_seed
 from .config import PairTrainingConfig
 
-logger = logging.getLogger("domaintune")
+logger = logging.getLogger(__name__)
 
 
 def count_truncated(tokenizer: Any, texts: Sequence[Any], max_length: int | None, what: str) -> int:
