@@ -381,14 +381,8 @@ def restore_config(config_cls: Any, file: Path) -> Any:
         return None
     if not isinstance(data, dict):
         raise _corrupted(file, f"expected a JSON object, found {type(data).__name__}")
-    known = set(config_cls.keys())
-    unknown = sorted(k for k in data if k not in known)
-    if unknown:
-        logger.warning("%s: ignoring %s key%s %s that this domaintune (%s) does not know (written "
-                       "by a newer version?)", file, config_cls.__name__,
-                       "s" if len(unknown) > 1 else "", unknown, __version__)
-    try:
-        return config_cls.from_dict({k: v for k, v in data.items() if k in known})
+    try:  # keys a newer version wrote are dropped with a warning naming them
+        return config_cls.from_dict(data, unknown="warn")
     except ConfigError as exc:
         raise _corrupted(file, str(exc)) from None
 

@@ -78,15 +78,14 @@ def _check_output(path: str | Path, *, overwrite: bool, registry_url: str, optio
             "a registered version's files never change, so nothing is written there, even with "
             f"--overwrite; write the new model to another directory: {option}"
             f"{_free_sibling(out.resolve())}")
-    if out.is_dir() and not overwrite and any(out.iterdir()):
-        entries = sorted(p.name for p in out.iterdir())
-        shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
-        raise DomaintuneError(
-            f"cannot save the model to {out}: the directory is not empty ({len(entries)} "
-            f"entr{'ies' if len(entries) > 1 else 'y'}: {shown}); choose a new or empty "
-            f"directory ({option}{_free_sibling(out.resolve())}), or pass --overwrite to "
-            "replace an earlier domaintune model there (a folder of other files is never "
-            "replaced)")
+    from .artifacts import check_target
+    from .errors import ArtifactExistsError
+
+    try:  # the same rules as the save at the end: fail before minutes of training
+        check_target(out, overwrite=overwrite)
+    except ArtifactExistsError as exc:
+        raise ArtifactExistsError(f"{exc} (a new directory: {option}"
+                                  f"{_free_sibling(out.resolve())})") from None
     return out
 
 

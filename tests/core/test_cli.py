@@ -191,7 +191,9 @@ def test_train_refuses_a_folder_of_other_files_before_training(config_file, tmp_
     assert main(["train", "--config", str(config_file)]) == 2
     err = capsys.readouterr().err
     assert f"cannot save the model to {out}: the directory is not empty (1 entry: notes.txt)" in err
-    assert f"--set output_dir={tmp_path / 'out-v2'}" in err and "--overwrite" in err
+    assert f"--set output_dir={tmp_path / 'out-v2'}" in err and "even with overwrite" in err
+    assert main(["train", "--config", str(config_file), "--overwrite"]) == 2  # still refused
+    assert "never replaces it" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine" and sorted(out.iterdir()) == [out / "notes.txt"]
 
 

@@ -45,6 +45,7 @@ def test_every_domaintune_command_leaves_the_working_directory_empty(scratch, tm
         ["predict", model, "where is my refund"],
         ["export", model, "--output", str(work / "onnx")],
         ["export", model, "--output", str(work / "onnx-int8"), "--int8"],
+        ["predict", str(work / "onnx-int8"), "card lost"],
         ["update", model, "--data", str(toy_csv), "--text-column", "body", "--label-column",
          "queue", "--output", str(work / "model-v2"), "--set", "progress=false"],
         ["check-data", str(toy_csv), "--text-column", "body", "--label-column", "queue",
