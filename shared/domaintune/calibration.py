@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_softmax, softmax
 
 
 def probabilities(logits: np.ndarray, temperature: float = 1.0, multi_label: bool = False) -> np.ndarray:
     """Softmax (single-label) or sigmoid (multi-label) of ``logits / temperature``."""
+    from scipy.special import expit, softmax  # scipy is imported on first use
+
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     return expit(scaled) if multi_label else softmax(scaled, axis=-1)
 
@@ -22,6 +22,8 @@ def decide(probs: np.ndarray, labels: list[str], multi_label: bool, threshold: f
 
 
 def _nll(logits: np.ndarray, targets: np.ndarray, temperature: float, multi_label: bool) -> float:
+    from scipy.special import log_softmax
+
     scaled = logits / temperature
     if multi_label:
         # binary cross-entropy, numerically stable
@@ -39,6 +41,8 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, multi_label: bool =
     Returns:
         The temperature, searched in [0.01, 100] on a log scale.
     """
+    from scipy.optimize import minimize_scalar
+
     logits = np.asarray(logits, dtype=np.float64)
     targets = np.asarray(targets)
     result = minimize_scalar(

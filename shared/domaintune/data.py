@@ -14,12 +14,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .advice import advise
 from .errors import DataError, closest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class TextDataset:
         )
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         frame = pd.DataFrame({"text": self.texts})
         if self.labels is not None:
             frame["label"] = [
@@ -160,6 +163,8 @@ def decode_file(path: Path, encoding: str) -> str:
 
 
 def _read_file(path: Path, encoding: str, file_format: str | None) -> pd.DataFrame:
+    import pandas as pd  # imported when data is read: `import domaintune.data` stays light
+
     if not path.exists():
         raise DataError(f"data file {path} does not exist; check the path")
     if path.is_dir():
@@ -228,6 +233,8 @@ def read_table(
     strings with empty cells kept as ``""``. Raises :class:`DataError` for missing, empty,
     undecodable or malformed files (naming the file and line, and what to do).
     """
+    import pandas as pd
+
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
