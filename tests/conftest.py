@@ -96,3 +96,18 @@ def packaged_model_available() -> bool:
 def _private_registry(tmp_path, monkeypatch):
     """Every test gets its own model registry (the CLI registers what it trains)."""
     monkeypatch.setenv("DOMAINTUNE_REGISTRY", f"sqlite:///{tmp_path / 'registry.db'}")
+
+
+def train_tiny_classifier(model_dir, *, max_length: int = 32, temperature: float = 1.0):
+    """A `full`-trained 3-label classifier on the tiny BERT (seconds), with a set temperature."""
+    from domaintune import TextClassifier, TextDataset, TrainingConfig
+
+    data = TextDataset(texts=["where is my refund", "refund money back", "card lost", "card stolen",
+                              "hello", "hi thanks"] * 4,
+                       labels=["refund", "refund", "card", "card", "greet", "greet"] * 4)
+    clf = TextClassifier.from_pretrained(str(model_dir), labels=["card", "greet", "refund"],
+                                         max_length=max_length)
+    clf.fit(data, None, TrainingConfig(method="full", epochs=2, batch_size=8, seed=0,
+                                       progress=False))
+    clf.temperature = temperature
+    return clf

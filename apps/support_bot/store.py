@@ -39,7 +39,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from domaintune import DataError
-from domaintune.store import Migration, MigrationStep, Schema, Store, StoreError, apply_schema
+from domaintune.store import (
+    Closing,
+    Migration,
+    MigrationStep,
+    Schema,
+    Store,
+    StoreError,
+    apply_schema,
+)
 
 from .policy import Outcome
 
@@ -139,7 +147,7 @@ def migrate(conn: Connection) -> int:
     return apply_schema(conn, log_schema(), where="the conversation log", error=LogError)
 
 
-class LogStore:
+class LogStore(Closing):
     """Turns, feedback, conversation contexts and the handoff queue in one database.
 
     Args:
@@ -183,12 +191,6 @@ class LogStore:
     def close(self) -> None:
         """Release the connections."""
         self._store.close()
-
-    def __enter__(self) -> LogStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"LogStore({self.location!r})"

@@ -45,7 +45,14 @@ from sqlalchemy.exc import IntegrityError
 
 from .data import TextDataset
 from .errors import DomaintuneError, closest
-from .store import DEFAULT_BUSY_TIMEOUT_S, DEFAULT_MAX_RETRIES, Migration, Schema, Store
+from .store import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    DEFAULT_MAX_RETRIES,
+    Closing,
+    Migration,
+    Schema,
+    Store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +259,7 @@ def _check_stage(stage: Any) -> Stage:
 
 
 # ---------------------------------------------------------------------- registry
-class ModelRegistry:
+class ModelRegistry(Closing):
     """Register, list, promote and roll back model versions in a SQL database.
 
     Tables are created on first use, on a :class:`~domaintune.store.Store`: SQLite databases use
@@ -321,12 +328,6 @@ class ModelRegistry:
     def close(self) -> None:
         """Release the database connections."""
         self._store.close()
-
-    def __enter__(self) -> ModelRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ transactions
     def _run(

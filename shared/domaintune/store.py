@@ -303,7 +303,23 @@ def _advisory_key(name: str) -> int:
     return zlib.crc32(f"domaintune:{name}".encode()) - 2**31  # a signed 32-bit key
 
 
-class Store:
+_Self = TypeVar("_Self", bound="Closing")
+
+
+class Closing:
+    """``with obj: ...`` closes ``obj`` at the end (for everything that holds a store)."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Store(Closing):
     """A SQL database for one namespace of tables: engine, retried transactions, schema.
 
     Tables are created (or migrated) on first use. Use :meth:`run` for every transaction:
@@ -441,12 +457,6 @@ class Store:
     def close(self) -> None:
         """Release the connections."""
         self.engine.dispose()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ transactions
     def ensure_schema(self) -> None:

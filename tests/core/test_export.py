@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import train_tiny_classifier
 
 from domaintune import (
     ArtifactExistsError,
@@ -24,15 +25,7 @@ TEXTS = ["where is my refund", "card lost", "hello", "how do i reset my pin plea
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir):
-    data = TextDataset(texts=["where is my refund", "refund money back", "card lost", "card stolen",
-                              "hello", "hi thanks"] * 4,
-                       labels=["refund", "refund", "card", "card", "greet", "greet"] * 4)
-    clf = TextClassifier.from_pretrained(str(tiny_model_dir), labels=["card", "greet", "refund"],
-                                         max_length=32)
-    clf.fit(data, None, TrainingConfig(method="full", epochs=2, batch_size=8, seed=0,
-                                       progress=False))
-    clf.temperature = 1.7  # exported with the model
-    return clf
+    return train_tiny_classifier(tiny_model_dir, max_length=32, temperature=1.7)  # exported with the model
 
 
 def test_classifier_export_matches_pytorch(trained, tmp_path):

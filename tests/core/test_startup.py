@@ -11,8 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from domaintune import TextClassifier, TextDataset, TrainingConfig
+from conftest import train_tiny_classifier
 
 TEXTS = ["where is my refund", "card lost", "hello", "", "  spaces  around  ",
          "how do i reset my pin please " * 12, "🙂 ünïcode 海外 Überweisung", "CARD LOST!?"]
@@ -42,15 +41,7 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir):
-    data = TextDataset(texts=["where is my refund", "refund money back", "card lost", "card stolen",
-                              "hello", "hi thanks"] * 4,
-                       labels=["refund", "refund", "card", "card", "greet", "greet"] * 4)
-    clf = TextClassifier.from_pretrained(str(tiny_model_dir), labels=["card", "greet", "refund"],
-                                         max_length=16)  # short: the long texts are truncated
-    clf.fit(data, None, TrainingConfig(method="full", epochs=2, batch_size=8, seed=0,
-                                       progress=False))
-    clf.temperature = 1.3
-    return clf
+    return train_tiny_classifier(tiny_model_dir, max_length=16, temperature=1.3)  # short: the long texts are truncated
 
 
 def test_import_and_help_load_no_heavy_module():
