@@ -53,7 +53,9 @@ _COLUMN_OPTIONS = {
 
 
 def _train_config(args: argparse.Namespace) -> BotConfig:
-    from .config import BotConfig, apply_overrides
+    from domaintune.config import apply_overrides
+
+    from .config import BotConfig
 
     base = BotConfig.from_yaml(args.config).to_dict() if args.config else {}
     for key, attr in (("intents_file", "intents"), ("validation_file", "validation"),

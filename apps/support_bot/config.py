@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from domaintune import ConfigBase, ConfigError, Method, Runtime, TrainingConfig
-from domaintune.config import read_yaml_mapping
+from domaintune.config import apply_overrides, read_yaml_mapping
 from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
 
 
@@ -496,29 +496,3 @@ class BotConfig(_Section):
 _FILE_KEYS = ("intents_file", "validation_file", "faq_file", "oos_file", "oos_train_file",
               "output_dir")
 _MODEL_KEYS = (("intent", "model"), ("faq", "encoder"), ("faq", "cross_encoder"))
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set ``a.b=value`` items in a nested dict (values parsed as YAML scalars/lists)."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"expected KEY=VALUE in --set, found {item!r}; e.g. "
-                              "--set dialogue.low_confidence_limit=3")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        parts = key.strip().split(".")
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = {}
-            elif not isinstance(child, dict):
-                raise ConfigError(f"--set {key}: {part!r} is not a section")
-            node[part] = dict(child)
-            node = node[part]
-        node[parts[-1]] = value
-    return out
