@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from domaintune import (
 )
 from domaintune.artifacts import check_target
 
-from .config import BotConfig
+from .config import BotConfig, free_text_slot
 from .knowledge import KnowledgeBase, load_knowledge_base, template_slots
 from .oos import OOSDetector
 from .retrieval import FaqRetriever
@@ -97,7 +98,7 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
         train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
     kb = load_knowledge_base(config.faq_file, config.faq)
     labels = train.label_names
-    check_templates(kb, config, labels)
+    config = check_templates(kb, config, labels)
     oos_texts: list[str] = []
     if config.oos_file:
         oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
@@ -258,11 +259,15 @@ def retrain(source: SupportBot, output_dir: str | Path, *,
     return bot
 
 
-def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> None:
-    """Fail early on answer slots without an extractor; warn about intents that do not match.
+def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> BotConfig:
+    """Slots for every ``{slot}`` of the answers; warn about intents that do not match.
+
+    A ``{slot}`` that ``dialogue.slots`` lacks is asked for in words ("What is the
+    merchant?", :func:`~support_bot.config.free_text_slot`) when
+    ``dialogue.ask_unknown_slots`` (the default); the returned config has them.
 
     Raises:
-        ConfigError: a ``{slot}`` in an answer or response that ``dialogue.slots`` lacks.
+        ConfigError: a slot without an extractor while ``dialogue.ask_unknown_slots`` is off.
     """
     dc = config.dialogue
     used = kb.slots()
@@ -270,12 +275,20 @@ def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> 
         for slot in template_slots(template):
             used.setdefault(slot, []).append(f"response:{intent}")
     missing = {slot: ids for slot, ids in used.items() if slot not in dc.slots}
-    if missing:
+    if missing and dc.ask_unknown_slots:
+        logger.info("answers use slots without a pattern: %s; the bot asks for them in words "
+                    "and takes the reply as the value (add a pattern under dialogue.slots to "
+                    "find them in any message)", ", ".join(f"{{{s}}}" for s in missing))
+        config = dataclasses.replace(config, dialogue=dataclasses.replace(
+            dc, slots={**dc.slots, **{s: free_text_slot(s) for s in missing}}))
+        dc = config.dialogue
+    elif missing:
         detail = "; ".join(f"{{{s}}} in {ids[:3]}{' ...' if len(ids) > 3 else ''}"
                            for s, ids in missing.items())
         raise ConfigError(f"answers use slots without an extractor: {detail}; add them under "
                           "dialogue.slots, e.g. dialogue: {slots: {" + next(iter(missing)) +
-                          ": {pattern: '...', prompt: 'What is ...?'}}}")
+                          ": {pattern: '...', prompt: 'What is ...?'}}}, or set "
+                          "dialogue.ask_unknown_slots: true to ask for them in words")
     unknown = sorted(set(kb.intents) - set(labels))
     if unknown:
         logger.warning("FAQ intents %s are not intents of the classifier; their entries are only "
@@ -288,6 +301,7 @@ def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> 
     absent = [i for i in dc.responses if i not in labels]
     if absent:
         logger.warning("dialogue.responses has intents %s the classifier does not know", absent)
+    return config
 
 
 

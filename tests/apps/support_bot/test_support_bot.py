@@ -503,8 +503,10 @@ def test_log_schema_version_and_migration(tmp_path, monkeypatch):
 
 
 def test_training_refuses_unfillable_slots_and_overwriting(tiny_model_dir, toy_files, trained_dir, tmp_path):
-    cfg = toy_config(str(tiny_model_dir), toy_files, dialogue={"slots": {}})
-    with pytest.raises(ConfigError, match=r"slots without an extractor: \{order_number\} in \['faq-1'\]"):
+    cfg = toy_config(str(tiny_model_dir), toy_files,
+                     dialogue={"slots": {}, "ask_unknown_slots": False})
+    with pytest.raises(ConfigError, match=r"slots without an extractor: \{order_number\} in "
+                                          r"\['faq-1'\].*ask_unknown_slots: true"):
         SupportBot.train(cfg, tmp_path / "x")
     with pytest.raises(ArtifactExistsError, match="already holds a domaintune directory.*--overwrite"):
         SupportBot.train(toy_config(str(tiny_model_dir), toy_files), trained_dir)
@@ -514,6 +516,22 @@ def test_training_refuses_unfillable_slots_and_overwriting(tiny_model_dir, toy_f
     with pytest.raises(ArtifactExistsError, match="never replaces it, even with overwrite"):
         SupportBot.train(toy_config(str(tiny_model_dir), toy_files), folder, overwrite=True)
     assert (folder / "notes.txt").read_text() == "keep"
+
+
+def test_a_slot_without_an_extractor_is_asked_for_in_words(tiny_model_dir, toy_files, tmp_path):
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None, dialogue={"slots": {}})
+    with SupportBot.train(cfg, tmp_path / "bot") as trained:
+        slot = trained.config.dialogue.slots["card_last4"]
+        assert (slot.prompt, slot.free_text, slot.pattern) == ("What is the card last4?", True, None)
+    with SupportBot.load(tmp_path / "bot") as bot:  # saved with the bot
+        assert set(bot.config.dialogue.slots) == {"order_number", "card_last4"}
+        bot.detector.mode_ = "acceptance"  # accept everything: the tiny model is unsure
+        bot.detector.thresholds_ = [-2.0] * len(bot.detector.features_)
+        asked = bot.reply("c", "i lost my card")
+        assert asked.intent == "card_lost" and asked.text == "What is the card last4?"
+        reject_everything(bot)  # an off-topic reply is the free-text value
+        filled = bot.reply("c", "it ends in 9911")
+        assert filled.outcome == Outcome.ANSWERED and filled.text == "Freeze card it ends in 9911 in the app."
 
 
 # ---------------------------------------------------------------------- end to end
