@@ -138,6 +138,9 @@ class Decision:
         reason: why, in words.
         top_answers: ``(FAQ id, score, answer with the known slots filled)``, best first.
         context: the conversation after this message (the input context is not modified).
+        in_scope: whether the decision treated the message as in scope (``False`` for out of
+            scope and for a handoff after out-of-scope turns; ``True`` for answers, slot
+            questions and follow-ups).
     """
 
     outcome: Outcome
@@ -149,6 +152,7 @@ class Decision:
     reason: str
     top_answers: tuple[tuple[str, float, str], ...]
     context: ConversationContext
+    in_scope: bool = True
 
     @property
     def handoff(self) -> bool:
@@ -201,21 +205,26 @@ class _Turn:
     def result(self, outcome: Outcome, text: str, *, intent: str | None = None,
                use_predicted: bool = True, confidence: float | None = None,
                answer_id: str | None = None, missing: list[str] | None = None,
-               reason: str = "", top: tuple[tuple[str, float, str], ...] | None = None) -> Decision:
+               reason: str = "", top: tuple[tuple[str, float, str], ...] | None = None,
+               in_scope: bool | None = None) -> Decision:
+        if in_scope is None:
+            in_scope = outcome in (Outcome.ANSWERED, Outcome.ASKED_SLOT) or self.a.in_scope
         return Decision(
             outcome=outcome, text=text,
             intent=self.a.intent if intent is None and use_predicted else intent,
             confidence=self.a.confidence if confidence is None else confidence,
             answer_id=answer_id, missing_slots=tuple(missing or ()), reason=reason,
-            top_answers=self.initial_top if top is None else top, context=self.ctx)
+            top_answers=self.initial_top if top is None else top, context=self.ctx,
+            in_scope=in_scope)
 
-    def handoff(self, reason: str) -> Decision:
+    def handoff(self, reason: str, *, in_scope: bool | None = None) -> Decision:
         ctx = self.ctx
         ctx.low_confidence_streak = 0
         ctx.clear_pending()
         ctx.last_intent = ctx.last_text = None  # the agent takes over this topic
         ctx.handed_off = True
-        return self.result(Outcome.HANDOFF, self.dc.handoff_message, reason=reason)
+        return self.result(Outcome.HANDOFF, self.dc.handoff_message, reason=reason,
+                           in_scope=in_scope)
 
     def handoff_intent(self) -> Decision | None:
         a, dc = self.a, self.dc
@@ -302,10 +311,11 @@ class _Turn:
         if not in_scope:
             ctx.low_confidence_streak += 1
             if ctx.low_confidence_streak >= dc.low_confidence_limit:
-                return self.handoff(f"out of scope {ctx.low_confidence_streak} turns in a row")
+                return self.handoff(f"out of scope {ctx.low_confidence_streak} turns in a row",
+                                    in_scope=False)
             if self.dropped:
                 reason = f"{reason}; {self.dropped}"
-            return self.result(Outcome.OOS, dc.fallback_message, reason=reason)
+            return self.result(Outcome.OOS, dc.fallback_message, reason=reason, in_scope=False)
 
         # 6. answer (a fixed response, or the best FAQ entry)
         ctx.low_confidence_streak = 0
@@ -319,7 +329,8 @@ class _Turn:
         elif entries:
             answer_id = entries[0][0]
         else:  # a knowledge base is never empty; a ranking without entries is out of scope
-            return self.result(Outcome.OOS, dc.fallback_message, reason="no FAQ entry")
+            return self.result(Outcome.OOS, dc.fallback_message, reason="no FAQ entry",
+                               in_scope=False)
         return self.answer(answer_id, intent, a.confidence_of(intent), reason, entries=entries)
 
     def answer(self, answer_id: str, intent: str | None, confidence: float, reason: str, *,

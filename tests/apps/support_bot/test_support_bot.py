@@ -435,13 +435,13 @@ def test_demo_is_an_api_and_feedback_lands_in_the_log(bot):
     demo = build_demo(bot)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"reply", "feedback_helpful", "feedback_not_helpful", "correct_intent",
-            "new_conversation"} <= names
+            "new_conversation", "handoff_queue"} <= names
     demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         client = Client(demo.local_url, verbose=False)
-        _, history, details, table, banner, _ = client.predict("how do i reset my password", [],
-                                                               api_name="/reply")
-        assert "`login`" in details and table["data"][0][0] == "faq-4"
+        _, history, details, table, banner, _, queue = client.predict(
+            "how do i reset my password", [], api_name="/reply")
+        assert "`login`" in details and table["data"][0][0] == "✓ faq-4"
         assert "forgot password" in str(history[-1]["content"])
         assert "Saved" in client.predict("login", api_name="/correct_intent")
     finally:
