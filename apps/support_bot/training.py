@@ -28,6 +28,7 @@ from domaintune import (
 )
 from domaintune.artifacts import check_target
 
+from .advice import reading
 from .config import BotConfig, free_text_slot
 from .knowledge import KnowledgeBase, load_knowledge_base, template_slots
 from .oos import OOSDetector
@@ -87,22 +88,26 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
     })
     ic = config.intent
     opts = {"text": ic.text_column, "label": ic.label_column, "encoding": ic.encoding}
-    data = load_dataset(config.intents_file, **opts)
-    if config.validation_file:
-        train, val = data, load_dataset(config.validation_file, **opts)
+    with reading("intents"):  # advice in data errors names the bot's own settings
+        data = load_dataset(config.intents_file, **opts)
+        val_data = load_dataset(config.validation_file, **opts) if config.validation_file else None
+    if val_data is not None:
+        train, val = data, val_data
         unseen = sorted(set(val.labels) - set(train.labels))
         if unseen:
             raise DataError(f"{config.validation_file}: intents {unseen[:10]} do not occur in "
                             f"{config.intents_file}; remove those rows or add training examples")
     else:
-        train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
+        with reading("intents"):
+            train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
     kb = load_knowledge_base(config.faq_file, config.faq)
     labels = train.label_names
     config = check_templates(kb, config, labels)
     oos_texts: list[str] = []
     if config.oos_file:
-        oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
-                                 encoding=config.oos.encoding).texts
+        with reading("oos"):
+            oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
+                                     encoding=config.oos.encoding).texts
     classes = list(labels)
     n_oos_train = 0
     if config.oos_train_file:
@@ -113,8 +118,9 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
                               f"{config.intents_file} has the intent(s) {clash[:5]}; set "
                               "oos.label to another name")
         topic = config.oos.topic_column
-        extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
-                                  label=topic, encoding=config.oos.encoding)
+        with reading("oos"):
+            extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
+                                      label=topic, encoding=config.oos.encoding)
         extra = list(extra_data.texts)
         extra_labels = ([f"{oos_label}/{t}" for t in extra_data.labels] if topic
                         else [oos_label] * len(extra))
