@@ -211,7 +211,8 @@ def test_kb_column_mapping_jsonl_and_missing_columns(tmp_path):
     assert [e.id for e in kb] == ["7", "8"]
     assert kb["7"].questions == ("where is my refund", "refund late")
     assert kb["7"].slots == ("amount",) and kb["7"].intent == "refund" and kb["8"].intent is None
-    with pytest.raises(DataError, match=r"found \['key', 'q', 'a', 'cat'\]; pass id_column=<one of"):
+    with pytest.raises(DataError, match=r"found \['key', 'q', 'a', 'cat'\]; pass "
+                                          r"`faq.id_column='<column>'`"):
         load_knowledge_base(path, KnowledgeBaseConfig(question_column="q", answer_column="a"))
 
 
@@ -542,7 +543,10 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
             "--encoder", tiny_model, "--set", "intent.validation_split=0.2",
             "--set", "intent.training.head_c=100", "--set", "dialogue.handoff_intents=[agent]"]
     assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert len(printed.out.strip().splitlines()) == 1  # exactly one JSON object on stdout
+    summary = json.loads(printed.out)
+    assert "validation (" in printed.err and f"saved to {bot_dir}" in printed.err
     assert summary["version"] == 1 and summary["oos"]["mode"] == "combiner"
     assert summary["n_oos_examples"] == len(OOS)
 
@@ -553,6 +557,17 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
         assert "[answered greeting" in transcript.getvalue()  # "hello"
         assert "[handoff" in transcript.getvalue()
         assert [q["conversation_id"] for q in bot.log.handoff_queue()] == ["e2e"]
+        # feedback from the chat itself (what `retrain` learns from)
+        transcript = io.StringIO()
+        chat(bot, conversation_id="e2e-chat", stdin=io.StringIO(
+            "hello\n/helpful\nreset my password\n/intent login\n"), stdout=transcript)
+        assert "saved: turn" in transcript.getvalue()
+        assert {e["text"] for e in bot.log.feedback_examples()} >= {"hello", "reset my password"}
+    capsys.readouterr()
+    assert main(["handoffs", str(bot_dir)]) == 0
+    listed = capsys.readouterr().out
+    assert "e2e" in listed and "asked for a person ('human')" in listed
+    with SupportBot.load(bot_dir) as bot:
         answered = bot.reply("e2e-2", "i lost my card")
         wrong = bot.reply("e2e-2", "money back please")
         assert answered.intent == "card_lost"
@@ -561,12 +576,12 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
         bot.feedback(wrong.turn_id, helpful=False, corrected_intent="refund")
         extra = bot.reply("e2e-3", "please give my money back")
         bot.feedback(extra.turn_id, corrected_intent="refund_late", allow_new_intent=True)
-        expected = 3  # two corrections + one helpful answer
+        expected = 5  # two corrections + one helpful answer, and the two from the chat
         assert len(bot.log.feedback_examples()) == expected
 
     assert main(["retrain", str(bot_dir), "--output", str(new_dir)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["version"] == 2 and info["n_examples"] == expected and info["n_corrected"] == 2
+    assert info["version"] == 2 and info["n_examples"] == expected and info["n_corrected"] == 3
     assert main(["retrain", str(bot_dir), "--output", str(new_dir)]) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
     with SupportBot.load(new_dir) as new:
@@ -576,7 +591,9 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
 
     assert main(["evaluate", str(new_dir), "--data", str(toy_files["intents"]),
                  "--oos-data", str(toy_files["oos"]), "--faq-queries", str(toy_files["queries"])]) == 0
-    metrics = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    metrics = json.loads(printed.out)
+    assert "macro-F1" in printed.err and "worst intents (F1)" in printed.err
     for key in ("accuracy", "oos_recall", "oos_precision", "retrieval_mrr10", "retrieval_recall1"):
         assert key in metrics
     assert metrics["accuracy"] > 0.6 and metrics["n_queries"] == 3
@@ -591,8 +608,17 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
     with ModelRegistry(os.environ["DOMAINTUNE_REGISTRY"]) as registry:
         assert registry.get("bot", 2).parent_version == 1
         registry.promote("bot", 2)
-    assert main(["evaluate", "bot", "--data", str(toy_files["intents"])]) == 0
-    by_name = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "bot", "--data", str(toy_files["intents"]), "--json"]) == 0
+    printed = capsys.readouterr()
+    by_name = json.loads(printed.out)
+    assert "evaluated" not in printed.err  # --json: only the JSON
+    labelled = write_csv(tmp_path / "labelled.csv", ["text", "label"], [("hello", "greeting")])
+    assert main(["evaluate", str(new_dir), "--data", str(labelled)]) == 2
+    assert "pass `--intent-column label`" in capsys.readouterr().err
+    queries = write_csv(tmp_path / "q.csv", ["question", "faq_id"], [("hello", "faq-5")])
+    assert main(["evaluate", str(new_dir), "--data", str(toy_files["intents"]),
+                 "--faq-queries", str(queries)]) == 2
+    assert "pass `--query-column question`" in capsys.readouterr().err
     assert Path(by_name["report_dir"]).resolve().is_relative_to(new_dir.resolve())  # v2 was loaded
     assert main(["chat", "no-such-bot"]) == 2
     assert "neither a bot directory nor a registered bot" in capsys.readouterr().err
