@@ -325,6 +325,8 @@ def sample_bot(paths: dict[str, Path], output_dir: str | Path, *, retrain: bool 
             return SupportBot.load(out)
         except ModelLoadError as exc:
             logger.warning("cannot load the sample bot (%s); training it again", exc)
+    logger.info("training the sample bot into %s (intent classifier, FAQ index, OOS detector "
+                "and ONNX exports: under a minute on a CPU) ...", out)
     config = BotConfig.from_yaml(SAMPLE_CONFIG)
     config.intents_file, config.faq_file = str(paths["intents"]), str(paths["faq"])
     config.oos_file = str(paths["oos"])

@@ -378,7 +378,8 @@ def test_handoff_on_request_and_after_two_low_confidence_turns(bot):
     first = bot.reply("h3", "password reset")
     assert first.outcome == Outcome.OOS and not first.handoff
     second = bot.reply("h3", "cannot login")
-    assert second.handoff and "low confidence 2 turns in a row" in second.reason
+    assert second.handoff and second.reason == "out of scope 2 turns in a row"
+    assert not second.in_scope and not first.in_scope  # the details say "out of scope"
     queue = bot.log.handoff_queue()
     assert [q["conversation_id"] for q in queue] == ["h1", "h2", "h3"]
     assert queue[2]["turn_id"] == second.turn_id
