@@ -341,6 +341,23 @@ def test_reply_answers_logs_and_handles_odd_messages(bot):
         bot.reply("x" * 500, "hi")
 
 
+def test_control_characters_never_reach_the_models_or_the_log(bot):
+    reply = bot.reply("nul", "where is\x00 my refund\x1b")
+    (turn,) = bot.log.turns()
+    assert turn["text"] == "where is my refund" and "\x00" not in turn["reply"]
+    assert reply.turn_id == turn["id"]
+    only_controls = bot.reply("nul", "\x00\x07")
+    assert only_controls.outcome == Outcome.EMPTY and bot.log.count_turns() == 1
+
+
+def test_a_sentence_with_the_order_number_fills_the_slot(bot):
+    asked = bot.reply("s", "where is my refund")
+    assert asked.missing_slots == ("order_number",)
+    filled = bot.reply("s", "my order number is 4821377, can you help")
+    assert filled.outcome == Outcome.ANSWERED and not filled.handoff  # not the 'agent' intent
+    assert "Track order 4821377" in filled.text
+
+
 def test_slot_is_asked_for_and_filled_on_the_next_turn(bot):
     first = bot.reply("s1", "where is my refund")
     assert first.outcome == Outcome.ASKED_SLOT and first.answer_id == "faq-1"
