@@ -284,10 +284,8 @@ def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None
             continue
         reply = bot.reply(cid, message)
         tag = f"[{reply.outcome.value}"
-        if reply.intent and reply.in_scope:
+        if reply.intent and reply.in_scope:  # out of scope: the guess is not shown
             tag += f" {reply.intent} {reply.confidence:.0%}"
-        elif reply.intent:
-            tag += " out of scope"
         tag += "]"
         print(f"bot> {reply.text}  {tag}", file=stdout)
         if reply.handoff:

@@ -67,7 +67,7 @@ def test_train_missing_intent_column_suggests_intent_column(capsys, tmp_path, fi
 
 def test_train_wrong_encoding_suggests_intents_encoding(capsys, tmp_path, files):
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("text,intent\n".encode() + "café refund,refund\n".encode("latin-1") * 3)
+    latin.write_bytes(b"text,intent\n" + "café refund,refund\n".encode("latin-1") * 3)
     err = train_error(capsys, tmp_path, files, intents=latin)
     assert "`--intents-encoding latin-1`" in err and "encoding=" not in err
     assert "--encoding " not in err  # train has no --encoding

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import packaged_model_available
 
 ROOT = Path(__file__).resolve().parents[3]
