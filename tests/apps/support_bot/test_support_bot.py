@@ -462,11 +462,15 @@ def test_demo_is_an_api_and_feedback_lands_in_the_log(bot):
             "how do i reset my password", [], api_name="/reply")
         assert "`login`" in details and table["data"][0][0] == "✓ faq-4"
         assert "forgot password" in str(history[-1]["content"])
+        # an empty message adds no bubble and leaves the last turn to rate
+        _, after, _, _, _, status, _ = client.predict("  ", history, api_name="/reply")
+        assert after == history and "type a message" in status
+        assert "Saved **helpful** for turn" in client.predict(api_name="/feedback_helpful")
         assert "Saved" in client.predict("login", api_name="/correct_intent")
     finally:
         demo.close()
     (turn,) = bot.log.turns()
-    assert turn["corrected_intent"] == "login"
+    assert turn["corrected_intent"] == "login" and turn["feedback"] == "helpful"
 
 
 # ---------------------------------------------------------------------- saved files
