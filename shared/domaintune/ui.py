@@ -12,7 +12,6 @@ from typing import Any
 
 from .classifier import TextClassifier
 
-
 LOW_CONFIDENCE_QUANTILE = 0.05  # of the correctly classified validation messages
 
 
