@@ -151,6 +151,9 @@ def train_summary(result: dict) -> list[str]:
              f"in-scope accuracy {_percent(oos.get('in_scope_accuracy'))}, OOS recall "
              f"{_percent(oos.get('oos_recall'))}",
              f"  FAQ: {result['faq']['entries']} entries, {result['faq']['vectors']} vectors",
+             *(["  worst intents on validation (F1): "
+                + ", ".join(f"{name} {f1:.2f}" for name, f1 in result["worst_intents"])]
+               if result.get("worst_intents") else []),
              f"  saved to {result['bot_dir']} (registered as {result.get('registered')})"]
     return lines
 

@@ -141,6 +141,7 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
               meta={"version": 1, "parent": None, "oos_classes": classes[len(labels):]})
     bot.detector = tune_oos(bot, val, oos_texts)
     summary = {
+        "worst_intents": worst_intents(bot, val),
         "intents": len(labels), "n_train": len(train), "n_validation": len(val),
         "validation": clf.metrics.get("validation", {}),
         "calibration": clf.metrics.get("calibration", {}),
@@ -162,6 +163,18 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
         len(kb), len(retriever.index), retriever.index.kind_.value, len(oos_texts),
         bot.detector.describe(), out, summary["seconds"])
     return bot
+
+
+def worst_intents(bot: SupportBot, data: TextDataset, n: int = 3) -> list[list]:
+    """The ``n`` intents with the lowest F1 on ``data`` (``[[intent, f1], ...]``, worst first)."""
+    from sklearn.metrics import f1_score
+
+    labels = sorted(set(data.labels))
+    predicted = [a.intent for a in bot.analyze(list(data.texts))]
+    scores = f1_score(list(data.labels), predicted, labels=labels, average=None, zero_division=0)
+    ranked = sorted(zip(labels, (round(float(x), 4) for x in scores), strict=True),
+                    key=lambda x: x[1])
+    return [list(x) for x in ranked[:n]]
 
 
 def tune_oos(bot: SupportBot, validation: TextDataset,

@@ -137,9 +137,9 @@ def test_summaries_are_short_and_name_the_files():
         "validation": {"accuracy": 0.992, "macro_f1": 0.991},
         "oos": {"mode": "combiner", "in_scope_accuracy": 0.908, "oos_recall": 0.902},
         "n_oos_examples": 61, "faq": {"entries": 36, "vectors": 109}, "bot_dir": "models/bot",
-        "registered": "bot v1 (candidate)"})
+        "registered": "bot v1 (candidate)", "worst_intents": [["refund", 0.8], ["card", 0.9]]})
     text = "\n".join(train)
-    assert len(train) <= 6 and "accuracy 99.2%" in text and "OOS recall 90.2%" in text
+    assert len(train) <= 7 and "worst intents on validation (F1): refund 0.80, card 0.90" in text and "accuracy 99.2%" in text and "OOS recall 90.2%" in text
     assert "saved to models/bot" in text
     ev = "\n".join(evaluate_summary({
         "n_in_scope": 100, "accuracy": 0.9, "macro_f1": 0.88, "in_scope_accuracy": 0.85,

@@ -569,6 +569,7 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
     assert len(printed.out.strip().splitlines()) == 1  # exactly one JSON object on stdout
     summary = json.loads(printed.out)
     assert "validation (" in printed.err and f"saved to {bot_dir}" in printed.err
+    assert "worst intents on validation (F1)" in printed.err and len(summary["worst_intents"]) == 3
     assert summary["version"] == 1 and summary["oos"]["mode"] == "combiner"
     assert summary["n_oos_examples"] == len(OOS)
 
