@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 READMES = ["README.md", "apps/support_bot/README.md"]
 CHAT_INPUT = "my card hasn't arrived\n/helpful\nhow do I reset my password?\n/intent reset_password\nquit\n"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not packaged_model_available(), reason="needs the packaged MiniLM")]
+needs_minilm = pytest.mark.skipif(not packaged_model_available(),
+                                  reason="needs the packaged MiniLM")
 
 
 def readme_commands(path: Path) -> list[list[str]]:
@@ -52,6 +52,8 @@ def test_the_readmes_have_the_bot_commands():
                 "support-bot retrain", "support-bot demo", "support-bot handoffs"} <= programs, name
 
 
+@pytest.mark.slow  # two trainings with the packaged MiniLM: about a minute each on 2 cores
+@needs_minilm
 @pytest.mark.parametrize("readme", READMES)
 def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatch, capsys):
     import gradio as gr
