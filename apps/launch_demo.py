@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 MODELS = ROOT / "models"
 logger = logging.getLogger("domaintune.demo")
+
+def progress(message: str) -> None:
+    """A line on stderr at once, so that ``make demo`` is never silent while it trains."""
+    print(f"[demo] {message}", file=sys.stderr, flush=True)
+
 
 CLASSIFIER_EXAMPLES = ["I think someone stole my card", "where is my refund?",
                        "can I talk to a real person", "what's the weather tomorrow?"]
@@ -33,7 +39,11 @@ def intent_classifier(data_dir: Path = DATA, models_dir: Path = MODELS,
     paths = core_samples.write_samples(data_dir)
     out = models_dir / "demo-intents"
     if out.is_dir() and not retrain:
+        progress(f"loading the sample intent classifier from {out}")
         return TextClassifier.load(out), out / "confusion_matrix.png"
+    start = time.perf_counter()
+    progress(f"training the sample intent classifier (frozen MiniLM, a few seconds to a minute "
+             f"on a CPU) into {out} ...")
     train, val = load_dataset(paths["intents"], text="text", label="intent", split=0.15, seed=0)
     test = load_dataset(paths["intents_test"], text="text", label="intent")
     clf = TextClassifier.from_pretrained("default", labels=train.label_names)
@@ -42,7 +52,8 @@ def intent_classifier(data_dir: Path = DATA, models_dir: Path = MODELS,
     clf.metrics["test"] = {k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}
     clf.save(out, **_overwrite(clf))
     plot_confusion_matrix(metrics["confusion_matrix"], clf.labels, out / "confusion_matrix.png")
-    logger.info("sample intent classifier: test accuracy %.3f, saved to %s", metrics["accuracy"], out)
+    progress(f"sample intent classifier ready in {time.perf_counter() - start:.0f} s: test "
+             f"accuracy {metrics['accuracy']:.1%}, saved to {out}")
     return clf, out / "confusion_matrix.png"
 
 
@@ -72,10 +83,12 @@ def app_tab(app: Any, data_dir: Path = DATA, models_dir: Path = MODELS,
     """One registered app's tab content: its samples, its demo service, its tab. Returns the
     service."""
     start = time.perf_counter()
+    progress(f"preparing the {app.title!r} tab (its sample data, and its model, trained on "
+             f"first use under {models_dir}) ...")
     samples = app.write_samples(data_dir)
     service = app.demo_service(samples, models_dir, retrain=retrain)
     app.build_tab(service)
-    logger.info("app %s ready in %.1fs", app.name, time.perf_counter() - start)
+    progress(f"{app.title!r} tab ready in {time.perf_counter() - start:.0f} s")
     return service
 
 
@@ -112,8 +125,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--build-only", action="store_true", help="build and exit (no server)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    progress("building the demo (the first run trains the sample models)")
     demo = build_demo(args.retrain, apps=args.apps)
     if not args.build_only:
+        progress(f"serving on http://{args.host}:{args.port}")
         demo.launch(server_name=args.host, server_port=args.port)
 
 

@@ -1,4 +1,4 @@
-"""The ``support-bot`` command line: train, evaluate, chat, demo, retrain.
+"""The ``support-bot`` command line: train, evaluate, chat, handoffs, demo, retrain.
 
 Examples:
     support-bot train --intents data/support/intents.csv --faq data/support/faq.csv \\
@@ -7,7 +7,8 @@ Examples:
         --set dialogue.low_confidence_limit=3
     support-bot evaluate models/bot --data data/support/intents_test.csv \\
         --oos-data more_oos.csv --faq-queries data/support/faq_queries.csv
-    support-bot chat models/bot
+    support-bot chat models/bot     # /helpful, /unhelpful, /intent NAME give feedback
+    support-bot handoffs models/bot
     support-bot demo models/bot --port 7861
     support-bot retrain models/bot --output models/bot-v2
     support-bot chat northwind      # the production version of a registered bot (domaintune models promote)
@@ -48,6 +49,7 @@ _COLUMN_OPTIONS = {
     "encoder": ("faq", "encoder"),
     "cross_encoder": ("faq", "cross_encoder"),
     "oos_text_column": ("oos", "text_column"),
+    "oos_encoding": ("oos", "encoding"),
     "oos_topic_column": ("oos", "topic_column"),
 }
 
@@ -127,55 +129,128 @@ def _register(args: argparse.Namespace, bot, fingerprint: str, parent: Path | No
     return str(version)
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _emit(result: dict, summary: list[str], args: argparse.Namespace) -> None:
+    """Exactly one JSON object on stdout (for scripts); the readable summary on stderr
+    unless ``--json``."""
+    print(json.dumps(result, default=str))
+    sys.stdout.flush()
+    if not args.json:
+        print("\n".join(summary), file=sys.stderr)
+
+
+def train_summary(result: dict) -> list[str]:
+    """The readable lines ``support-bot train`` prints on stderr."""
+    val, oos = result.get("validation") or {}, result.get("oos") or {}
+    lines = [f"trained support bot v{result['version']} on {result['n_intent_train']} messages "
+             f"({result['intents']} intents) in {result['seconds']} s",
+             f"  validation ({result['n_validation']} messages): accuracy "
+             f"{_percent(val.get('accuracy'))}, macro-F1 {val.get('macro_f1', float('nan')):.3f}",
+             f"  out of scope ({oos.get('mode', '-')}, {result['n_oos_examples']} OOS examples): "
+             f"in-scope accuracy {_percent(oos.get('in_scope_accuracy'))}, OOS recall "
+             f"{_percent(oos.get('oos_recall'))}",
+             f"  FAQ: {result['faq']['entries']} entries, {result['faq']['vectors']} vectors",
+             *(["  worst intents on validation (F1): "
+                + ", ".join(f"{name} {f1:.2f}" for name, f1 in result["worst_intents"])]
+               if result.get("worst_intents") else []),
+             f"  saved to {result['bot_dir']} (registered as {result.get('registered')})"]
+    return lines
+
+
 def _train(args: argparse.Namespace) -> int:
     from domaintune import DomaintuneError
 
+    from .advice import command_line
     from .service import SupportBot
 
-    config = _train_config(args)
-    if not config.output_dir:
-        raise DomaintuneError("pass --output BOT_DIR (or set output_dir in the --config file)")
-    bot = SupportBot.train(config, config.output_dir, overwrite=args.overwrite)
+    with command_line("train"):
+        config = _train_config(args)
+        if not config.output_dir:
+            raise DomaintuneError("pass --output BOT_DIR (or set output_dir in the --config file)")
+        bot = SupportBot.train(config, config.output_dir, overwrite=args.overwrite)
     summary = {"bot_dir": str(bot.directory), "version": bot.version, **bot.meta["summary"]}
     summary["registered"] = _register(args, bot, _file_fingerprint(
         [config.intents_file, config.validation_file, config.faq_file, config.oos_file,
          config.oos_train_file]))
-    print(json.dumps(summary, indent=2, default=str))
-    print(f"trained on {summary['n_intent_train']} messages ({summary['intents']} intents), "
-          f"{summary['faq']['entries']} FAQ entries, OOS: {bot.detector.describe()}; saved to "
-          f"{bot.directory}", file=sys.stderr)
     bot.close()
+    _emit(summary, train_summary(summary), args)
     return 0
 
 
-def _faq_queries(path: str, query_column: str, id_column: str) -> list[tuple[str, str]]:
+def _faq_queries(path: str, query_column: str, id_column: str,
+                 encoding: str = "utf-8") -> list[tuple[str, str]]:
     from domaintune import load_dataset
 
-    frame = load_dataset(path, text=query_column, label=id_column)
+    frame = load_dataset(path, text=query_column, label=id_column, encoding=encoding)
     return list(zip(frame.texts, frame.labels, strict=True))
+
+
+def evaluate_summary(metrics: dict) -> list[str]:
+    """The readable lines ``support-bot evaluate`` prints on stderr."""
+    worst = ", ".join(f"{name} {f1:.2f}" for name, f1 in metrics.get("worst_intents", []))
+    lines = [f"evaluated {metrics['n_in_scope']} in-scope messages: accuracy "
+             f"{_percent(metrics['accuracy'])}, macro-F1 {metrics['macro_f1']:.3f}, accepted "
+             f"and right {_percent(metrics['in_scope_accuracy'])}"]
+    if metrics.get("n_oos"):
+        lines.append(f"  {metrics['n_oos']} OOS messages: OOS recall "
+                     f"{_percent(metrics['oos_recall'])}, precision "
+                     f"{_percent(metrics['oos_precision'])}")
+    if metrics.get("n_queries"):
+        lines.append(f"  {metrics['n_queries']} FAQ queries: recall@1 "
+                     f"{_percent(metrics['retrieval_recall1'])}, MRR@10 "
+                     f"{metrics['retrieval_mrr10']:.3f}")
+    if worst:
+        lines.append(f"  worst intents (F1): {worst}")
+    lines.append(f"  report (confusion_matrix.png, report.md, metrics.json) in "
+                 f"{metrics['report_dir']}")
+    return lines
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from domaintune import load_dataset
 
+    from .advice import command_line, reading
+    from .service import SupportBot
+
+    with command_line("evaluate"), SupportBot.load(_bot_dir(args)) as bot:
+        ic = bot.config.intent
+        with reading("test_data"):
+            data = load_dataset(args.data, text=args.text_column or ic.text_column,
+                                label=args.intent_column or ic.label_column,
+                                encoding=args.encoding or ic.encoding)
+        oos = None
+        if args.oos_data:
+            with reading("test_oos"):
+                oos = load_dataset(args.oos_data,
+                                   text=args.oos_text_column or bot.config.oos.text_column,
+                                   label=None, encoding=args.encoding or "utf-8").texts
+        queries = None
+        if args.faq_queries:
+            with reading("faq_queries"):
+                queries = _faq_queries(args.faq_queries, args.query_column, args.faq_id_column,
+                                       args.encoding or "utf-8")
+        metrics = bot.evaluate(data, oos, queries, output_dir=args.output)
+    _emit(metrics, evaluate_summary(metrics), args)
+    return 0
+
+
+def _handoffs(args: argparse.Namespace) -> int:
     from .service import SupportBot
 
     with SupportBot.load(_bot_dir(args)) as bot:
-        ic = bot.config.intent
-        data = load_dataset(args.data, text=args.text_column or ic.text_column,
-                            label=args.intent_column or ic.label_column,
-                            encoding=args.encoding or ic.encoding)
-        oos = None
-        if args.oos_data:
-            oos = load_dataset(args.oos_data, text=args.oos_text_column or bot.config.oos.text_column,
-                               label=None, encoding=args.encoding or "utf-8").texts
-        queries = (_faq_queries(args.faq_queries, args.query_column, args.faq_id_column)
-                   if args.faq_queries else None)
-        metrics = bot.evaluate(data, oos, queries, output_dir=args.output)
-    print(json.dumps(metrics))
-    print(f"evaluated {metrics['n_in_scope']} in-scope messages, {metrics['n_oos']} OOS messages "
-          f"and {metrics['n_queries']} FAQ queries; report (confusion_matrix.png, report.md, "
-          f"metrics.json) in {metrics['report_dir']}", file=sys.stderr)
+        queue = bot.log.handoff_queue(None if args.all else "open")
+    if args.json:
+        print(json.dumps(queue, default=str))
+        return 0
+    if not queue:
+        print("no conversations waiting for an agent" if not args.all else "no handoffs yet")
+        return 0
+    for q in queue:
+        print(f"{str(q['created_at'])[:19]}  {q['status']:<4}  {q['conversation_id']}  turn {q['turn_id']}"
+              f"  {q['reason'] or ''}")
     return 0
 
 
@@ -195,8 +270,10 @@ def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None
     stdout = stdout or sys.stdout
     cid = conversation_id or f"cli-{uuid.uuid4().hex[:12]}"
     interactive = stdin.isatty()
-    print(f"Support bot v{bot.version} - conversation {cid}. Type 'quit' to leave.", file=stdout)
+    print(f"Support bot v{bot.version} - conversation {cid}. Type /help for the commands, "
+          "'quit' to leave.", file=stdout)
     answered = 0
+    last_turn: int | None = None
     while True:
         if interactive:
             print("you> ", end="", file=stdout, flush=True)
@@ -204,21 +281,65 @@ def chat(bot, *, conversation_id: str | None = None, stdin: TextIO | None = None
         if not line:
             break
         message = line.rstrip("\n")
-        if message.strip().lower() in ("quit", "exit"):
+        if message.strip().lower() in ("quit", "exit", "/quit"):
             break
+        if message.strip().startswith("/"):
+            print(f"bot> {chat_command(bot, message.strip(), last_turn)}", file=stdout)
+            stdout.flush()
+            continue
         reply = bot.reply(cid, message)
         tag = f"[{reply.outcome.value}"
-        if reply.intent:
+        if reply.intent and reply.in_scope:  # out of scope: the guess is not shown
             tag += f" {reply.intent} {reply.confidence:.0%}"
         tag += "]"
         print(f"bot> {reply.text}  {tag}", file=stdout)
         if reply.handoff:
             print(f"bot> (handed off to an agent: {reply.reason})", file=stdout)
         stdout.flush()
-        answered += reply.turn_id is not None
+        if reply.turn_id is not None:
+            answered += 1
+            last_turn = reply.turn_id
     print(f"bye ({answered} messages logged in {bot.log.path if bot.directory else 'memory'})",
           file=stdout)
     return answered
+
+
+CHAT_HELP = ("commands: /helpful (the last reply helped), /unhelpful (it did not), /intent NAME "
+             "(the intent it should have had; add --new for a new intent), /intents (the intents "
+             "the bot knows), /help, quit. Feedback is what `support-bot retrain` learns from.")
+
+
+def chat_command(bot, command: str, last_turn: int | None) -> str:
+    """Run one ``/command`` of :func:`chat` on the last turn; returns what to print."""
+    from domaintune import DomaintuneError
+    from domaintune.errors import closest
+
+    name, _, arg = command.partition(" ")
+    name, arg = name.lower(), arg.strip()
+    if name == "/help":
+        return CHAT_HELP
+    if name == "/intents":
+        return ", ".join(bot.intents)
+    if name not in ("/helpful", "/unhelpful", "/intent"):
+        return f"unknown command {name!r}; {CHAT_HELP}"
+    if last_turn is None:
+        return "send a message first: feedback is about the bot's last reply"
+    try:
+        if name == "/intent":
+            intent, _, flag = arg.partition(" ")
+            new = flag.strip() == "--new"
+            if not intent or (flag.strip() and not new):
+                return "usage: /intent NAME (see /intents), or /intent NAME --new for a new intent"
+            if intent not in bot.intents and not new:
+                return (f"not saved: unknown intent {intent!r}{closest(intent, bot.intents)}; "
+                        f"see /intents, or type /intent {intent} --new to add a new intent "
+                        "(retrain learns it)")
+            bot.feedback(last_turn, corrected_intent=intent, allow_new_intent=new)
+            return f"saved: turn {last_turn} should have been {intent!r}"
+        bot.feedback(last_turn, helpful=name == "/helpful")
+    except DomaintuneError as exc:
+        return f"not saved: {exc}"
+    return f"saved: turn {last_turn} was {'helpful' if name == '/helpful' else 'not helpful'}"
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -250,7 +371,12 @@ def _retrain(args: argparse.Namespace) -> int:
         info["registered"] = _register(args, new, _file_fingerprint(
             [str(source / "log.db")]), parent=source)
         new.close()
-    print(json.dumps(info, indent=2, default=str))
+    oos = info.get("oos") or {}
+    _emit(info, [f"retrained v{bot.version} -> v{info['version']} on {info['n_examples']} logged "
+                 f"turns ({info['n_corrected']} corrected, {info['n_helpful']} helpful); OOS "
+                 f"recall {_percent(oos.get('oos_recall'))}, in-scope accuracy "
+                 f"{_percent(oos.get('in_scope_accuracy'))}",
+                 f"  saved to {info['bot_dir']} (registered as {info['registered']})"], args)
     return 0
 
 
@@ -285,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--faq-encoding")
     t.add_argument("--encoder", help="bi-encoder of the FAQ (default: packaged MiniLM)")
     t.add_argument("--cross-encoder", help="CrossEncoderModel directory to re-rank answers")
-    t.add_argument("--oos-text-column")
+    t.add_argument("--oos-text-column", help="text column of --oos and --oos-train (default text)")
+    t.add_argument("--oos-encoding", help="text encoding of --oos and --oos-train")
     t.add_argument("--oos-topic-column", help="topic column of --oos-train: one out-of-scope "
                                               "class per topic")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -307,7 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output", help="report directory (default BOT_DIR/reports/evaluate)")
     e.set_defaults(func=_evaluate)
 
-    c = sub.add_parser("chat", help="talk to a bot in the terminal (quit/EOF to leave)")
+    h = sub.add_parser("handoffs", help="list the conversations handed off to an agent")
+    h.add_argument("bot_dir")
+    h.add_argument("--all", action="store_true", help="also the handled ones (status done)")
+    h.add_argument("--json", action="store_true", help="print the queue as JSON")
+    h.set_defaults(func=_handoffs)
+
+    c = sub.add_parser("chat", help="talk to a bot in the terminal (/help for the feedback "
+                                    "commands, quit/EOF to leave)")
     c.add_argument("bot_dir")
     c.add_argument("--conversation", help="continue this conversation id")
     c.set_defaults(func=_chat)
@@ -325,12 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replayed old examples per new example (default: the whole replay buffer)")
     r.add_argument("--name", help="registry name (default: the source bot's name)")
     r.set_defaults(func=_retrain)
-    for command in (t, e, c, d, r):
+    for command in (t, e, r):
+        command.add_argument("--json", action="store_true",
+                             help="print only the JSON result (no summary on stderr)")
+    for command in (t, e, c, d, r, h):
         command.add_argument("--registry", default=None,
                              help="SQLAlchemy URL of the model registry (default: env "
                                   "DOMAINTUNE_REGISTRY, else the domaintune default, "
                                   "models/registry.db under the working directory)")
-    for command in (e, c, d, r):
+    for command in (e, c, d, r, h):
         command.description = ("BOT_DIR is a bot directory or the name of a registered bot "
                                "(its production version is used)")
     return parser

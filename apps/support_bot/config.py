@@ -306,6 +306,18 @@ class SlotConfig(_Section):
             raise ConfigError(f"{self._where}: expected a prompt asking for the value, found none")
 
 
+def free_text_slot(name: str) -> SlotConfig:
+    """The slot of a ``{name}`` no extractor is configured for: asked for in words ("What is
+    the merchant?"), the customer's reply is the value, forgotten when the topic changes.
+
+    Example:
+        >>> free_text_slot("merchant").prompt
+        'What is the merchant?'
+    """
+    return SlotConfig(pattern=None, prompt=f"What is the {name.replace('_', ' ')}?",
+                      free_text=True, scope=SlotScope.TOPIC)
+
+
 def _default_slots() -> dict[str, SlotConfig]:
     # Order matters: an earlier slot claims its text first (an amount "£1200" is not a card's
     # last four digits).
@@ -331,7 +343,12 @@ class DialogueConfig(_Section):
         escalate_intents: intents always passed to an agent (e.g. complaints).
         handoff_keywords: phrases that hand off whatever the classifier says (whole words,
             case-insensitive).
-        low_confidence_limit: consecutive out-of-scope / unanswered turns that hand off.
+        low_confidence_limit: consecutive out-of-scope turns that hand off.
+        slot_retry_limit: times the bot asks again for a slot value it did not get; after
+            that an off-topic message drops the waiting answer (and is out of scope), and an
+            in-scope message without the value hands off.
+        ask_unknown_slots: a ``{slot}`` in an answer that ``slots`` does not define is asked for
+            in words ("What is the merchant?", free text) instead of failing training.
         followup_max_words: a message of at most this many words with a reference or follow-up
             start ("and ...", "that", "it") may reuse the last intent.
         followup_starts: openings of a follow-up ("and", "what about" ...).
@@ -355,6 +372,8 @@ class DialogueConfig(_Section):
         "human", "real person", "a person", "an agent", "live agent", "operator",
         "representative", "speak to someone", "talk to someone", "customer service"])
     low_confidence_limit: int = 2
+    slot_retry_limit: int = 1
+    ask_unknown_slots: bool = True
     followup_max_words: int = 8
     followup_starts: list[str] = field(default_factory=lambda: [
         "and", "also", "what about", "how about", "but", "then", "so"])
@@ -383,6 +402,7 @@ class DialogueConfig(_Section):
                               f"{{order_number}}, found {bad}")
         self._check([
             ("low_confidence_limit", self.low_confidence_limit >= 1, "an integer >= 1"),
+            ("slot_retry_limit", self.slot_retry_limit >= 0, "an integer >= 0"),
             ("followup_max_words", self.followup_max_words >= 1, "an integer >= 1"),
             ("max_model_chars", self.max_model_chars >= 16, "an integer >= 16"),
             ("max_log_chars", self.max_log_chars >= 16, "an integer >= 16"),

@@ -39,7 +39,8 @@ class ConversationContext:
         pending_intent: its intent.
         pending_confidence: the classifier's confidence when it was chosen.
         pending_missing: the slots still missing.
-        low_confidence_streak: consecutive turns that were out of scope or left a slot unfilled.
+        slot_retries: times the bot has asked again for the pending slot.
+        low_confidence_streak: consecutive turns that were out of scope.
         handed_off: the conversation is queued for an agent.
         turns: turns so far.
     """
@@ -51,6 +52,7 @@ class ConversationContext:
     pending_intent: str | None = None
     pending_confidence: float = 0.0
     pending_missing: list[str] = field(default_factory=list)
+    slot_retries: int = 0
     low_confidence_streak: int = 0
     handed_off: bool = False
     turns: int = 0
@@ -71,13 +73,15 @@ class ConversationContext:
         self.pending_intent = None
         self.pending_confidence = 0.0
         self.pending_missing = []
+        self.slot_retries = 0
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)  # case-sensitive; use (?i:...) in a pattern to ignore case
 
 
-def extract_slots(text: str, slots: dict[str, SlotConfig], *, awaited: list[str] | None = None) -> dict[str, str]:
+def extract_slots(text: str, slots: dict[str, SlotConfig], *, awaited: list[str] | None = None,
+                  free_text: bool = True) -> dict[str, str]:
     """Slot values found in ``text``.
 
     Awaited slots are matched first, then the others in configuration order; a piece of text
@@ -88,6 +92,8 @@ def extract_slots(text: str, slots: dict[str, SlotConfig], *, awaited: list[str]
         text: the message.
         slots: slot name -> :class:`SlotConfig`.
         awaited: slots the bot has just asked for.
+        free_text: let an awaited free-text slot take the whole message (``False``: patterns
+            only).
 
     Returns:
         ``{slot: value}`` for the slots found.
@@ -109,7 +115,7 @@ def extract_slots(text: str, slots: dict[str, SlotConfig], *, awaited: list[str]
             start, end = match.span()
             masked = masked[:start] + " " * (end - start) + masked[end:]
     for name in awaited:
-        if name not in found and slots[name].free_text and not found:
+        if free_text and name not in found and slots[name].free_text and not found:
             value = " ".join(text.split())[:FREE_TEXT_MAX].strip(" .!?")
             if value:
                 found[name] = value
@@ -136,6 +142,16 @@ def fill_template(template: str, values: dict[str, str]) -> tuple[str, list[str]
         return match.group(0)
 
     return SLOT_PATTERN.sub(sub, template), missing
+
+
+def mark_slots(text: str) -> str:
+    """Show the ``{slot}`` placeholders left in a template as ``[slot name]`` (for people).
+
+    Example:
+        >>> mark_slots("Track order {order_number} in the app")
+        'Track order [order number] in the app'
+    """
+    return SLOT_PATTERN.sub(lambda m: f"[{m.group(1).replace('_', ' ')}]", text)
 
 
 def words(text: str) -> list[str]:

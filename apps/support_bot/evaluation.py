@@ -85,6 +85,9 @@ def evaluate(bot: SupportBot, data: TextDataset, oos_texts: list[str] | None = N
         metrics["n_oos"] = len(oos_res)
     bot_metrics = classification_metrics(np.array(y_true), np.array(y_pred), ext)
     metrics["most_confused"] = bot_metrics["most_confused"][:10]
+    scored = [(name, round(v["f1"], 4)) for name, v in clf_metrics["per_class"].items()
+              if v["support"] > 0]
+    metrics["worst_intents"] = [list(x) for x in sorted(scored, key=lambda x: x[1])[:3]]
     if faq_queries:
         metrics.update(_retrieval_metrics(bot, faq_queries))
     out = Path(output_dir) if output_dir else (

@@ -22,9 +22,11 @@ from typing import Any
 import pandas as pd
 
 from domaintune import DataError, read_table
+from domaintune.advice import advise
 from domaintune.errors import closest
 from domaintune.persistence import write_text_atomic
 
+from .advice import reading
 from .config import KnowledgeBaseConfig
 
 SLOT_PATTERN = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
@@ -207,12 +209,20 @@ def load_knowledge_base(path: str | Path, config: KnowledgeBaseConfig | None = N
                     if v is not None and v not in found and v != getattr(defaults, k)})
     if missing:
         hints = []
-        for key, name in missing.items():
-            guess = closest(name, found).removeprefix("; did you mean ").rstrip("?")
-            hints.append(f"{key}={guess if guess else '<one of the columns found>'}")
+        # never suggest a column that already plays another role
+        taken = {v for v in {**required, **optional}.values() if v in found}
+        free = [c for c in found if c not in taken]
+        with reading("faq"):
+            for key, name in missing.items():
+                guess = closest(name, free).removeprefix("; did you mean ").rstrip("?").strip("'")
+                if not guess and len(free) == 1:
+                    guess = free[0]
+                hint = advise(key.removesuffix("_column"), guess or "<column>")
+                if hint:
+                    hints.append(hint)
+        fix = f"pass {' and '.join(hints)}" if hints else "rename the columns"
         raise DataError(f"expected FAQ columns {[v for v in {**required, **optional}.values() if v]} "
-                        f"in {path}, found {found}; pass {', '.join(hints)} (--faq-id-column, "
-                        "--faq-question-column, ... on the command line)")
+                        f"in {path}, found {found}; {fix}")
     intent_col = cfg.intent_column if cfg.intent_column in found else None
     tags_col = cfg.tags_column if cfg.tags_column in found else None
 

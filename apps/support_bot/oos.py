@@ -237,6 +237,12 @@ class OOSDetector:
         return self._score(_signals(confidence, similarity,
                                     oos_probability if uses_class else None, "scored"))
 
+    @property
+    def threshold(self) -> float:
+        """The :meth:`score` a message needs to be in scope."""
+        self._check_fitted()
+        return float(self.threshold_) if self.mode_ == "combiner" else 0.0
+
     def accept(self, confidence: Any, similarity: Any, oos_probability: Any = None) -> np.ndarray:
         """``True`` where a message is in scope."""
         scores = self.score(confidence, similarity, oos_probability)

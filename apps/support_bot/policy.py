@@ -7,18 +7,31 @@ reads and writes nothing and does not modify its arguments, so every rule is tes
 (tests/apps/support_bot/test_policy.py). :class:`~support_bot.SupportBot` runs the models,
 calls it, and logs the turn.
 
-The rules, in order:
+The rules, in order (the table of transitions is in apps/support_bot/README.md, "The
+dialogue policy"; each row is a test in tests/apps/support_bot/test_policy.py):
 
-1. an explicit request for a person (``dialogue.handoff_keywords``), or a handoff / escalated
-   intent predicted in scope: hand off;
-2. an answer waiting for slot values: a message giving an awaited value fills it and answers;
-   a new in-scope question drops the wait; anything else asks again, and hands off after
-   ``low_confidence_limit`` turns;
-3. a follow-up ("and how long will that take?") reuses the last intent, with the FAQ ranked
+1. an explicit request for a person (``dialogue.handoff_keywords``): hand off, whatever else
+   the message says; a pending slot is dropped;
+2. an answer waiting for a slot value:
+
+   a. the message contains the value (the slot's pattern finds it): fill it and answer,
+      whatever the classifier says ("my order number is 4821377");
+   b. a handoff / escalated intent in scope: hand off (the pending slot is dropped);
+   c. a new in-scope question (another intent, not a follow-up): drop the wait, go on at 3;
+   d. an awaited free-text slot takes the message as the value: fill it and answer;
+   e. otherwise ask again, up to ``slot_retry_limit`` times (not counted as out of scope);
+      then an out-of-scope message drops the wait and goes on at 3 (asked to rephrase), and
+      an in-scope one without the value hands off;
+
+3. a handoff / escalated intent predicted in scope: hand off;
+4. a follow-up ("and how long will that take?") reuses the last intent, with the FAQ ranked
    for the two messages together (:func:`followup_query` says which query to rank);
-4. out of scope: ask to rephrase, hand off after ``low_confidence_limit`` turns in a row;
-5. answer: a fixed ``dialogue.responses`` entry or the best FAQ entry; an answer with
+5. out of scope: ask to rephrase, hand off after ``low_confidence_limit`` such turns in a row;
+6. answer: a fixed ``dialogue.responses`` entry or the best FAQ entry; an answer with
    ``{slot}`` values it lacks asks for the first one.
+
+A handoff forgets the pending answer and the last topic (no follow-up of it, no slot asked
+again); slot values and the ``handed_off`` flag stay.
 
 Example:
     >>> from support_bot.config import DialogueConfig
@@ -42,6 +55,7 @@ from .dialogue import (
     fill_template,
     handoff_keyword,
     is_followup,
+    mark_slots,
 )
 
 RESPONSE_PREFIX = "response:"  # answer ids of dialogue.responses entries: "response:<intent>"
@@ -124,6 +138,9 @@ class Decision:
         reason: why, in words.
         top_answers: ``(FAQ id, score, answer with the known slots filled)``, best first.
         context: the conversation after this message (the input context is not modified).
+        in_scope: whether the decision treated the message as in scope (``False`` for out of
+            scope and for a handoff after out-of-scope turns; ``True`` for answers, slot
+            questions and follow-ups).
     """
 
     outcome: Outcome
@@ -135,6 +152,7 @@ class Decision:
     reason: str
     top_answers: tuple[tuple[str, float, str], ...]
     context: ConversationContext
+    in_scope: bool = True
 
     @property
     def handoff(self) -> bool:
@@ -179,69 +197,107 @@ class _Turn:
         self.ctx, self.a, self.config, self.dc = ctx, a, config, config.dialogue
 
     def top(self, entries: Entries) -> tuple[tuple[str, float, str], ...]:
+        """The listed answers: known slots filled, missing ones shown as ``[slot name]``."""
         return tuple((entry_id, round(float(score), 4),
-                      fill_template(self.config.answers[entry_id], self.ctx.slots)[0])
+                      mark_slots(fill_template(self.config.answers[entry_id], self.ctx.slots)[0]))
                      for entry_id, score in entries[: self.config.top_k])
 
     def result(self, outcome: Outcome, text: str, *, intent: str | None = None,
                use_predicted: bool = True, confidence: float | None = None,
                answer_id: str | None = None, missing: list[str] | None = None,
-               reason: str = "", top: tuple[tuple[str, float, str], ...] | None = None) -> Decision:
+               reason: str = "", top: tuple[tuple[str, float, str], ...] | None = None,
+               in_scope: bool | None = None) -> Decision:
+        if in_scope is None:
+            in_scope = outcome in (Outcome.ANSWERED, Outcome.ASKED_SLOT) or self.a.in_scope
         return Decision(
             outcome=outcome, text=text,
             intent=self.a.intent if intent is None and use_predicted else intent,
             confidence=self.a.confidence if confidence is None else confidence,
             answer_id=answer_id, missing_slots=tuple(missing or ()), reason=reason,
-            top_answers=self.initial_top if top is None else top, context=self.ctx)
+            top_answers=self.initial_top if top is None else top, context=self.ctx,
+            in_scope=in_scope)
 
-    def handoff(self, reason: str) -> Decision:
-        self.ctx.low_confidence_streak = 0
-        self.ctx.clear_pending()
-        self.ctx.handed_off = True
-        return self.result(Outcome.HANDOFF, self.dc.handoff_message, reason=reason)
+    def handoff(self, reason: str, *, in_scope: bool | None = None) -> Decision:
+        ctx = self.ctx
+        ctx.low_confidence_streak = 0
+        ctx.clear_pending()
+        ctx.last_intent = ctx.last_text = None  # the agent takes over this topic
+        ctx.handed_off = True
+        return self.result(Outcome.HANDOFF, self.dc.handoff_message, reason=reason,
+                           in_scope=in_scope)
 
-    def decide(self) -> Decision:
-        a, ctx, dc = self.a, self.ctx, self.dc
-        self.initial_top = self.top(a.entries)  # top answers with the slots known before
-
-        # 1. explicit requests for a person, and escalated intents
-        keyword = handoff_keyword(a.text, dc)
-        if keyword:
-            return self.handoff(f"asked for a person ({keyword!r})")
+    def handoff_intent(self) -> Decision | None:
+        a, dc = self.a, self.dc
         if a.in_scope and a.intent in dc.handoff_intents:
             return self.handoff(f"handoff intent {a.intent!r}")
         if a.in_scope and a.intent in dc.escalate_intents:
             return self.handoff(f"escalated intent {a.intent!r}")
+        return None
 
-        # 2. an answer waiting for slot values
+    def pending(self) -> Decision | None:
+        """Rule 2: the answer waiting for a slot value (``None``: go on with the other rules)."""
+        a, ctx, dc = self.a, self.ctx, self.dc
+        awaited = list(ctx.pending_missing)
+        by_pattern = extract_slots(a.text, dc.slots, awaited=awaited, free_text=False)
+        if any(s in by_pattern for s in awaited):  # 2a
+            return self.fill(by_pattern, "slot value given")
+        handed = self.handoff_intent()  # 2b
+        if handed is not None:
+            return handed
+        followup = is_followup(a.text, accepted=a.in_scope, has_last_intent=True, config=dc)
+        if a.in_scope and not followup and a.intent != ctx.pending_intent:  # 2c
+            ctx.clear_pending()
+            return None
+        found = extract_slots(a.text, dc.slots, awaited=awaited)
+        if any(s in found for s in awaited):  # 2d
+            return self.fill(found, "slot value given (free text)")
+        if ctx.slot_retries < dc.slot_retry_limit:  # 2e
+            ctx.slot_retries += 1
+            prompt = dc.slots[awaited[0]].prompt
+            return self.result(Outcome.ASKED_SLOT, f"{dc.slot_retry_prefix} {prompt}".strip(),
+                               intent=ctx.pending_intent, use_predicted=False,
+                               confidence=ctx.pending_confidence, answer_id=ctx.pending_answer,
+                               missing=awaited, reason=f"still waiting for {awaited[0]!r}")
+        asked = ctx.slot_retries + 1
+        if a.in_scope:
+            return self.handoff(f"slot {awaited[0]!r} not given after {asked} requests")
+        ctx.clear_pending()  # off-topic: stop waiting, treat it as any out-of-scope message
+        self.dropped = f"stopped waiting for {awaited[0]!r} after {asked} requests"
+        return None
+
+    def fill(self, found: dict[str, str], reason: str) -> Decision:
+        ctx = self.ctx
+        ctx.slots.update(found)
+        ctx.low_confidence_streak = 0
+        return self.answer(ctx.pending_answer or "", ctx.pending_intent, ctx.pending_confidence,
+                           reason)
+
+    def decide(self) -> Decision:
+        a, ctx, dc = self.a, self.ctx, self.dc
+        self.initial_top = self.top(a.entries)  # top answers with the slots known before
+        self.dropped = ""
+
+        # 1. explicit requests for a person, whatever else the message says
+        keyword = handoff_keyword(a.text, dc)
+        if keyword:
+            return self.handoff(f"asked for a person ({keyword!r})")
+
+        # 2. an answer waiting for a slot value
         if ctx.pending_answer:
-            awaited = list(ctx.pending_missing)
-            found = extract_slots(a.text, dc.slots, awaited=awaited)
-            if any(s in found for s in awaited):
-                ctx.slots.update(found)
-                ctx.low_confidence_streak = 0
-                return self.answer(ctx.pending_answer, ctx.pending_intent, ctx.pending_confidence,
-                                   "slot value given")
-            followup = is_followup(a.text, accepted=a.in_scope, has_last_intent=True, config=dc)
-            if a.in_scope and not followup and a.intent != ctx.pending_intent:
-                ctx.clear_pending()  # a new question: answer it below
-            else:
-                ctx.low_confidence_streak += 1
-                if ctx.low_confidence_streak >= dc.low_confidence_limit:
-                    return self.handoff(f"slot {awaited[0]!r} not given in "
-                                        f"{ctx.low_confidence_streak} turns")
-                prompt = dc.slots[awaited[0]].prompt
-                return self.result(Outcome.ASKED_SLOT, f"{dc.slot_retry_prefix} {prompt}".strip(),
-                                   intent=ctx.pending_intent, use_predicted=False,
-                                   confidence=ctx.pending_confidence,
-                                   answer_id=ctx.pending_answer, missing=awaited,
-                                   reason=f"still waiting for {awaited[0]!r}")
+            decided = self.pending()
+            if decided is not None:
+                return decided
+
+        # 3. handoff and escalated intents
+        handed = self.handoff_intent()
+        if handed is not None:
+            return handed
 
         query = followup_query(ctx, a, self.config)  # before this message changes the context
         found_now = extract_slots(a.text, dc.slots)
         ctx.slots.update(found_now)
 
-        # 3. a follow-up of the previous topic reuses its intent
+        # 4. a follow-up of the previous topic reuses its intent
         intent, in_scope, entries = a.intent, a.in_scope, a.entries
         reason = "in scope" if a.in_scope else "out of scope"
         if query is not None:
@@ -251,14 +307,17 @@ class _Turn:
             intent, in_scope, entries = ctx.last_intent, True, a.followup_entries
             reason = f"follow-up: reused the last intent {intent!r}"
 
-        # 4. out of scope: ask to rephrase, hand off when it keeps happening
+        # 5. out of scope: ask to rephrase, hand off when it keeps happening
         if not in_scope:
             ctx.low_confidence_streak += 1
             if ctx.low_confidence_streak >= dc.low_confidence_limit:
-                return self.handoff(f"low confidence {ctx.low_confidence_streak} turns in a row")
-            return self.result(Outcome.OOS, dc.fallback_message, reason=reason)
+                return self.handoff(f"out of scope {ctx.low_confidence_streak} turns in a row",
+                                    in_scope=False)
+            if self.dropped:
+                reason = f"{reason}; {self.dropped}"
+            return self.result(Outcome.OOS, dc.fallback_message, reason=reason, in_scope=False)
 
-        # 5. answer (a fixed response, or the best FAQ entry)
+        # 6. answer (a fixed response, or the best FAQ entry)
         ctx.low_confidence_streak = 0
         if ctx.last_intent is not None and intent != ctx.last_intent:
             # a new topic: forget values that belong to the old one ("topic" slots)
@@ -270,7 +329,8 @@ class _Turn:
         elif entries:
             answer_id = entries[0][0]
         else:  # a knowledge base is never empty; a ranking without entries is out of scope
-            return self.result(Outcome.OOS, dc.fallback_message, reason="no FAQ entry")
+            return self.result(Outcome.OOS, dc.fallback_message, reason="no FAQ entry",
+                               in_scope=False)
         return self.answer(answer_id, intent, a.confidence_of(intent), reason, entries=entries)
 
     def answer(self, answer_id: str, intent: str | None, confidence: float, reason: str, *,
@@ -278,6 +338,7 @@ class _Turn:
         ctx, dc = self.ctx, self.dc
         filled, missing = fill_template(self.config.template(answer_id), ctx.slots)
         top = self.top(entries) if entries is not None else None
+        ctx.slot_retries = 0
         ctx.last_intent = intent
         if not (ctx.pending_answer and ctx.pending_answer == answer_id):
             ctx.last_text = self.a.text

@@ -46,6 +46,7 @@ from domaintune import (
     TextDataset,
 )
 from domaintune.artifacts import read_record, verify_files, write_artifact
+from domaintune.data import clean_text
 from domaintune.errors import closest
 from domaintune.export import OnnxBiEncoder, OnnxTextClassifier, resolve_runtime
 from domaintune.persistence import write_json_atomic, write_text_atomic
@@ -95,6 +96,11 @@ class Reply:
         conversation_id: the conversation (generated when none was given).
         reason: why the bot did what it did, in words.
         similarity: cosine similarity of the best FAQ match (the OOS signal).
+        in_scope_score: the OOS detector's score of the message (``None`` without a detector).
+        in_scope_threshold: the score a message needs to be in scope.
+        in_scope: whether the bot treated the message as in scope (``False``: out of scope,
+            or a handoff after out-of-scope turns; then ``intent`` is only the classifier's
+            guess).
     """
 
     text: str
@@ -109,6 +115,9 @@ class Reply:
     conversation_id: str = ""
     reason: str = ""
     similarity: float = 0.0
+    in_scope_score: float | None = None
+    in_scope_threshold: float | None = None
+    in_scope: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ class Analysis:
         probabilities: calibrated probability of every class of the classifier.
         oos_probability: the probability of the classifier's out-of-scope class (0 when it was
             not trained with one).
+        in_scope_score: the OOS detector's score (``None`` when no detector is fitted yet).
+        in_scope_threshold: the score needed to be in scope.
     """
 
     text: str
@@ -135,6 +146,8 @@ class Analysis:
     ranking: Ranking
     probabilities: np.ndarray = field(repr=False)
     oos_probability: float = 0.0
+    in_scope_score: float | None = None
+    in_scope_threshold: float | None = None
 
 
 
@@ -456,14 +469,20 @@ class SupportBot:
         confidence = probs[np.arange(len(cut)), best]
         oos_prob = probs[:, oos_columns].sum(axis=1)
         similarity = np.array([r.top_similarity for r in rankings])
+        scores: list[float | None] = [None] * len(cut)
+        threshold = None
         if self.detector is not None:
             in_scope = self.detector.accept(confidence, similarity, oos_prob)
+            scores = [float(x) for x in self.detector.score(confidence, similarity, oos_prob)]
+            threshold = self.detector.threshold
         else:
             in_scope = np.ones(len(cut), bool)
         return [Analysis(text=t, intent=i, confidence=float(c), similarity=float(s),
-                         in_scope=bool(ok), ranking=r, probabilities=p, oos_probability=float(o))
-                for t, i, c, s, ok, r, p, o in zip(cut, intents, confidence, similarity, in_scope,
-                                                   rankings, probs, oos_prob, strict=True)]
+                         in_scope=bool(ok), ranking=r, probabilities=p, oos_probability=float(o),
+                         in_scope_score=sc, in_scope_threshold=threshold)
+                for t, i, c, s, ok, r, p, o, sc in zip(cut, intents, confidence, similarity,
+                                                       in_scope, rankings, probs, oos_prob, scores,
+                                                       strict=True)]
 
 
     def rank(self, texts: list[str], intents: list[str] | None = None) -> list[Ranking]:
@@ -532,6 +551,11 @@ class SupportBot:
             text = ""
         if not isinstance(text, str):
             raise DataError(f"expected the message as a string, found {type(text).__name__}")
+        cleaned = clean_text(text)  # NUL and other control characters reach neither the models
+        if cleaned != text:         # nor the log
+            logger.info("conversation %s: removed %d control characters from a message", cid,
+                        len(text) - len(cleaned))
+            text = cleaned
         dc = self.config.dialogue
         if not text.strip():
             return Reply(text=dc.empty_message, intent=None, confidence=0.0, answer_id=None,
@@ -566,7 +590,9 @@ class SupportBot:
                      top_answers=decision.top_answers, outcome=decision.outcome,
                      handoff=decision.handoff, missing_slots=decision.missing_slots,
                      turn_id=turn_id, conversation_id=cid, reason=decision.reason,
-                     similarity=analysis.similarity)
+                     similarity=analysis.similarity, in_scope_score=analysis.in_scope_score,
+                     in_scope_threshold=analysis.in_scope_threshold,
+                     in_scope=decision.in_scope)
 
     @property
     def policy_config(self) -> PolicyConfig:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ from domaintune import (
 )
 from domaintune.artifacts import check_target
 
-from .config import BotConfig
+from .advice import reading
+from .config import BotConfig, free_text_slot
 from .knowledge import KnowledgeBase, load_knowledge_base, template_slots
 from .oos import OOSDetector
 from .retrieval import FaqRetriever
@@ -86,22 +88,26 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
     })
     ic = config.intent
     opts = {"text": ic.text_column, "label": ic.label_column, "encoding": ic.encoding}
-    data = load_dataset(config.intents_file, **opts)
-    if config.validation_file:
-        train, val = data, load_dataset(config.validation_file, **opts)
+    with reading("intents"):  # advice in data errors names the bot's own settings
+        data = load_dataset(config.intents_file, **opts)
+        val_data = load_dataset(config.validation_file, **opts) if config.validation_file else None
+    if val_data is not None:
+        train, val = data, val_data
         unseen = sorted(set(val.labels) - set(train.labels))
         if unseen:
             raise DataError(f"{config.validation_file}: intents {unseen[:10]} do not occur in "
                             f"{config.intents_file}; remove those rows or add training examples")
     else:
-        train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
+        with reading("intents"):
+            train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
     kb = load_knowledge_base(config.faq_file, config.faq)
     labels = train.label_names
-    check_templates(kb, config, labels)
+    config = check_templates(kb, config, labels)
     oos_texts: list[str] = []
     if config.oos_file:
-        oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
-                                 encoding=config.oos.encoding).texts
+        with reading("oos"):
+            oos_texts = load_dataset(config.oos_file, text=config.oos.text_column, label=None,
+                                     encoding=config.oos.encoding).texts
     classes = list(labels)
     n_oos_train = 0
     if config.oos_train_file:
@@ -112,8 +118,9 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
                               f"{config.intents_file} has the intent(s) {clash[:5]}; set "
                               "oos.label to another name")
         topic = config.oos.topic_column
-        extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
-                                  label=topic, encoding=config.oos.encoding)
+        with reading("oos"):
+            extra_data = load_dataset(config.oos_train_file, text=config.oos.text_column,
+                                      label=topic, encoding=config.oos.encoding)
         extra = list(extra_data.texts)
         extra_labels = ([f"{oos_label}/{t}" for t in extra_data.labels] if topic
                         else [oos_label] * len(extra))
@@ -134,6 +141,7 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
               meta={"version": 1, "parent": None, "oos_classes": classes[len(labels):]})
     bot.detector = tune_oos(bot, val, oos_texts)
     summary = {
+        "worst_intents": worst_intents(bot, val),
         "intents": len(labels), "n_train": len(train), "n_validation": len(val),
         "validation": clf.metrics.get("validation", {}),
         "calibration": clf.metrics.get("calibration", {}),
@@ -155,6 +163,18 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
         len(kb), len(retriever.index), retriever.index.kind_.value, len(oos_texts),
         bot.detector.describe(), out, summary["seconds"])
     return bot
+
+
+def worst_intents(bot: SupportBot, data: TextDataset, n: int = 3) -> list[list]:
+    """The ``n`` intents with the lowest F1 on ``data`` (``[[intent, f1], ...]``, worst first)."""
+    from sklearn.metrics import f1_score
+
+    labels = sorted(set(data.labels))
+    predicted = [a.intent for a in bot.analyze(list(data.texts))]
+    scores = f1_score(list(data.labels), predicted, labels=labels, average=None, zero_division=0)
+    ranked = sorted(zip(labels, (round(float(x), 4) for x in scores), strict=True),
+                    key=lambda x: x[1])
+    return [list(x) for x in ranked[:n]]
 
 
 def tune_oos(bot: SupportBot, validation: TextDataset,
@@ -258,11 +278,15 @@ def retrain(source: SupportBot, output_dir: str | Path, *,
     return bot
 
 
-def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> None:
-    """Fail early on answer slots without an extractor; warn about intents that do not match.
+def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> BotConfig:
+    """Slots for every ``{slot}`` of the answers; warn about intents that do not match.
+
+    A ``{slot}`` that ``dialogue.slots`` lacks is asked for in words ("What is the
+    merchant?", :func:`~support_bot.config.free_text_slot`) when
+    ``dialogue.ask_unknown_slots`` (the default); the returned config has them.
 
     Raises:
-        ConfigError: a ``{slot}`` in an answer or response that ``dialogue.slots`` lacks.
+        ConfigError: a slot without an extractor while ``dialogue.ask_unknown_slots`` is off.
     """
     dc = config.dialogue
     used = kb.slots()
@@ -270,12 +294,20 @@ def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> 
         for slot in template_slots(template):
             used.setdefault(slot, []).append(f"response:{intent}")
     missing = {slot: ids for slot, ids in used.items() if slot not in dc.slots}
-    if missing:
+    if missing and dc.ask_unknown_slots:
+        logger.info("answers use slots without a pattern: %s; the bot asks for them in words "
+                    "and takes the reply as the value (add a pattern under dialogue.slots to "
+                    "find them in any message)", ", ".join(f"{{{s}}}" for s in missing))
+        config = dataclasses.replace(config, dialogue=dataclasses.replace(
+            dc, slots={**dc.slots, **{s: free_text_slot(s) for s in missing}}))
+        dc = config.dialogue
+    elif missing:
         detail = "; ".join(f"{{{s}}} in {ids[:3]}{' ...' if len(ids) > 3 else ''}"
                            for s, ids in missing.items())
         raise ConfigError(f"answers use slots without an extractor: {detail}; add them under "
                           "dialogue.slots, e.g. dialogue: {slots: {" + next(iter(missing)) +
-                          ": {pattern: '...', prompt: 'What is ...?'}}}")
+                          ": {pattern: '...', prompt: 'What is ...?'}}}, or set "
+                          "dialogue.ask_unknown_slots: true to ask for them in words")
     unknown = sorted(set(kb.intents) - set(labels))
     if unknown:
         logger.warning("FAQ intents %s are not intents of the classifier; their entries are only "
@@ -288,6 +320,7 @@ def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> 
     absent = [i for i in dc.responses if i not in labels]
     if absent:
         logger.warning("dialogue.responses has intents %s the classifier does not know", absent)
+    return config
 
 
 
@@ -305,6 +338,8 @@ def sample_bot(paths: dict[str, Path], output_dir: str | Path, *, retrain: bool 
             return SupportBot.load(out)
         except ModelLoadError as exc:
             logger.warning("cannot load the sample bot (%s); training it again", exc)
+    logger.info("training the sample bot into %s (intent classifier, FAQ index, OOS detector "
+                "and ONNX exports: under a minute on a CPU) ...", out)
     config = BotConfig.from_yaml(SAMPLE_CONFIG)
     config.intents_file, config.faq_file = str(paths["intents"]), str(paths["faq"])
     config.oos_file = str(paths["oos"])

@@ -101,22 +101,114 @@ def test_ask_slot_then_fill_it_on_the_next_turn():
     assert filled.context.last_text == "my refund is missing"  # the question, for follow-ups
 
 
-def test_a_slot_not_given_is_asked_again_then_handed_off():
-    asked, again, handed = run([message("my refund is missing"),
-                                message("no idea", "card_lost", in_scope=False),
-                                message("dunno", "card_lost", in_scope=False)])
+# ---------------------------------------------------------------------- waiting for a slot
+# One test per row of the transition table in apps/support_bot/README.md ("The dialogue policy").
+def test_2a_a_message_containing_the_value_fills_it_whatever_the_classifier_says():
+    for intent, in_scope in (("agent", True), ("greeting", True), ("card_lost", False)):
+        asked, filled = run([message("my refund is missing"),
+                             message("my order number is 4821377", intent, confidence=0.86,
+                                     in_scope=in_scope)])
+        assert asked.outcome == Outcome.ASKED_SLOT
+        assert filled.outcome == Outcome.ANSWERED and not filled.handoff, intent
+        assert filled.text == "Refunds take 5 days. Track order 4821377 in the app."
+        assert filled.reason == "slot value given" and filled.intent == "refund"
+        assert filled.confidence == 0.9  # the confidence the waiting answer was chosen with
+
+
+def test_2b_a_handoff_intent_without_the_value_hands_off_and_drops_the_slot():
+    _, handed, after = run([message("my refund is missing"), message("help me", "agent"),
+                            message("hello", "greeting")])
+    assert handed.outcome == Outcome.HANDOFF and handed.reason == "handoff intent 'agent'"
+    assert handed.context.pending_answer is None and handed.context.pending_missing == []
+    assert handed.context.last_intent is None  # the topic went to the agent
+    assert after.outcome == Outcome.ANSWERED and after.text == ANSWERS["faq-hello"]
+
+
+def test_1_an_explicit_request_for_a_person_wins_over_a_slot_value():
+    _, handed = run([message("my refund is missing"),
+                     message("order 4821377, let me talk to a human", "refund")])
+    assert handed.outcome == Outcome.HANDOFF and handed.reason == "asked for a person ('human')"
+    assert handed.context.pending_answer is None
+
+
+def test_after_a_handoff_the_pending_slot_is_not_asked_for_again():
+    _, handed, followup = run([
+        message("my refund is missing"), message("can I speak to someone", "refund"),
+        message("and how long will that take?", "refund", in_scope=False)])
+    assert handed.outcome == Outcome.HANDOFF
+    # no pending answer, no last topic: the follow-up is not linked to the refund any more
+    assert followup_query(handed.context, message("and how long will that take?", "refund",
+                                                  in_scope=False), RULES) is None
+    assert followup.outcome == Outcome.OOS and followup.missing_slots == ()
+    assert followup.text == RULES.dialogue.fallback_message
+
+
+def test_2d_a_free_text_slot_takes_the_reply():
+    rules = dataclasses.replace(RULES, answers={**ANSWERS, "faq-merchant": "Ask {merchant}."},
+                                dialogue=DialogueConfig(slots={
+                                    **DialogueConfig().slots, "merchant": SlotConfig(
+                                        prompt="What is the merchant?", free_text=True)}))
+    asked, filled = run([message("refund from a shop", entries=(("faq-merchant", 0.9),)),
+                         message("Tesco", "greeting", in_scope=False)], rules)
+    assert asked.text == "What is the merchant?" and asked.missing_slots == ("merchant",)
+    assert filled.outcome == Outcome.ANSWERED and filled.text == "Ask Tesco."
+    assert filled.reason == "slot value given (free text)"
+    # but a new in-scope question is not taken as the value (2c before 2d)
+    _, new = run([message("refund from a shop", entries=(("faq-merchant", 0.9),)),
+                  message("I lost my card", "card_lost")], rules)
+    assert new.intent == "card_lost" and new.answer_id == "faq-card"
+
+
+def test_2e_an_off_topic_message_asks_again_without_counting_as_out_of_scope():
+    asked, again = run([message("my refund is missing"),
+                        message("what's the weather", "card_lost", in_scope=False)])
     assert again.outcome == Outcome.ASKED_SLOT and again.missing_slots == ("order_number",)
     assert again.text == (f"{RULES.dialogue.slot_retry_prefix} "
                           f"{RULES.dialogue.slots['order_number'].prompt}")
     assert (again.intent, again.answer_id) == ("refund", "faq-refund")
     assert again.reason == "still waiting for 'order_number'"
-    assert again.context.low_confidence_streak == 1
+    assert again.context.low_confidence_streak == 0 and again.context.slot_retries == 1
+
+
+def test_2f_then_off_topic_messages_drop_the_wait_and_are_out_of_scope():
+    turns = run([message("my refund is missing")]
+                + [message("what's the weather", "card_lost", in_scope=False)] * 3)
+    asked, again, dropped, handed = turns
+    assert again.outcome == Outcome.ASKED_SLOT
+    assert dropped.outcome == Outcome.OOS and dropped.text == RULES.dialogue.fallback_message
+    assert dropped.reason == "out of scope; stopped waiting for 'order_number' after 2 requests"
+    assert dropped.context.pending_answer is None and dropped.context.low_confidence_streak == 1
+    assert handed.outcome == Outcome.HANDOFF  # low_confidence_limit (2) out-of-scope turns
+    assert handed.reason == "out of scope 2 turns in a row"
+    # a value still fills the slot after a retry
+    _, _, filled = run([message("my refund is missing"), message("no idea", in_scope=False),
+                        message("12345678", in_scope=False)])
+    assert filled.outcome == Outcome.ANSWERED and filled.context.slot_retries == 0
+
+
+def test_2g_an_in_scope_message_without_the_value_hands_off_after_the_retries():
+    asked, again, handed = run([message("my refund is missing"),
+                                message("where is my refund"), message("my refund please")])
+    assert again.outcome == Outcome.ASKED_SLOT
     assert handed.outcome == Outcome.HANDOFF and handed.handoff
-    assert handed.reason == "slot 'order_number' not given in 2 turns"
+    assert handed.reason == "slot 'order_number' not given after 2 requests"
     assert handed.context.handed_off and handed.context.pending_answer is None
 
 
-def test_a_new_in_scope_question_drops_the_waiting_answer():
+def test_slot_retry_limit_zero_never_asks_again():
+    rules = dataclasses.replace(RULES, dialogue=DialogueConfig(slot_retry_limit=0))
+    _, dropped = run([message("my refund is missing"), message("weather?", in_scope=False)], rules)
+    assert dropped.outcome == Outcome.OOS
+    assert dropped.reason == "out of scope; stopped waiting for 'order_number' after 1 requests"
+
+
+def test_top_answers_mark_the_slots_still_missing():
+    d = decide(ConversationContext(), message("my refund is missing"), RULES)
+    assert d.top_answers[0] == ("faq-refund", 0.8,
+                                "Refunds take 5 days. Track order [order number] in the app.")
+
+
+def test_2c_a_new_in_scope_question_drops_the_waiting_answer():
     _, new = run([message("my refund is missing"), message("I lost my card", "card_lost")])
     assert new.outcome == Outcome.ASKED_SLOT and new.answer_id == "faq-card"
     assert new.missing_slots == ("card_last4",) and new.intent == "card_lost"
@@ -130,7 +222,7 @@ def test_out_of_scope_asks_to_rephrase_then_hands_off_after_the_limit():
         assert d.reason == "out of scope" and d.intent == "refund" and d.confidence == 0.2
     assert (first.context.low_confidence_streak, second.context.low_confidence_streak) == (1, 2)
     assert third.outcome == Outcome.HANDOFF and third.text == rules.dialogue.handoff_message
-    assert third.reason == "low confidence 3 turns in a row"
+    assert third.reason == "out of scope 3 turns in a row"
     assert third.context.low_confidence_streak == 0 and third.context.handed_off
 
 

@@ -211,7 +211,8 @@ def test_kb_column_mapping_jsonl_and_missing_columns(tmp_path):
     assert [e.id for e in kb] == ["7", "8"]
     assert kb["7"].questions == ("where is my refund", "refund late")
     assert kb["7"].slots == ("amount",) and kb["7"].intent == "refund" and kb["8"].intent is None
-    with pytest.raises(DataError, match=r"found \['key', 'q', 'a', 'cat'\]; pass id_column=<one of"):
+    with pytest.raises(DataError, match=r"found \['key', 'q', 'a', 'cat'\]; pass "
+                                          r"`faq.id_column='<column>'`"):
         load_knowledge_base(path, KnowledgeBaseConfig(question_column="q", answer_column="a"))
 
 
@@ -340,6 +341,23 @@ def test_reply_answers_logs_and_handles_odd_messages(bot):
         bot.reply("x" * 500, "hi")
 
 
+def test_control_characters_never_reach_the_models_or_the_log(bot):
+    reply = bot.reply("nul", "where is\x00 my refund\x1b")
+    (turn,) = bot.log.turns()
+    assert turn["text"] == "where is my refund" and "\x00" not in turn["reply"]
+    assert reply.turn_id == turn["id"]
+    only_controls = bot.reply("nul", "\x00\x07")
+    assert only_controls.outcome == Outcome.EMPTY and bot.log.count_turns() == 1
+
+
+def test_a_sentence_with_the_order_number_fills_the_slot(bot):
+    asked = bot.reply("s", "where is my refund")
+    assert asked.missing_slots == ("order_number",)
+    filled = bot.reply("s", "my order number is 4821377, can you help")
+    assert filled.outcome == Outcome.ANSWERED and not filled.handoff  # not the 'agent' intent
+    assert "Track order 4821377" in filled.text
+
+
 def test_slot_is_asked_for_and_filled_on_the_next_turn(bot):
     first = bot.reply("s1", "where is my refund")
     assert first.outcome == Outcome.ASKED_SLOT and first.answer_id == "faq-1"
@@ -377,7 +395,8 @@ def test_handoff_on_request_and_after_two_low_confidence_turns(bot):
     first = bot.reply("h3", "password reset")
     assert first.outcome == Outcome.OOS and not first.handoff
     second = bot.reply("h3", "cannot login")
-    assert second.handoff and "low confidence 2 turns in a row" in second.reason
+    assert second.handoff and second.reason == "out of scope 2 turns in a row"
+    assert not second.in_scope and not first.in_scope  # the details say "out of scope"
     queue = bot.log.handoff_queue()
     assert [q["conversation_id"] for q in queue] == ["h1", "h2", "h3"]
     assert queue[2]["turn_id"] == second.turn_id
@@ -435,19 +454,23 @@ def test_demo_is_an_api_and_feedback_lands_in_the_log(bot):
     demo = build_demo(bot)
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"reply", "feedback_helpful", "feedback_not_helpful", "correct_intent",
-            "new_conversation"} <= names
+            "new_conversation", "handoff_queue"} <= names
     demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         client = Client(demo.local_url, verbose=False)
-        _, history, details, table, banner, _ = client.predict("how do i reset my password", [],
-                                                               api_name="/reply")
-        assert "`login`" in details and table["data"][0][0] == "faq-4"
+        _, history, details, table, banner, _, queue = client.predict(
+            "how do i reset my password", [], api_name="/reply")
+        assert "`login`" in details and table["data"][0][0] == "✓ faq-4"
         assert "forgot password" in str(history[-1]["content"])
+        # an empty message adds no bubble and leaves the last turn to rate
+        _, after, _, _, _, status, _ = client.predict("  ", history, api_name="/reply")
+        assert after == history and "type a message" in status
+        assert "Saved **helpful** for turn" in client.predict(api_name="/feedback_helpful")
         assert "Saved" in client.predict("login", api_name="/correct_intent")
     finally:
         demo.close()
     (turn,) = bot.log.turns()
-    assert turn["corrected_intent"] == "login"
+    assert turn["corrected_intent"] == "login" and turn["feedback"] == "helpful"
 
 
 # ---------------------------------------------------------------------- saved files
@@ -503,8 +526,10 @@ def test_log_schema_version_and_migration(tmp_path, monkeypatch):
 
 
 def test_training_refuses_unfillable_slots_and_overwriting(tiny_model_dir, toy_files, trained_dir, tmp_path):
-    cfg = toy_config(str(tiny_model_dir), toy_files, dialogue={"slots": {}})
-    with pytest.raises(ConfigError, match=r"slots without an extractor: \{order_number\} in \['faq-1'\]"):
+    cfg = toy_config(str(tiny_model_dir), toy_files,
+                     dialogue={"slots": {}, "ask_unknown_slots": False})
+    with pytest.raises(ConfigError, match=r"slots without an extractor: \{order_number\} in "
+                                          r"\['faq-1'\].*ask_unknown_slots: true"):
         SupportBot.train(cfg, tmp_path / "x")
     with pytest.raises(ArtifactExistsError, match="already holds a domaintune directory.*--overwrite"):
         SupportBot.train(toy_config(str(tiny_model_dir), toy_files), trained_dir)
@@ -516,6 +541,22 @@ def test_training_refuses_unfillable_slots_and_overwriting(tiny_model_dir, toy_f
     assert (folder / "notes.txt").read_text() == "keep"
 
 
+def test_a_slot_without_an_extractor_is_asked_for_in_words(tiny_model_dir, toy_files, tmp_path):
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None, dialogue={"slots": {}})
+    with SupportBot.train(cfg, tmp_path / "bot") as trained:
+        slot = trained.config.dialogue.slots["card_last4"]
+        assert (slot.prompt, slot.free_text, slot.pattern) == ("What is the card last4?", True, None)
+    with SupportBot.load(tmp_path / "bot") as bot:  # saved with the bot
+        assert set(bot.config.dialogue.slots) == {"order_number", "card_last4"}
+        bot.detector.mode_ = "acceptance"  # accept everything: the tiny model is unsure
+        bot.detector.thresholds_ = [-2.0] * len(bot.detector.features_)
+        asked = bot.reply("c", "i lost my card")
+        assert asked.intent == "card_lost" and asked.text == "What is the card last4?"
+        reject_everything(bot)  # an off-topic reply is the free-text value
+        filled = bot.reply("c", "it ends in 9911")
+        assert filled.outcome == Outcome.ANSWERED and filled.text == "Freeze card it ends in 9911 in the app."
+
+
 # ---------------------------------------------------------------------- end to end
 def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, tmp_path, capsys):
     bot_dir, new_dir = tmp_path / "bot", tmp_path / "bot-v2"
@@ -524,7 +565,11 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
             "--encoder", tiny_model, "--set", "intent.validation_split=0.2",
             "--set", "intent.training.head_c=100", "--set", "dialogue.handoff_intents=[agent]"]
     assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert len(printed.out.strip().splitlines()) == 1  # exactly one JSON object on stdout
+    summary = json.loads(printed.out)
+    assert "validation (" in printed.err and f"saved to {bot_dir}" in printed.err
+    assert "worst intents on validation (F1)" in printed.err and len(summary["worst_intents"]) == 3
     assert summary["version"] == 1 and summary["oos"]["mode"] == "combiner"
     assert summary["n_oos_examples"] == len(OOS)
 
@@ -535,6 +580,17 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
         assert "[answered greeting" in transcript.getvalue()  # "hello"
         assert "[handoff" in transcript.getvalue()
         assert [q["conversation_id"] for q in bot.log.handoff_queue()] == ["e2e"]
+        # feedback from the chat itself (what `retrain` learns from)
+        transcript = io.StringIO()
+        chat(bot, conversation_id="e2e-chat", stdin=io.StringIO(
+            "hello\n/helpful\nreset my password\n/intent login\n"), stdout=transcript)
+        assert "saved: turn" in transcript.getvalue()
+        assert {e["text"] for e in bot.log.feedback_examples()} >= {"hello", "reset my password"}
+    capsys.readouterr()
+    assert main(["handoffs", str(bot_dir)]) == 0
+    listed = capsys.readouterr().out
+    assert "e2e" in listed and "asked for a person ('human')" in listed
+    with SupportBot.load(bot_dir) as bot:
         answered = bot.reply("e2e-2", "i lost my card")
         wrong = bot.reply("e2e-2", "money back please")
         assert answered.intent == "card_lost"
@@ -543,12 +599,12 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
         bot.feedback(wrong.turn_id, helpful=False, corrected_intent="refund")
         extra = bot.reply("e2e-3", "please give my money back")
         bot.feedback(extra.turn_id, corrected_intent="refund_late", allow_new_intent=True)
-        expected = 3  # two corrections + one helpful answer
+        expected = 5  # two corrections + one helpful answer, and the two from the chat
         assert len(bot.log.feedback_examples()) == expected
 
     assert main(["retrain", str(bot_dir), "--output", str(new_dir)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["version"] == 2 and info["n_examples"] == expected and info["n_corrected"] == 2
+    assert info["version"] == 2 and info["n_examples"] == expected and info["n_corrected"] == 3
     assert main(["retrain", str(bot_dir), "--output", str(new_dir)]) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
     with SupportBot.load(new_dir) as new:
@@ -558,7 +614,9 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
 
     assert main(["evaluate", str(new_dir), "--data", str(toy_files["intents"]),
                  "--oos-data", str(toy_files["oos"]), "--faq-queries", str(toy_files["queries"])]) == 0
-    metrics = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    metrics = json.loads(printed.out)
+    assert "macro-F1" in printed.err and "worst intents (F1)" in printed.err
     for key in ("accuracy", "oos_recall", "oos_precision", "retrieval_mrr10", "retrieval_recall1"):
         assert key in metrics
     assert metrics["accuracy"] > 0.6 and metrics["n_queries"] == 3
@@ -573,8 +631,17 @@ def test_end_to_end_train_chat_feedback_retrain_evaluate(tiny_model, toy_files, 
     with ModelRegistry(os.environ["DOMAINTUNE_REGISTRY"]) as registry:
         assert registry.get("bot", 2).parent_version == 1
         registry.promote("bot", 2)
-    assert main(["evaluate", "bot", "--data", str(toy_files["intents"])]) == 0
-    by_name = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "bot", "--data", str(toy_files["intents"]), "--json"]) == 0
+    printed = capsys.readouterr()
+    by_name = json.loads(printed.out)
+    assert "evaluated" not in printed.err  # --json: only the JSON
+    labelled = write_csv(tmp_path / "labelled.csv", ["text", "label"], [("hello", "greeting")])
+    assert main(["evaluate", str(new_dir), "--data", str(labelled)]) == 2
+    assert "pass `--intent-column label`" in capsys.readouterr().err
+    queries = write_csv(tmp_path / "q.csv", ["question", "faq_id"], [("hello", "faq-5")])
+    assert main(["evaluate", str(new_dir), "--data", str(toy_files["intents"]),
+                 "--faq-queries", str(queries)]) == 2
+    assert "pass `--query-column question`" in capsys.readouterr().err
     assert Path(by_name["report_dir"]).resolve().is_relative_to(new_dir.resolve())  # v2 was loaded
     assert main(["chat", "no-such-bot"]) == 2
     assert "neither a bot directory nor a registered bot" in capsys.readouterr().err

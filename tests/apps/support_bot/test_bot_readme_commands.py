@@ -1,0 +1,91 @@
+"""Every ``support-bot`` command in README.md and apps/support_bot/README.md runs as written on
+the project's sample data (offline: the packaged MiniLM, ``frozen`` training).
+
+Each README's bash blocks run in order in a fresh directory holding the sample data, so that
+the relative paths (``data/support/...``, ``models/bot``) mean what they say. ``chat`` reads
+a few messages and feedback commands from stdin (what ``retrain`` then learns from), ``demo``
+builds the Gradio app without serving it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import packaged_model_available
+
+ROOT = Path(__file__).resolve().parents[3]
+READMES = ["README.md", "apps/support_bot/README.md"]
+CHAT_INPUT = "my card hasn't arrived\n/helpful\nhow do I reset my password?\n/intent reset_password\nquit\n"
+
+needs_minilm = pytest.mark.skipif(not packaged_model_available(),
+                                  reason="needs the packaged MiniLM")
+
+
+def readme_commands(path: Path) -> list[list[str]]:
+    """The commands of the bash blocks that use ``support-bot`` (or make its data), comments
+    removed, continuation lines joined, ``a && b`` split."""
+    text = path.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        if "support-bot" not in block:
+            continue
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if not line or line.startswith("#"):
+                continue
+            commands += [shlex.split(part) for part in line.split("&&")]
+    return commands
+
+
+def test_the_readmes_have_the_bot_commands():
+    for name in READMES:
+        commands = readme_commands(ROOT / name)
+        programs = {c[0] + " " + c[1] for c in commands}
+        assert {"support-bot train", "support-bot chat", "support-bot evaluate",
+                "support-bot retrain", "support-bot demo", "support-bot handoffs"} <= programs, name
+
+
+@pytest.mark.slow  # two trainings with the packaged MiniLM: about a minute each on 2 cores
+@needs_minilm
+@pytest.mark.parametrize("readme", READMES)
+def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatch, capsys):
+    import gradio as gr
+
+    from domaintune.cli import main as domaintune_main
+    from support_bot.cli import main as bot_main
+    from support_bot.samples import write_samples
+
+    commands = readme_commands(ROOT / readme)
+    monkeypatch.chdir(tmp_path)
+    launched = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
+    ran = []
+    for argv in commands:
+        if argv[:2] == ["python", "data/make_samples.py"]:
+            write_samples(tmp_path / "data")
+            continue
+        program, args = argv[0], argv[1:]
+        if program == "support-bot" and args[0] == "chat":
+            monkeypatch.setattr(sys, "stdin", io.StringIO(CHAT_INPUT))
+        assert program in ("support-bot", "domaintune"), argv
+        code = (bot_main if program == "support-bot" else domaintune_main)(args)
+        out = capsys.readouterr()
+        assert code == 0, f"{shlex.join(argv)} failed:\n{out.err[-3000:]}"
+        ran.append((args[0], out))
+    by_command = {name: out for name, out in ran}
+    train = json.loads(by_command["train"].out)  # one JSON object on stdout
+    assert train["intents"] == 20 and "validation (" in by_command["train"].err
+    assert "saved: turn 1 was helpful" in by_command["chat"].out
+    assert re.search(r"\[(answered|asked_slot) card_not_arrived", by_command["chat"].out)
+    metrics = json.loads(by_command["evaluate"].out)
+    assert metrics["accuracy"] > 0.8 and "worst intents" in by_command["evaluate"].err
+    retrain = json.loads(by_command["retrain"].out)
+    assert retrain["version"] == 2 and retrain["n_examples"] == 2
+    assert launched and (tmp_path / "models" / "bot-v2" / "bot.json").is_file()
