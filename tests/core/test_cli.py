@@ -41,8 +41,12 @@ def test_train_evaluate_predict(config_file, tmp_path, toy_csv, capsys):
                  "--output", str(tmp_path / "pred.csv")]) == 0
     import pandas as pd
 
-    pred = pd.read_csv(tmp_path / "pred.csv")
-    assert list(pred.columns) == ["text", "label", "score"] and len(pred) == 32
+    pred = pd.read_csv(tmp_path / "pred.csv", dtype={"body": str, "queue": str})
+    source = pd.read_csv(toy_csv, dtype=str)
+    # the input's columns and rows as they were (ids join back), label and score appended
+    assert list(pred.columns) == ["body", "queue", "label", "score"] and len(pred) == 32
+    assert pred["body"].tolist() == source["body"].tolist()
+    assert pred["queue"].tolist() == source["queue"].tolist()
     capsys.readouterr()
     assert main(["predict", str(out), "where is my refund", "card lost"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
