@@ -310,7 +310,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise DomaintuneError("pass texts on the command line or --input FILE, not both")
     is_ner, clf = _load_predictor(args.model_dir)
     if args.input:
-        data = load_dataset(args.input, text=args.text_column, label=None, encoding=args.encoding)
+        text = args.text_column or _trained_columns(args.model_dir).get("text_column", "text")
+        data = load_dataset(args.input, text=text, label=None, encoding=args.encoding)
         texts = data.texts
     elif args.texts:
         texts = list(args.texts)
@@ -524,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="CSV/JSONL/Parquet file of texts")
     predict.add_argument("--output", help="CSV or JSONL file: the input's rows and columns "
                                           "with label and score appended")
-    predict.add_argument("--text-column", default="text")
+    predict.add_argument("--text-column", help="default: the column the model was trained "
+                                               "with (else 'text')")
     predict.add_argument("--encoding", default="utf-8")
     predict.set_defaults(func=_predict, spelling=PREDICT_SPELLING)
 
