@@ -231,10 +231,11 @@ def _train(args: argparse.Namespace) -> int:
     lines = [f"trained {run.training.method.value} on {len(train)} examples "
              f"({len(clf.labels)} labels), validated on {len(val) if val else 0}, tested on "
              f"{len(test) if test else 0} in {clf.metrics['train_seconds']}s"]
+    sizes = {"validation": len(val) if val else 0, "test": len(test) if test else 0}
     for key in ("validation", "test"):
         if key in summary:
-            lines += metrics_summary(key, summary[key], worst=3 if key == "test" or
-                                     "test" not in summary else 0)
+            lines += metrics_summary(key, {"n_examples": sizes[key], **summary[key]},
+                                     worst=3 if key == "test" or "test" not in summary else 0)
     cal = _calibration_line(summary.get("calibration"))
     lines += [cal] if cal else ["calibration: none (no validation data)"]
     lines += [f"note: {n}" for n in notes]

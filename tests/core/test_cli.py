@@ -278,6 +278,7 @@ def test_train_and_evaluate_print_one_json_object_and_a_readable_summary(config_
     assert printed["output"] == str(tmp_path / "out")
     err = captured.err
     assert "trained frozen on 24 examples (4 labels)" in err
+    assert "validation (8 examples): accuracy " in err
     assert "test (32 examples): accuracy " in err and "macro-F1 " in err and "ECE " in err
     assert "worst classes (F1): " in err
     assert "calibration skipped: only 8 validation examples" in err  # metrics["calibration"]
@@ -427,8 +428,9 @@ def test_export_int8_states_its_agreement_and_refuses_a_loss(tmp_path, tiny_mode
     model = str(tmp_path / "m")
     with caplog.at_level(logging.INFO):
         assert main(["export", model, "--output", str(tmp_path / "q"), "--int8"]) == 0
-    assert "Quantization parameters for tensor" not in caplog.text  # ONNX Runtime's 25 lines
-    assert "pre-processing before quantization" not in caplog.text
+    for note in ("Quantization parameters for tensor", "pre-processing before quantization",
+                 "Ignore MatMul due to non constant B"):  # ONNX Runtime's ~40 lines
+        assert note not in caplog.text
     assert "int8 vs fp32 on 54 stored validation texts" in caplog.text  # ours stay
     # ... which ONNX Runtime does log on this model when called directly
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -439,6 +441,7 @@ def test_export_int8_states_its_agreement_and_refuses_a_loss(tmp_path, tiny_mode
         quantize_dynamic(str(tmp_path / "fp" / "model.onnx"), str(tmp_path / "raw.onnx"),
                          weight_type=QuantType.QInt8)
     assert "Quantization parameters for tensor" in caplog.text
+    assert "Ignore MatMul due to non constant B" in caplog.text
     captured = capsys.readouterr()
     check = _one_json_object(captured.out.splitlines()[0])["int8_check"]
     assert check["n_texts"] == 54 and 0 <= check["top1_agreement"] <= 1
