@@ -16,7 +16,9 @@ and :func:`read_sample_file`.
 Example:
     >>> paths = write_samples("data")  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
-    ['intents', 'intents_test', 'ner_test', 'ner_train']
+    ['intents', 'intents_test']
+    >>> sorted(write_ner_samples("data"))  # doctest: +SKIP
+    ['ner_test', 'ner_train']
 """
 
 from __future__ import annotations
@@ -300,11 +302,11 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
-    """Write the core's samples under ``data_dir`` (only missing files unless ``force``): the
-    intent CSVs and the NER CoNLL files.
+    """Write the core's intent sample CSVs under ``data_dir`` (only missing files unless
+    ``force``). The NER sample has its own writer, :func:`write_ner_samples`.
 
     Returns:
-        ``{"intents": path, "intents_test": path, "ner_train": path, "ner_test": path}``.
+        ``{"intents": path, "intents_test": path}``.
     """
     paths, todo = missing_files(data_dir, FILES, force)
     if todo:
@@ -312,13 +314,27 @@ def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Pat
         for name in todo:
             write_csv_atomic(paths[name], FILES[name][1], tables[name])
         logger.info("wrote the intent sample: %s", ", ".join(str(paths[n]) for n in todo))
-    ner_paths = {name: Path(data_dir) / rel for name, rel in NER_FILES.items()}
-    ner_todo = [name for name, p in ner_paths.items() if force or not p.exists()]
-    if ner_todo:
+    return paths
+
+
+def write_ner_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
+    """Write the core's NER sample (CoNLL) under ``data_dir`` (only missing files unless
+    ``force``).
+
+    Returns:
+        ``{"ner_train": path, "ner_test": path}`` (``ner/train.conll``, ``ner/test.conll``).
+
+    Example:
+        >>> write_ner_samples("data")["ner_train"]  # doctest: +SKIP
+        PosixPath('data/ner/train.conll')
+    """
+    paths = {name: Path(data_dir) / rel for name, rel in NER_FILES.items()}
+    todo = [name for name, p in paths.items() if force or not p.exists()]
+    if todo:
         corpus = build_ner_samples()
-        for name in ner_todo:
-            _write_text_atomic(ner_paths[name], "\n\n".join(
+        for name in todo:
+            _write_text_atomic(paths[name], "\n\n".join(
                 "\n".join(f"{token}\t{tag}" for token, tag in sentence)
                 for sentence in corpus[name]) + "\n")
-        logger.info("wrote the NER sample: %s", ", ".join(str(ner_paths[n]) for n in ner_todo))
-    return {**paths, **ner_paths}
+        logger.info("wrote the NER sample: %s", ", ".join(str(paths[n]) for n in todo))
+    return paths

