@@ -462,11 +462,18 @@ def _check_data(args: argparse.Namespace) -> int:
                         encoding=args.encoding)
     report = check_data(data, model=args.model, folds=args.folds, seed=args.seed,
                         near_duplicate_threshold=args.near_duplicate_threshold, top_k=args.top_k)
-    print(report.summary())
-    if args.output:
-        out = report.write(args.output)
-        print(f"wrote {len(report.suspects)} suspects to {out / 'suspects.csv'} and the full "
-              f"report to {out / 'report.json'}", file=sys.stderr)
+    out = report.write(args.output) if args.output else None
+    _emit({"source": report.source, "n_examples": report.n_examples,
+           "label_counts": report.label_counts, "imbalance_ratio": report.imbalance_ratio,
+           "exact_duplicates": len(report.exact_duplicates),
+           "near_duplicates": len(report.near_duplicates),
+           "length_outliers": len(report.length_outliers), "suspects": len(report.suspects),
+           "notes": [*data.notes, *report.notes], "output": str(out) if out else None})
+    lines = [report.summary(), *[f"note: {n}" for n in data.notes]]
+    if out is not None:
+        lines.append(f"wrote {len(report.suspects)} suspects to {out / 'suspects.csv'} and the "
+                     f"full report to {out / 'report.json'}")
+    _say(args, lines)
     return 0
 
 
@@ -587,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--near-duplicate-threshold", type=float, default=0.95)
     check.add_argument("--top-k", type=int, default=None, help="list only the K worst suspects")
     check.add_argument("--output", help="directory for suspects.csv and report.json")
+    check.add_argument("--json", action="store_true",
+                       help="print only the JSON object on stdout (no summary on stderr)")
     check.set_defaults(func=_check_data, spelling=FILE_SPELLING)
 
     registry = argparse.ArgumentParser(add_help=False)

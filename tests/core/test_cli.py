@@ -141,7 +141,11 @@ def test_check_data_command_writes_suspects(tmp_path, toy_csv, tiny_model, capsy
     report = json.loads((tmp_path / "checks" / "report.json").read_text())
     assert report["n_examples"] == 32
     assert report["label_counts"] == {"card": 8, "greeting": 8, "login": 8, "refund": 8}
-    assert "label" in capsys.readouterr().out.lower()
+    captured = capsys.readouterr()
+    printed = _one_json_object(captured.out)
+    assert printed["n_examples"] == 32 and printed["label_counts"] == report["label_counts"]
+    assert printed["output"] == str(tmp_path / "checks")
+    assert "label" in captured.err.lower() and "suspects.csv" in captured.err
 
 
 def test_token_classification_through_the_cli(tmp_path, tiny_model, capsys):
@@ -328,8 +332,10 @@ def test_evaluate_and_check_data_default_to_the_models_columns(config_file, tmp_
     out = tmp_path / "out"
     assert main(["evaluate", str(out), "--data", str(toy_csv), "--json"]) == 0
     assert _one_json_object(capsys.readouterr().out)["n_examples"] == 32
-    assert main(["check-data", str(toy_csv), "--model", str(out), "--folds", "2"]) == 0
-    assert "label" in capsys.readouterr().out.lower()
+    assert main(["check-data", str(toy_csv), "--model", str(out), "--folds", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert _one_json_object(captured.out)["label_counts"]["card"] == 8
+    assert "suspect" not in captured.err.lower()
     # without a model that records its columns, the defaults stay text/label
     assert main(["evaluate", str(out), "--data", str(toy_csv), "--label-column", "body",
                  "--text-column", "text"]) == 2
