@@ -483,7 +483,7 @@ class TextClassifier:
         """The stored validation texts (and, single-label, their label indices) for the int8
         check of :meth:`export_onnx`."""
         if self.holdout is None or not len(self.holdout):
-            return {}
+            return {"holdout_texts": []}  # recorded as not measured
         targets = None
         if not self.multi_label and self.holdout.labels is not None and all(
                 lab in self.labels for lab in self.holdout.labels):

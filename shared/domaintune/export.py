@@ -241,7 +241,8 @@ def export_module(
             else is never replaced).
         holdout_texts: with ``quantize``, texts (the model's stored validation texts) on which
             the int8 graph's top-1 outputs are compared with the fp32 PyTorch model's; the
-            figures go to the manifest's ``int8_check``.
+            figures go to the manifest's ``int8_check`` (an empty list: the check is recorded
+            as skipped, the model has no such texts; ``None``: no check, e.g. a bi-encoder).
         holdout_targets: the output index each of those texts should have (its label):
             adds fp32 and int8 accuracy and the accuracy points lost.
         max_int8_drop: refuse (nothing written) an int8 export that loses more accuracy points
@@ -338,7 +339,7 @@ def export_module(
                     f"allowed; nothing was written to {directory}. Export in fp32 (without "
                     "int8 quantization), or accept the loss with "
                     f"{advise('max_int8_drop', _ceil_points(int8_check['accuracy_drop_points']))}")
-        elif quantize:
+        elif quantize and holdout_texts is not None:  # given, but empty
             int8_check = {"skipped": "the model has no stored validation texts (holdout.jsonl: "
                                      "it was trained without validation data); evaluate the "
                                      "export before serving it"}

@@ -77,6 +77,7 @@ def test_biencoder_export_keeps_fingerprint_and_index_compatibility(tiny_model_d
     loaded = FaissIndex.load(tmp_path / "index", encoder=fast)  # same fingerprint: accepted
     assert loaded.search(fast.encode(["card lost"]), 1)[1][0][0] == "1"
     int8 = OnnxBiEncoder.load(enc.export_onnx(tmp_path / "enc8", quantize=True))
+    assert "int8_check" not in int8.model.manifest  # a text-classifier check only
     assert int8.fingerprint != enc.fingerprint
     with pytest.raises(ModelLoadError, match="fingerprint|different encoder"):
         FaissIndex.load(tmp_path / "index", encoder=int8)
