@@ -140,9 +140,9 @@ def metrics_summary(name: str, metrics: dict[str, Any], *, worst: int = 3) -> li
         ['test (20 examples): accuracy 0.900 · macro-F1 0.850']
     """
     parts = []
-    for key, shown in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("ece", "ECE"),
-                       ("entity_f1", "entity F1"), ("entity_precision", "precision"),
-                       ("entity_recall", "recall")):
+    for key, shown in (("entity_f1", "entity F1"), ("entity_precision", "precision"),
+                       ("entity_recall", "recall"), ("accuracy", "accuracy"),
+                       ("macro_f1", "macro-F1"), ("ece", "ECE")):
         if isinstance(metrics.get(key), (int, float)):
             parts.append(f"{shown} {metrics[key]:.3f}")
     n = metrics.get("n_examples", metrics.get("n_sentences"))
