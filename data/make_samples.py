@@ -1,6 +1,6 @@
 """Write the project's small, fictional sample data into this folder.
 
-Every sample belongs to its owner: the core writes its intent sample
+Every sample belongs to its owner: the core writes its intent and NER samples
 (``domaintune.samples``, templates in ``shared/domaintune/sample_data/``) and each registered
 app writes its own (``AppSpec.samples``, e.g. ``support_bot.samples`` with templates in
 ``apps/support_bot/sample_data/``). This script calls them all. Everything is invented for a
@@ -29,8 +29,8 @@ def make_samples(out_dir: str | Path = HERE, force: bool = False) -> dict[str, P
     """Write the core's and every registered app's sample files under ``out_dir``.
 
     Returns:
-        ``{name: path}`` of all of them (``intents``, ``intents_test``, ``faq``, ``oos``,
-        ``faq_queries`` ...).
+        ``{name: path}`` of all of them (``intents``, ``intents_test``, ``ner_train``,
+        ``ner_test``, ``faq``, ``oos``, ``faq_queries`` ...).
 
     Raises:
         domaintune.apps.AppLoadError: a registered app cannot be loaded (after the others wrote
@@ -41,6 +41,7 @@ def make_samples(out_dir: str | Path = HERE, force: bool = False) -> dict[str, P
     from domaintune.apps import discover
 
     paths = samples.write_samples(out_dir, force=force)
+    paths.update(samples.write_ner_samples(out_dir, force=force))
     apps, errors = discover()
     for app in apps:
         for name, path in app.write_samples(out_dir, force=force).items():

@@ -34,6 +34,23 @@ logger = logging.getLogger(__name__)
 # because that module loads SQLAlchemy and pandas, which --help does not need
 DEFAULT_REGISTRY_URL = "sqlite:///models/registry.db"
 ONNX_MANIFEST = "onnx.json"  # = domaintune.export.MANIFEST_FILE
+DEFAULT_MAX_INT8_DROP = 1.0  # accuracy points, `domaintune export --int8`
+METRICS_FILE = "metrics.json"  # = domaintune.classifier.METRICS_FILE
+
+# How the library's arguments are spelled in each command (domaintune.advice): every fix an
+# error suggests is an option of the command that was run; None = the command cannot set it,
+# so the advice leaves it out rather than suggesting something that does not work there.
+TRAIN_SPELLING: dict[str, str | None] = {
+    "text": "--set text_column={}", "label": "--set label_column={}",
+    "text_key": "--set text_column={}", "encoding": "--set encoding={}",
+    "stratify": "--set stratify=false", "file_format": None,
+}
+FILE_SPELLING: dict[str, str | None] = {  # evaluate, check-data, update
+    "text": "--text-column {}", "label": "--label-column {}", "encoding": "--encoding {}",
+    "stratify": None, "file_format": None,
+}
+PREDICT_SPELLING: dict[str, str | None] = {**FILE_SPELLING, "label": None}
+EXPORT_SPELLING: dict[str, str | None] = {"max_int8_drop": "--max-int8-drop {}"}
 
 
 def _registered_at(registry_url: str, path: str | Path) -> Any:
@@ -89,6 +106,69 @@ def _check_output(path: str | Path, *, overwrite: bool, registry_url: str, optio
     return out
 
 
+def _trained_columns(model_dir: str | Path | None) -> dict[str, str]:
+    """The text/label columns a saved model was trained with (``metrics.json`` →
+    ``run_config``), ``{}`` when the directory records none (not a model, trained in Python)."""
+    if not model_dir:
+        return {}
+    try:
+        metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    run = metrics.get("run_config") if isinstance(metrics, dict) else None
+    if not isinstance(run, dict):
+        return {}
+    return {k: str(run[k]) for k in ("text_column", "label_column") if isinstance(run.get(k), str)}
+
+
+def _say(args: argparse.Namespace, lines: list[str]) -> None:
+    """The readable summary, on stderr (``--json``: nothing; stdout holds the JSON)."""
+    if not getattr(args, "json", False):
+        print("\n".join(lines), file=sys.stderr)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    """The command's one JSON object, on one line of stdout (what scripts parse)."""
+    print(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def metrics_summary(name: str, metrics: dict[str, Any], *, worst: int = 3) -> list[str]:
+    """Readable lines for one evaluation: accuracy, macro-F1, ECE and the worst classes.
+
+    Example:
+        >>> metrics_summary("test", {"accuracy": 0.9, "macro_f1": 0.85, "n_examples": 20})
+        ['test (20 examples): accuracy 0.900 · macro-F1 0.850']
+    """
+    parts = []
+    for key, shown in (("entity_f1", "entity F1"), ("entity_precision", "precision"),
+                       ("entity_recall", "recall"), ("accuracy", "accuracy"),
+                       ("macro_f1", "macro-F1"), ("ece", "ECE")):
+        if isinstance(metrics.get(key), (int, float)):
+            parts.append(f"{shown} {metrics[key]:.3f}")
+    n = metrics.get("n_examples", metrics.get("n_sentences"))
+    lines = [f"{name}{f' ({n} examples)' if n is not None else ''}: {' · '.join(parts)}"]
+    per_class = metrics.get("per_class") or metrics.get("per_type") or {}
+    scored = [(c, v) for c, v in per_class.items()
+              if isinstance(v, dict) and isinstance(v.get("f1"), (int, float))
+              and v.get("support", 1)]
+    if len(scored) > 1 and worst:
+        scored.sort(key=lambda cv: (cv[1]["f1"], cv[0]))
+        lines.append("  worst classes (F1): " + ", ".join(
+            f"{c} {v['f1']:.2f} (n={v.get('support', '?')})" for c, v in scored[:worst]))
+    return lines
+
+
+def _calibration_line(cal: dict[str, Any] | None) -> str | None:
+    if not cal:
+        return None
+    if cal.get("skipped"):
+        return (f"calibration skipped: {cal['skipped']}; temperature stays "
+                f"{cal.get('temperature', 1.0):.3g}")
+    return (f"calibration: temperature {cal.get('temperature', 1.0):.3g} fitted on "
+            f"{cal.get('n', '?')} validation examples (ECE {cal.get('ece_before', 0):.3f} -> "
+            f"{cal.get('ece_after', 0):.3f})")
+
+
 def _train(args: argparse.Namespace) -> int:
     from .config import RunConfig
 
@@ -103,8 +183,9 @@ def _train(args: argparse.Namespace) -> int:
         from .ner import commands as ner_commands
 
         _, summary, message = ner_commands.train_from_config(run, overwrite=args.overwrite)
-        print(json.dumps(summary, indent=2))
-        print(message, file=sys.stderr)
+        _emit({"output": str(run.output_dir), **summary})
+        _say(args, [message] + [line for key in ("validation", "test") if key in summary
+                                for line in metrics_summary(key, summary[key])])
         return 0
     from .artifacts import attach_file
     from .classifier import TextClassifier
@@ -119,8 +200,10 @@ def _train(args: argparse.Namespace) -> int:
     if run.eval_file:
         val = load_dataset(run.eval_file, **opts)
     elif run.validation_split > 0:
-        train, val = train_validation_split(train, run.validation_split, seed=run.training.seed)
+        train, val = train_validation_split(train, run.validation_split, seed=run.training.seed,
+                                            stratify=run.stratify)
     test = load_dataset(run.test_file, **opts) if run.test_file else None
+    notes = list(dict.fromkeys(n for d in (train, val, test) if d is not None for n in d.notes))
     labels = run.labels or train.label_names
     clf = TextClassifier.from_pretrained(run.model, labels, multi_label=run.multi_label,
                                          max_length=run.training.max_length,
@@ -131,6 +214,8 @@ def _train(args: argparse.Namespace) -> int:
     if test_metrics is not None:
         clf.metrics["test"] = {k: v for k, v in test_metrics.items() if k != "confusion_matrix"}
     clf.metrics["run_config"] = run.to_dict()
+    if notes:
+        clf.metrics["data_notes"] = notes
     clf.save(out, overwrite=args.overwrite)
     if test_metrics is not None and not clf.multi_label:
         attach_file(out, "confusion_matrix.png", lambda path: plot_confusion_matrix(
@@ -140,12 +225,23 @@ def _train(args: argparse.Namespace) -> int:
         version = registry.register(run.name or out.resolve().name, out.resolve(),
                                     config=run.to_dict(), metrics=summary,
                                     data_fingerprint=fingerprint_dataset(train))
-    summary["registered"] = str(version)
-    print(json.dumps(summary, indent=2))
-    print(f"trained {run.training.method.value} on {len(train)} examples ({len(clf.labels)} labels), "
-          f"validated on {len(val) if val else 0}, tested on {len(test) if test else 0} "
-          f"in {clf.metrics['train_seconds']}s; model and metrics.json written to {out}",
-          file=sys.stderr)
+        location = registry.location
+    _emit({"output": str(out), **summary, "notes": notes, "registered": str(version),
+           "registry": location})
+    lines = [f"trained {run.training.method.value} on {len(train)} examples "
+             f"({len(clf.labels)} labels), validated on {len(val) if val else 0}, tested on "
+             f"{len(test) if test else 0} in {clf.metrics['train_seconds']}s"]
+    sizes = {"validation": len(val) if val else 0, "test": len(test) if test else 0}
+    for key in ("validation", "test"):
+        if key in summary:
+            lines += metrics_summary(key, {"n_examples": sizes[key], **summary[key]},
+                                     worst=3 if key == "test" or "test" not in summary else 0)
+    cal = _calibration_line(summary.get("calibration"))
+    lines += [cal] if cal else ["calibration: none (no validation data)"]
+    lines += [f"note: {n}" for n in notes]
+    lines += [f"model, metrics.json{' and confusion_matrix.png' if test_metrics is not None and not clf.multi_label else ''} written to {out}",
+              f"registered as {version} in {location}"]
+    _say(args, lines)
     return 0
 
 
@@ -159,10 +255,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     if ner_commands.is_token_classification_dir(args.model_dir):
         metrics = ner_commands.evaluate_dir(args.model_dir, args.data, encoding=args.encoding,
                                             output=args.output)
-        print(json.dumps(metrics))  # entity_f1, entity_precision, entity_recall, macro_f1, ...
+        _emit(metrics)  # entity_f1, entity_precision, entity_recall, macro_f1, ...
+        _say(args, metrics_summary(f"{args.data}", metrics)
+             + ([f"full metrics written to {args.output}"] if args.output else []))
         return 0
     clf = TextClassifier.load(args.model_dir)
-    data = load_dataset(args.data, text=args.text_column, label=args.label_column,
+    trained = _trained_columns(args.model_dir)
+    data = load_dataset(args.data, text=args.text_column or trained.get("text_column", "text"),
+                        label=args.label_column or trained.get("label_column", "label"),
                         multi_label=clf.multi_label, encoding=args.encoding)
     report_dir = Path(args.output).parent if args.output else None
     metrics = clf.evaluate(data)
@@ -172,7 +272,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     printable = {k: v for k, v in metrics.items() if k != "confusion_matrix"}
     if args.output:
         write_json_atomic(args.output, metrics)
-    print(json.dumps(printable))
+    _emit({**printable, "notes": data.notes} if data.notes else printable)
+    lines = metrics_summary(str(args.data), metrics)
+    confused = [p for p in metrics.get("most_confused", []) if p.get("count")][:3]
+    if confused:
+        lines.append("  most confused: " + ", ".join(
+            f"{p['true']} -> {p['predicted']} ({p['count']})" for p in confused))
+    lines += [f"note: {n}" for n in data.notes]
+    if args.output:
+        lines.append(f"full metrics written to {args.output}" + (
+            f", confusion matrix to {report_dir / (Path(args.output).stem + '_confusion_matrix.png')}"
+            if report_dir is not None and not clf.multi_label else ""))
+    _say(args, lines)
     return 0
 
 
@@ -193,14 +304,15 @@ def _load_predictor(model_dir: str) -> tuple[bool, Any]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .data import load_dataset, read_table
     from .persistence import write_text_atomic
 
     if args.input and args.texts:
         raise DomaintuneError("pass texts on the command line or --input FILE, not both")
     is_ner, clf = _load_predictor(args.model_dir)
     if args.input:
-        data = load_dataset(args.input, text=args.text_column, label=None, encoding=args.encoding)
+        text = args.text_column or _trained_columns(args.model_dir).get("text_column", "text")
+        data = load_dataset(args.input, text=text, label=None, encoding=args.encoding)
         texts = data.texts
     elif args.texts:
         texts = list(args.texts)
@@ -229,7 +341,19 @@ def _predict(args: argparse.Namespace) -> int:
         import pandas as pd
 
         out = Path(args.output)
-        frame = pd.DataFrame(rows)
+        if args.input:
+            # the input's rows with every column kept (ids, to join back), label/score appended
+            frame, _ = read_table(args.input, encoding=args.encoding)
+            frame = frame.copy()
+            names = ("label", "score")
+            if any(n in frame.columns for n in names):
+                names = ("predicted_label", "predicted_score")
+                logger.info("%s already has a label or score column; the predictions are in "
+                            "%s and %s", args.input, *names)
+            frame[names[0]] = [r["label"] for r in rows]
+            frame[names[1]] = [r["score"] for r in rows]
+        else:
+            frame = pd.DataFrame(rows)
         if out.suffix.lower() == ".jsonl":
             write_text_atomic(out, frame.to_json(orient="records", lines=True, force_ascii=False))
         else:
@@ -256,7 +380,7 @@ def _update(args: argparse.Namespace) -> int:
     _check_output(args.output, overwrite=args.overwrite, registry_url=args.registry,
                   option="--output ")
     clf = TextClassifier.load(args.model_dir)
-    trained_with = clf.metrics.get("run_config", {})
+    trained_with = _trained_columns(args.model_dir)
     text = args.text_column or trained_with.get("text_column", "text")
     label = args.label_column or trained_with.get("label_column", "label")
     new = load_dataset(args.data, text=text, label=label, multi_label=clf.multi_label,
@@ -275,12 +399,16 @@ def _update(args: argparse.Namespace) -> int:
             name, out, config=cfg.to_dict(), metrics={"update": report.to_dict()},
             data_fingerprint=fingerprint_dataset(new),
             parent_version=parent.version if parent and parent.name == name else None)
-    print(json.dumps({**report.to_dict(), "registered": str(version)}))
-    print(f"updated {args.model_dir} with {report.n_new} new examples + {report.n_replay} replayed "
-          f"({len(report.new_labels)} new labels) in {report.seconds}s; old-holdout accuracy "
-          f"{report.before.get('accuracy', float('nan')):.4f} -> "
-          f"{report.after.get('accuracy', float('nan')):.4f}; written to {args.output}",
-          file=sys.stderr)
+        location = registry.location
+    _emit({**report.to_dict(), "output": str(out), "registered": str(version),
+           "registry": location})
+    _say(args, [
+        f"updated {args.model_dir} with {report.n_new} new examples + {report.n_replay} replayed "
+        f"({len(report.new_labels)} new labels) in {report.seconds}s",
+        f"old-holdout accuracy {report.before.get('accuracy', float('nan')):.3f} -> "
+        f"{report.after.get('accuracy', float('nan')):.3f}",
+        *[f"note: {n}" for n in new.notes],
+        f"written to {args.output}", f"registered as {version} in {location}"])
     return 0
 
 
@@ -299,10 +427,24 @@ def _export(args: argparse.Namespace) -> int:
     else:
         raise DataError(f"{args.model_dir} holds a {task} model; ONNX export covers text "
                         "classifiers and bi-encoders: pass one of those")
-    out = model.export_onnx(args.output, quantize=args.int8, overwrite=args.overwrite)
+    extra = {"max_int8_drop": args.max_int8_drop} if task == "text-classification" else {}
+    out = model.export_onnx(args.output, quantize=args.int8, overwrite=args.overwrite, **extra)
     manifest = json.loads((out / ONNX_MANIFEST).read_text(encoding="utf-8"))
-    print(json.dumps({"output": str(out), "kind": manifest["kind"],
-                      "precision": manifest["precision"], "parity": manifest["parity"]}))
+    payload = {"output": str(out), "kind": manifest["kind"], "precision": manifest["precision"],
+               "parity": manifest["parity"]}
+    if "int8_check" in manifest:
+        payload["int8_check"] = manifest["int8_check"]
+    _emit(payload)
+    parity = manifest["parity"]
+    lines = [f"exported the {manifest['kind']} to {out} ({manifest['precision']}); probe texts: "
+             f"max |ONNX - PyTorch| {parity['max_abs_diff']:.2g}, min cosine "
+             f"{parity['min_cosine']:.4f}"]
+    check = manifest.get("int8_check")
+    if check:
+        from .export import int8_check_summary
+
+        lines.append(int8_check_summary(check))
+    _say(args, lines)
     return 0
 
 
@@ -314,15 +456,24 @@ def _check_data(args: argparse.Namespace) -> int:
     from .checks import check_data
     from .data import load_dataset
 
-    data = load_dataset(args.file, text=args.text_column, label=args.label_column,
+    trained = _trained_columns(args.model)  # --model MODEL_DIR: that model's columns
+    data = load_dataset(args.file, text=args.text_column or trained.get("text_column", "text"),
+                        label=args.label_column or trained.get("label_column", "label"),
                         encoding=args.encoding)
     report = check_data(data, model=args.model, folds=args.folds, seed=args.seed,
                         near_duplicate_threshold=args.near_duplicate_threshold, top_k=args.top_k)
-    print(report.summary())
-    if args.output:
-        out = report.write(args.output)
-        print(f"wrote {len(report.suspects)} suspects to {out / 'suspects.csv'} and the full "
-              f"report to {out / 'report.json'}", file=sys.stderr)
+    out = report.write(args.output) if args.output else None
+    _emit({"source": report.source, "n_examples": report.n_examples,
+           "label_counts": report.label_counts, "imbalance_ratio": report.imbalance_ratio,
+           "exact_duplicates": len(report.exact_duplicates),
+           "near_duplicates": len(report.near_duplicates),
+           "length_outliers": len(report.length_outliers), "suspects": len(report.suspects),
+           "notes": [*data.notes, *report.notes], "output": str(out) if out else None})
+    lines = [report.summary(), *[f"note: {n}" for n in data.notes]]
+    if out is not None:
+        lines.append(f"wrote {len(report.suspects)} suspects to {out / 'suspects.csv'} and the "
+                     f"full report to {out / 'report.json'}")
+    _say(args, lines)
     return 0
 
 
@@ -358,26 +509,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true",
                        help="replace an earlier domaintune model in output_dir (never a folder "
                             "of other files, nor a registered version)")
-    train.set_defaults(func=_train)
+    train.add_argument("--json", action="store_true",
+                     help="print only the JSON object on stdout (no summary on stderr)")
+    train.set_defaults(func=_train, spelling=TRAIN_SPELLING)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a saved model on labelled data")
     evaluate.add_argument("model_dir")
     evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--text-column", default="text")
-    evaluate.add_argument("--label-column", default="label")
+    evaluate.add_argument("--text-column", help="default: the column the model was trained "
+                                                "with (else 'text')")
+    evaluate.add_argument("--label-column", help="default: the column the model was trained "
+                                                 "with (else 'label')")
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--output", help="also write the full metrics JSON (and a confusion "
                                            "matrix PNG beside it)")
-    evaluate.set_defaults(func=_evaluate)
+    evaluate.add_argument("--json", action="store_true",
+                     help="print only the JSON object on stdout (no summary on stderr)")
+    evaluate.set_defaults(func=_evaluate, spelling=FILE_SPELLING)
 
     predict = sub.add_parser("predict", help="predict labels for texts or a file")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", help="texts to classify")
     predict.add_argument("--input", help="CSV/JSONL/Parquet file of texts")
-    predict.add_argument("--output", help="CSV or JSONL file for the predictions")
-    predict.add_argument("--text-column", default="text")
+    predict.add_argument("--output", help="CSV or JSONL file: the input's rows and columns "
+                                          "with label and score appended")
+    predict.add_argument("--text-column", help="default: the column the model was trained "
+                                               "with (else 'text')")
     predict.add_argument("--encoding", default="utf-8")
-    predict.set_defaults(func=_predict)
+    predict.set_defaults(func=_predict, spelling=PREDICT_SPELLING)
 
     exp = sub.add_parser("export", help="export a text classifier to ONNX for fast CPU serving")
     exp.add_argument("model_dir")
@@ -385,8 +544,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--overwrite", action="store_true",
                      help="replace an earlier ONNX export in --output")
     exp.add_argument("--int8", action="store_true",
-                     help="int8 weights: faster and smaller, slightly different outputs")
-    exp.set_defaults(func=_export)
+                     help="int8 weights: faster and smaller, slightly different outputs "
+                          "(checked on the model's stored validation texts)")
+    exp.add_argument("--max-int8-drop", type=float, default=DEFAULT_MAX_INT8_DROP,
+                     metavar="POINTS",
+                     help="refuse an int8 export that loses more accuracy points than this on "
+                          f"the stored validation texts (default {DEFAULT_MAX_INT8_DROP:g}; "
+                          "100 accepts any loss)")
+    exp.add_argument("--json", action="store_true",
+                     help="print only the JSON object on stdout (no summary on stderr)")
+    exp.set_defaults(func=_export, spelling=EXPORT_SPELLING)
 
     upd = sub.add_parser("update", help="update a model with new data (replay, new labels)")
     upd.add_argument("model_dir")
@@ -406,21 +573,30 @@ def build_parser() -> argparse.ArgumentParser:
     upd.add_argument("--name", help="registry name (default: the source model's name)")
     upd.add_argument("--registry", default=_default_registry(), help="SQLAlchemy URL of the "
                      f"model registry (env DOMAINTUNE_REGISTRY; default {DEFAULT_REGISTRY_URL})")
-    upd.set_defaults(func=_update)
+    upd.add_argument("--json", action="store_true",
+                     help="print only the JSON object on stdout (no summary on stderr)")
+    upd.set_defaults(func=_update, spelling=FILE_SPELLING)
 
     check = sub.add_parser("check-data", help="find duplicates, conflicting and suspect labels, "
                                               "length outliers in a labelled file")
     check.add_argument("file")
-    check.add_argument("--text-column", default="text")
-    check.add_argument("--label-column", default="label")
+    check.add_argument("--text-column", help="default: the column --model was trained with "
+                                             "(else 'text')")
+    check.add_argument("--label-column", help="default: the column --model was trained with "
+                                              "(else 'label')")
     check.add_argument("--encoding", default="utf-8")
-    check.add_argument("--model", default="default", help="encoder for the embeddings")
+    check.add_argument("--model", default="default",
+                       help="encoder for the embeddings: 'default', a hub id or a directory "
+                            "(a trained domaintune model: its text/label columns are the "
+                            "defaults)")
     check.add_argument("--folds", type=int, default=5)
     check.add_argument("--seed", type=int, default=42)
     check.add_argument("--near-duplicate-threshold", type=float, default=0.95)
     check.add_argument("--top-k", type=int, default=None, help="list only the K worst suspects")
     check.add_argument("--output", help="directory for suspects.csv and report.json")
-    check.set_defaults(func=_check_data)
+    check.add_argument("--json", action="store_true",
+                       help="print only the JSON object on stdout (no summary on stderr)")
+    check.set_defaults(func=_check_data, spelling=FILE_SPELLING)
 
     registry = argparse.ArgumentParser(add_help=False)
     registry.add_argument("--registry", default=_default_registry(),
@@ -450,7 +626,9 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) 
     """Parse ``argv``, set up logging (``-v``/``--verbose`` = debug) and run ``args.func``.
 
     The shared entry point of every console script (``domaintune``, the apps): a
-    :class:`DomaintuneError` becomes one ``error: ...`` line on stderr and exit status 2.
+    :class:`DomaintuneError` becomes one ``error: ...`` line on stderr and exit status 2. A
+    sub-command that sets ``spelling`` (``set_defaults(spelling={...})``, see
+    :func:`domaintune.advice.spelled_as`) runs with its errors' advice spelled in its options.
     """
     args = parser.parse_args(argv)
     level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
@@ -460,8 +638,14 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) 
     logging.getLogger("domaintune").setLevel(level)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .advice import spelled_as
+
+    spelling = getattr(args, "spelling", None)
     try:
-        return args.func(args)
+        if spelling is None:  # Python spelling (name='value')
+            return args.func(args)
+        with spelled_as(spelling):  # the advice of errors names this command's own options
+            return args.func(args)
     except DomaintuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

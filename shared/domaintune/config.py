@@ -518,6 +518,8 @@ class RunConfig(ConfigBase):
         eval_file: validation data; if absent, ``validation_split`` of the training data is used.
         validation_split: fraction of ``train_file`` held out when ``eval_file`` is not given
             (0 = no validation data: no early stopping or calibration).
+        stratify: keep the label proportions in that split (``false``: a random split, e.g.
+            when a class has a single example).
         test_file: optional held-out test data evaluated after training.
         text_column, label_column: column mapping.
         multi_label: rows carry several labels joined by ``label_separator``.
@@ -546,6 +548,7 @@ class RunConfig(ConfigBase):
     train_file: str | None = None
     eval_file: str | None = None
     validation_split: float = 0.1
+    stratify: bool = True
     test_file: str | None = None
     text_column: str = "text"
     label_column: str = "label"

@@ -39,7 +39,7 @@ from .artifacts import check_target, read_record, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
 from .data import check_texts
-from .errors import ConfigError, ModelLoadError
+from .errors import ConfigError, DomaintuneError, ModelLoadError
 
 if TYPE_CHECKING:  # PyTorch is imported by the export functions only: serving runs without it
     import torch
@@ -108,13 +108,78 @@ def _Graph(fn: Any, module: torch.nn.Module, names: tuple[str, ...]) -> torch.nn
     return Graph()
 
 
+class Int8AccuracyError(DomaintuneError, ValueError):
+    """An int8 export loses more accuracy on the stored validation texts than allowed."""
+
+
 class _DropMessage(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, *texts: str) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)
+
+
+# what ONNX Runtime's quantizer logs on the root logger (``logging.info``): a suggestion to
+# pre-process (on these encoders it changes nothing measurable: same BANKING77 accuracy), one
+# "Quantization parameters for tensor ... not specified" line per tensor it leaves in fp32
+# and one "Ignore MatMul due to non constant B" line per attention product (both expected
+# with dynamic quantization: only weights are quantized). Only these are dropped, and only
+# while quantizing; the export's own check says how far the int8 outputs moved.
+QUANTIZER_NOTES = ("pre-processing before quantization", "Quantization parameters for tensor",
+                   "Ignore MatMul due to non constant B")
+
+
+def int8_check_summary(check: dict[str, Any]) -> str:
+    """One readable line for the ``int8_check`` of an export manifest.
+
+    Example:
+        >>> int8_check_summary({"skipped": "no stored validation texts"})
+        'int8 agreement not measured: no stored validation texts'
+    """
+    if check.get("skipped"):
+        return f"int8 agreement not measured: {check['skipped']}"
+    line = (f"int8 vs fp32 on {check['n_texts']} stored validation texts: top-1 agreement "
+            f"{check['top1_agreement']:.1%}")
+    if check.get("accuracy_fp32") is not None:
+        drop = check["accuracy_drop_points"]
+        line += (f", accuracy {check['accuracy_fp32']:.3f} -> {check['accuracy_int8']:.3f} "
+                 f"({abs(drop):.2f} points {'lost' if drop >= 0 else 'gained'})")
+    if check.get("acceptable") is not None:
+        line += ("; acceptable" if check["acceptable"] else "; NOT acceptable") + (
+            f" (at most {check['max_drop_points']:g} points may be lost)")
+    return line
+
+
+def _int8_check(session: Any, graph: Any, encode: Any, names: tuple[str, ...],
+                texts: Sequence[str], targets: Sequence[int] | None,
+                max_drop: float | None, batch_size: int = 64) -> dict[str, Any]:
+    """Top-1 agreement and accuracy of the int8 graph against the fp32 PyTorch model."""
+    import torch
+
+    fp32, int8 = [], []
+    for start in range(0, len(texts), batch_size):
+        enc = encode(texts[start : start + batch_size])
+        with torch.inference_mode():
+            fp32.append(graph(*(enc[n] for n in names)).float().numpy().argmax(1))
+        int8.append(session.run(None, {n: enc[n].numpy().astype(np.int64)
+                                       for n in names})[0].argmax(1))
+    top_fp32, top_int8 = np.concatenate(fp32), np.concatenate(int8)
+    check: dict[str, Any] = {"n_texts": len(texts),
+                             "top1_agreement": float(np.mean(top_fp32 == top_int8)),
+                             "accuracy_fp32": None, "accuracy_int8": None,
+                             "accuracy_drop_points": None, "max_drop_points": max_drop,
+                             "acceptable": None}
+    if targets is not None:
+        y = np.asarray(targets)
+        acc32, acc8 = float(np.mean(top_fp32 == y)), float(np.mean(top_int8 == y))
+        drop = round((acc32 - acc8) * 100, 4)
+        check.update(accuracy_fp32=acc32, accuracy_int8=acc8, accuracy_drop_points=drop)
+        if max_drop is not None:
+            check["acceptable"] = bool(drop <= max_drop)
+    return check
 
 
 def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
@@ -150,6 +215,9 @@ def export_module(
     tolerance: float = 1e-3,
     opset: int = 17,
     overwrite: bool = False,
+    holdout_texts: Sequence[str] | None = None,
+    holdout_targets: Sequence[int] | None = None,
+    max_int8_drop: float | None = None,
 ) -> Path:
     """Trace ``fn(module, inputs) -> tensor`` into ``directory`` (atomically) and check it.
 
@@ -171,6 +239,14 @@ def export_module(
         opset: ONNX opset.
         overwrite: replace an earlier export at ``directory`` (a directory holding anything
             else is never replaced).
+        holdout_texts: with ``quantize``, texts (the model's stored validation texts) on which
+            the int8 graph's top-1 outputs are compared with the fp32 PyTorch model's; the
+            figures go to the manifest's ``int8_check`` (an empty list: the check is recorded
+            as skipped, the model has no such texts; ``None``: no check, e.g. a bi-encoder).
+        holdout_targets: the output index each of those texts should have (its label):
+            adds fp32 and int8 accuracy and the accuracy points lost.
+        max_int8_drop: refuse (nothing written) an int8 export that loses more accuracy points
+            than this on the holdout texts (``None``: record the figures, refuse nothing).
 
     Returns:
         ``directory``.
@@ -178,6 +254,7 @@ def export_module(
     Raises:
         ArtifactExistsError: ``directory`` is not empty (and not replaceable).
         ModelLoadError: the exported graph does not reproduce the PyTorch outputs.
+        Int8AccuracyError: the int8 export loses more than ``max_int8_drop`` accuracy points.
     """
     import torch
 
@@ -220,9 +297,7 @@ def export_module(
 
             fp32 = tmp / "model.fp32.onnx"
             path.rename(fp32)
-            # ONNX Runtime suggests its pre-processing on the root logger; on these encoders it
-            # changes nothing measurable (same BANKING77 accuracy), so the note is dropped
-            note = _DropMessage("pre-processing before quantization")
+            note = _DropMessage(*QUANTIZER_NOTES)
             logging.getLogger().addFilter(note)
             try:
                 quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
@@ -247,6 +322,27 @@ def export_module(
             logger.warning("the int8 export of this %s moves its outputs a lot (lowest cosine to "
                            "the PyTorch outputs on the probe texts: %.3f); evaluate it before "
                            "serving it, or export in fp32", kind, cosine)
+        int8_check = None
+        if quantize and holdout_texts:
+            int8_check = _int8_check(session, graph, encode, names, list(holdout_texts),
+                                     holdout_targets, max_int8_drop)
+            logger.info("%s", int8_check_summary(int8_check))
+            if int8_check["acceptable"] is False:
+                from .advice import advise
+
+                raise Int8AccuracyError(
+                    f"the int8 export loses {int8_check['accuracy_drop_points']:.2f} accuracy "
+                    f"points on the model's {len(holdout_texts)} stored validation texts "
+                    f"(fp32 {int8_check['accuracy_fp32']:.3f} -> int8 "
+                    f"{int8_check['accuracy_int8']:.3f}, top-1 agreement "
+                    f"{int8_check['top1_agreement']:.1%}), more than the {max_int8_drop:g} "
+                    f"allowed; nothing was written to {directory}. Export in fp32 (without "
+                    "int8 quantization), or accept the loss with "
+                    f"{advise('max_int8_drop', _ceil_points(int8_check['accuracy_drop_points']))}")
+        elif quantize and holdout_texts is not None:  # given, but empty
+            int8_check = {"skipped": "the model has no stored validation texts (holdout.jsonl: "
+                                     "it was trained without validation data); evaluate the "
+                                     "export before serving it"}
         tokenizer.save_pretrained(str(tmp))
         art.meta.update({
             "kind": kind,
@@ -255,12 +351,20 @@ def export_module(
             "onnxruntime_version": ort.__version__,
             "parity": {"probe_texts": len(PROBE_TEXTS), "checks": len(checks),
                        "max_abs_diff": diff, "min_cosine": cosine},
+            **({"int8_check": int8_check} if int8_check is not None else {}),
             **info,
         })
     logger.info("exported the %s to %s (%s) in %.1fs; probe texts: max |ONNX - PyTorch| %.2e, "
                 "min cosine %.4f", kind, directory, "int8" if quantize else "fp32",
                 time.perf_counter() - start, diff, cosine)
     return directory
+
+
+def _ceil_points(points: float) -> float:
+    """``points`` rounded up to a tenth, so the suggested limit accepts the measured loss."""
+    import math
+
+    return math.ceil(points * 10 - 1e-9) / 10
 
 
 TOKENIZER_FILE = "tokenizer.json"

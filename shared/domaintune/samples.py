@@ -4,7 +4,8 @@ theirs.
 The core's sample is a labelled text-classification set, messages to the fictional Northwind
 Bank with their intent (``data/support/intents.csv`` and ``intents_test.csv``), composed from
 ``sample_data/intents.yaml`` (templates, slot fillers, prefixes, suffixes, typos; see that
-file). It is what ``make demo``'s "Text classifier" tab and the README's ``domaintune train``
+file), and a small NER set in CoNLL form (``data/ner/train.conll`` and ``test.conll``: a few
+dozen sentences with PER / ORG / LOC entities, from ``sample_data/ner.yaml``). It is what ``make demo``'s "Text classifier" tab and the README's ``domaintune train``
 example train on; the support bot's sample (``support_bot.samples``) adds its FAQ and
 out-of-scope messages beside it. Generation is seeded and stdlib-only (plus PyYAML to read the
 templates): the output is byte-for-byte the same on every run and takes well under a second.
@@ -16,6 +17,8 @@ Example:
     >>> paths = write_samples("data")  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
     ['intents', 'intents_test']
+    >>> sorted(write_ner_samples("data"))  # doctest: +SKIP
+    ['ner_test', 'ner_train']
 """
 
 from __future__ import annotations
@@ -36,12 +39,15 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_DATA = Path(__file__).with_name("sample_data")
 INTENTS_FILE = SAMPLE_DATA / "intents.yaml"
+NER_FILE = SAMPLE_DATA / "ner.yaml"
 
 # name -> (path relative to the data folder, header)
 FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "intents": ("support/intents.csv", ("text", "intent")),
     "intents_test": ("support/intents_test.csv", ("text", "intent")),
 }
+# name -> path relative to the data folder (CoNLL: token<TAB>tag, a blank line between sentences)
+NER_FILES: dict[str, str] = {"ner_train": "ner/train.conll", "ner_test": "ner/test.conll"}
 SOCIAL_INTENTS = ("greeting", "thanks", "goodbye")
 
 Rows = list[tuple[str, ...]]
@@ -242,8 +248,62 @@ def build_samples(seed: int | None = None) -> dict[str, Rows]:
     return {"intents": train, "intents_test": test}
 
 
+Sentence = list[tuple[str, str]]  # (token, IOB2 tag)
+
+
+def build_ner_samples(seed: int | None = None) -> dict[str, list[Sentence]]:
+    """The NER sample in memory: ``{"ner_train": sentences, "ner_test": sentences}``."""
+    spec = read_sample_file(NER_FILE)
+    rng = random.Random(spec["seed"] if seed is None else seed)
+    templates, slots = spec["templates"], spec["slots"]
+    wanted = {"ner_train": int(spec["train_sentences"]), "ner_test": int(spec["test_sentences"])}
+    seen: set[str] = set()
+    sentences: list[Sentence] = []
+    total = sum(wanted.values())
+    for attempt in range(200 * total):
+        sentence: Sentence = []
+        used: set[str] = set()
+        for token in templates[attempt % len(templates)].split():
+            slot = re.fullmatch(r"\{(\w+)\}", token)
+            if slot is None:
+                sentence.append((token, "O"))
+                continue
+            kind = slot.group(1)
+            value = rng.choice([v for v in slots[kind] if v not in used])
+            used.add(value)
+            sentence += [(word, f"{'B' if i == 0 else 'I'}-{kind}")
+                         for i, word in enumerate(value.split())]
+        key = " ".join(t for t, _ in sentence)
+        if key not in seen:
+            seen.add(key)
+            sentences.append(sentence)
+            if len(sentences) == total:
+                break
+    else:
+        raise ValueError(f"{NER_FILE}: could not compose {total} different sentences; add "
+                         "templates or slot values")
+    rng.shuffle(sentences)
+    return {"ner_train": sentences[: wanted["ner_train"]],
+            "ner_test": sentences[wanted["ner_train"]:]}
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
-    """Write the core's sample CSVs under ``data_dir`` (only missing files unless ``force``).
+    """Write the core's intent sample CSVs under ``data_dir`` (only missing files unless
+    ``force``). The NER sample has its own writer, :func:`write_ner_samples`.
 
     Returns:
         ``{"intents": path, "intents_test": path}``.
@@ -254,4 +314,27 @@ def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Pat
         for name in todo:
             write_csv_atomic(paths[name], FILES[name][1], tables[name])
         logger.info("wrote the intent sample: %s", ", ".join(str(paths[n]) for n in todo))
+    return paths
+
+
+def write_ner_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
+    """Write the core's NER sample (CoNLL) under ``data_dir`` (only missing files unless
+    ``force``).
+
+    Returns:
+        ``{"ner_train": path, "ner_test": path}`` (``ner/train.conll``, ``ner/test.conll``).
+
+    Example:
+        >>> write_ner_samples("data")["ner_train"]  # doctest: +SKIP
+        PosixPath('data/ner/train.conll')
+    """
+    paths = {name: Path(data_dir) / rel for name, rel in NER_FILES.items()}
+    todo = [name for name, p in paths.items() if force or not p.exists()]
+    if todo:
+        corpus = build_ner_samples()
+        for name in todo:
+            _write_text_atomic(paths[name], "\n\n".join(
+                "\n".join(f"{token}\t{tag}" for token, tag in sentence)
+                for sentence in corpus[name]) + "\n")
+        logger.info("wrote the NER sample: %s", ", ".join(str(paths[n]) for n in todo))
     return paths

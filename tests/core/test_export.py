@@ -70,6 +70,7 @@ def test_biencoder_export_keeps_fingerprint_and_index_compatibility(tiny_model_d
     loaded = FaissIndex.load(tmp_path / "index", encoder=fast)  # same fingerprint: accepted
     assert loaded.search(fast.encode(["card lost"]), 1)[1][0][0] == "1"
     int8 = OnnxBiEncoder.load(enc.export_onnx(tmp_path / "enc8", quantize=True))
+    assert "int8_check" not in int8.model.manifest  # a text-classifier check only
     assert int8.fingerprint != enc.fingerprint
     with pytest.raises(ModelLoadError, match="fingerprint|different encoder"):
         FaissIndex.load(tmp_path / "index", encoder=int8)
@@ -145,3 +146,41 @@ def test_cli_exports_a_saved_biencoder(tiny_model_dir, tmp_path, capsys):
                                enc.encode(TEXTS), atol=1e-5)
     assert main(["export", str(tmp_path / "enc"), "--output", str(tmp_path / "enc")]) == 2
     assert "is not an ONNX export" in capsys.readouterr().err
+
+
+def test_int8_export_checks_agreement_on_the_stored_validation_texts(trained, tmp_path):
+    import copy
+
+    from domaintune.export import Int8AccuracyError
+
+    # trained without validation data: nothing to compare on, said so in the manifest
+    out = trained.export_onnx(tmp_path / "plain", quantize=True)
+    check = json.loads((out / MANIFEST_FILE).read_text())["int8_check"]
+    assert "no stored validation texts" in check["skipped"]
+    assert "int8_check" not in json.loads(
+        (trained.export_onnx(tmp_path / "fp32") / MANIFEST_FILE).read_text())
+
+    clf = copy.copy(trained)  # the module's model keeps its (absent) holdout
+    clf.holdout = TextDataset(texts=["where is my refund", "card lost", "hello", "card stolen"],
+                              labels=["refund", "card", "greet", "card"])
+    out = clf.export_onnx(tmp_path / "int8", quantize=True, max_int8_drop=100)
+    check = json.loads((out / MANIFEST_FILE).read_text())["int8_check"]
+    fast = OnnxTextClassifier.load(out)
+    texts, labels = clf.holdout.texts, clf.holdout.labels
+    agreement = np.mean([a == b for a, b in zip(fast.predict(texts), clf.predict(texts), strict=True)])
+    acc32 = np.mean([p == y for p, y in zip(clf.predict(texts), labels, strict=True)])
+    acc8 = np.mean([p == y for p, y in zip(fast.predict(texts), labels, strict=True)])
+    assert check["n_texts"] == 4 and check["top1_agreement"] == pytest.approx(agreement)
+    assert check["accuracy_fp32"] == pytest.approx(acc32)
+    assert check["accuracy_int8"] == pytest.approx(acc8)
+    assert check["accuracy_drop_points"] == pytest.approx((acc32 - acc8) * 100)
+    assert check["acceptable"] is True and check["max_drop_points"] == 100
+
+    # more loss than allowed (here: any, even none): refused, nothing written, a fix that works
+    with pytest.raises(Int8AccuracyError, match=r"stored validation texts .* more than the -1 "
+                                                r"allowed; nothing was written") as err:
+        clf.export_onnx(tmp_path / "refused", quantize=True, max_int8_drop=-1)
+    assert not (tmp_path / "refused").exists()
+    fix = str(err.value).split("accept the loss with ")[1]
+    assert fix.startswith("max_int8_drop=")
+    clf.export_onnx(tmp_path / "refused", quantize=True, max_int8_drop=float(fix.split("=")[1]))

@@ -31,6 +31,22 @@ def count_truncated(tokenizer: Any, texts: Sequence[Any], max_length: int | None
     return n
 
 
+def _quiet_progress_class() -> type:
+    from transformers import ProgressCallback
+
+    class QuietProgress(ProgressCallback):
+        """The trainer's tqdm bar (on stderr) without the log dicts it writes to stdout."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            return None
+
+    return QuietProgress
+
+
+def _QuietProgress() -> Any:  # noqa: N802 - built lazily: transformers is imported on use
+    return _quiet_progress_class()()
+
+
 def run_trainer(
     model: Any,
     dataset: Any,
@@ -54,7 +70,7 @@ def run_trainer(
     Returns:
         ``{"steps", "train_loss", "history"}`` with one history entry per epoch.
     """
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, ProgressCallback
 
     if cross_encoder:
         from sentence_transformers import CrossEncoderTrainer as Trainer
@@ -87,8 +103,12 @@ def run_trainer(
             **extra,
         )
         trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss)
-        if not cfg.progress:
-            trainer.remove_callback(PrinterCallback)
+        # the trainer prints each log dict to stdout (PrinterCallback without a progress bar,
+        # ProgressCallback.on_log through tqdm.write with one): stdout belongs to the caller
+        # (the CLI prints one JSON object there); the history below keeps the same numbers
+        trainer.remove_callback(PrinterCallback)
+        if trainer.pop_callback(ProgressCallback) is not None:
+            trainer.add_callback(_QuietProgress())
         output = trainer.train()
         history = [
             {"epoch": round(float(h["epoch"]), 4), "step": int(h["step"]),
