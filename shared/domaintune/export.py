@@ -176,9 +176,13 @@ def _int8_check(session: Any, graph: Any, encode: Any, names: tuple[str, ...],
         y = np.asarray(targets)
         acc32, acc8 = float(np.mean(top_fp32 == y)), float(np.mean(top_int8 == y))
         drop = round((acc32 - acc8) * 100, 4)
-        check.update(accuracy_fp32=acc32, accuracy_int8=acc8, accuracy_drop_points=drop)
+        lost = int(np.sum(top_fp32 == y) - np.sum(top_int8 == y))
+        check.update(accuracy_fp32=acc32, accuracy_int8=acc8, accuracy_drop_points=drop,
+                     texts_lost=lost)
         if max_drop is not None:
-            check["acceptable"] = bool(drop <= max_drop)
+            # one text more or less is noise on a small holdout (80 texts: 1.25 points), so a
+            # single lost text never refuses an export under a limit >= 0
+            check["acceptable"] = bool(drop <= max_drop or (max_drop >= 0 and lost <= 1))
     return check
 
 
@@ -245,7 +249,8 @@ def export_module(
             as skipped, the model has no such texts; ``None``: no check, e.g. a bi-encoder).
         holdout_targets: the output index each of those texts should have (its label):
             adds fp32 and int8 accuracy and the accuracy points lost.
-        max_int8_drop: refuse (nothing written) an int8 export that loses more accuracy points
+        max_int8_drop: refuse (nothing written) an int8 export that loses more than one text and
+            more accuracy points
             than this on the holdout texts (``None``: record the figures, refuse nothing).
 
     Returns:
