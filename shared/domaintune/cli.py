@@ -10,6 +10,7 @@ Examples:
     domaintune export models/tickets --output models/tickets-onnx [--int8]
     domaintune check-data tickets.csv --label-column queue --output reports/checks
     domaintune models list | show NAME | promote NAME VERSION | rollback NAME
+    domaintune apps
 """
 
 from __future__ import annotations
@@ -615,7 +616,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("rollback", parents=[registry], help="re-promote the previous production")
     p.add_argument("name")
     models.set_defaults(func=_models)
+    apps = sub.add_parser("apps", help="list the registered applications (domaintune.apps "
+                                       "entry points); imports no app's models")
+    apps.set_defaults(func=_apps)
     return parser
+
+
+def _apps(args: argparse.Namespace) -> int:
+    from .apps import main as list_apps
+
+    return list_apps([])
 
 
 NOISY_LOGGERS = ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss",

@@ -481,3 +481,9 @@ def test_library_training_prints_nothing_to_stdout(tiny_model_dir, capfd, progre
                         ["refund money back", "card lost", "hi"]), config=cfg)
     assert len(enc.history) == 2  # the per-epoch log is still kept
     assert capfd.readouterr().out == ""
+
+
+def test_apps_command_lists_the_registered_apps(capsys):
+    assert main(["apps"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("support_bot") and "Support bot" in out

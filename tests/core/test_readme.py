@@ -113,7 +113,7 @@ def test_every_cli_command_in_the_readme_parses(sample_folder):
 
     commands = cli_commands()
     assert {c[0] for c in commands} == {"train", "evaluate", "predict", "export", "update",
-                                        "check-data", "models"}
+                                        "check-data", "models", "apps"}
     parser = build_parser()
     for argv in commands:
         try:
