@@ -319,6 +319,9 @@ class SupportBot:
             raise DataError("this bot serves an ONNX export of its classifier, which cannot be "
                             "saved again; load it with runtime 'torch' to save it (retrain works "
                             "from either)")
+        if self._log is not None:  # reopened under the saved directory on the next turn
+            self._log.close()
+            self._log = None
         with write_artifact(directory, task=TASK, overwrite=overwrite, meta_file=BOT_FILE,
                             what="support bot") as art:
             tmp = art.dir
@@ -332,7 +335,8 @@ class SupportBot:
             write_text_atomic(tmp / OOS_EXAMPLES_FILE, "".join(line + "\n" for line in lines))
             write_text_atomic(tmp / CONFIG_FILE, self.config.to_yaml())
             # the conversation log is written while the bot serves: still part of the bot
-            meta["runtime_files"] = [f"{self.config.log.file}*"]
+            log = self.config.log.file
+            meta["runtime_files"] = [log, f"{log}-wal", f"{log}-shm", f"{log}-journal"]
             art.meta.update(meta)
         self.directory = directory
         self.meta = {k: v for k, v in meta.items() if k != "config"}

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import logging
@@ -84,8 +83,8 @@ def foreign_files(directory: str | Path) -> list[str] | None:
     """Files in ``directory`` that its domaintune record does not list.
 
     Returns None when the directory has no record (it is not ours at all), and ``[]`` when it is
-    ours and holds nothing else. A record written before file lists existed counts as listing
-    everything.
+    ours and holds nothing else. A record written before file lists existed (format 1) lists
+    nothing, so every other file counts as foreign.
     """
     directory = Path(directory)
     marker = marker_of(directory)
@@ -96,13 +95,20 @@ def foreign_files(directory: str | Path) -> list[str] | None:
     except (OSError, ValueError):
         return None  # an unreadable record proves nothing: treat the directory as foreign
     listed = record.get("contents") if isinstance(record, dict) else None
-    if not isinstance(listed, list):
-        return []
+    if not isinstance(listed, list):  # an older record without a file list: nothing is known
+        return [name for name in _relative_files(directory) if name != marker.name]
     own = set(listed) | {marker.name}
-    # files the artifact itself makes while in use (a bot's conversation log ...)
-    patterns = [p for p in record.get("runtime_files", []) if isinstance(p, str)]
-    return [name for name in _relative_files(directory) if name not in own
-            and not any(fnmatch.fnmatch(name, p) for p in patterns)]
+    # files the artifact itself makes while in use (a bot's conversation log ...): exact names
+    own |= {p for p in record.get("runtime_files", []) if isinstance(p, str)}
+    return [name for name in _relative_files(directory) if name not in own]
+
+
+def _has_file_list(marker: Path) -> bool:
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("contents"), list)
 
 
 def check_target(path: str | Path, *, overwrite: bool = False, what: str = "model",
@@ -141,6 +147,12 @@ def check_target(path: str | Path, *, overwrite: bool = False, what: str = "mode
             f"({marker.name}), so it is not {'an' if what[0] in 'AEIOUaeiou' else 'a'} {what}; "
             "domaintune never replaces one with the other, even with overwrite: choose a new or "
             "empty directory")
+    if extra and not _has_file_list(marker):
+        raise ArtifactExistsError(
+            f"cannot save the {what} to {path}: it holds a {marker.name} written by an older "
+            "domaintune that recorded no file list, so its files cannot be told from yours; "
+            "domaintune never replaces it, even with overwrite: choose a new directory (or "
+            "delete that one yourself)")
     if extra:
         shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
         raise ArtifactExistsError(
@@ -226,7 +238,11 @@ def _replace_directory(tmp: Path, target: Path) -> None:
     if target.exists() and any(target.iterdir()):
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            os.replace(old, target)  # put the earlier directory back under its name
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         if target.exists():
@@ -253,7 +269,10 @@ def attach_file(directory: str | Path, name: str, write: Callable[[Path], Any],
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    contents = set(record.get("contents") or []) | {Path(name).as_posix()}
+    listed = record.get("contents")
+    if not isinstance(listed, list):  # an older record: list what is there now
+        listed = inventory(directory, exclude=(meta_file, name))[0]
+    contents = set(listed) | {Path(name).as_posix()}
     record["contents"] = sorted(contents)
     if name.endswith(HASHED_SUFFIXES):
         record.setdefault("files", {})[name] = {"sha256": sha256_file(target),

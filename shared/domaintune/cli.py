@@ -217,6 +217,9 @@ def _train(args: argparse.Namespace) -> int:
     clf.metrics["run_config"] = run.to_dict()
     if notes:
         clf.metrics["data_notes"] = notes
+    # again: a version may have been registered there while this one trained
+    _check_output(out, overwrite=args.overwrite, registry_url=registry_url,
+                  option="--set output_dir=")
     clf.save(out, overwrite=args.overwrite)
     if test_metrics is not None and not clf.multi_label:
         attach_file(out, "confusion_matrix.png", lambda path: plot_confusion_matrix(
@@ -392,6 +395,8 @@ def _update(args: argparse.Namespace) -> int:
                                    where="--set training")
     report = update(clf, new, dataclasses.replace(cfg), replay_ratio=args.replay_ratio,
                     validation_split=args.validation_split)
+    _check_output(args.output, overwrite=args.overwrite, registry_url=args.registry,
+                  option="--output ")  # again: something may have been registered meanwhile
     out = clf.save(args.output, overwrite=args.overwrite).resolve()
     with ModelRegistry(args.registry) as registry:
         parent = registry.find_path(args.model_dir)

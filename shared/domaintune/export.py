@@ -38,7 +38,7 @@ import numpy as np
 from .artifacts import check_target, read_record, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
-from .data import check_texts
+from .data import check_texts, text_batch
 from .errors import ConfigError, DomaintuneError, ModelLoadError
 
 if TYPE_CHECKING:  # PyTorch is imported by the export functions only: serving runs without it
@@ -554,8 +554,7 @@ class OnnxTextClassifier:
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Calibrated probabilities: ``(n_labels,)`` for one string, ``(n, n_labels)`` for a list."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        batch, single = text_batch(texts, "texts to classify")  # as the PyTorch classifier
         if not batch:
             return np.zeros((0, len(self.labels)))
         probs = probabilities(self.model.run(batch, batch_size), self.temperature, self.multi_label)
@@ -604,8 +603,7 @@ class OnnxBiEncoder:
     def encode(self, texts: str | Sequence[str], batch_size: int = 64,
                progress: bool = False) -> np.ndarray:
         """L2-normalised float32 embeddings: ``(dim,)`` for one string, ``(n, dim)`` for a list."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        batch, single = text_batch(texts, "texts to encode")
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = self.model.run(batch, batch_size).astype(np.float32)

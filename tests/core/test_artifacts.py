@@ -351,3 +351,42 @@ def test_load_by_registered_name(tiny_model, tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="'nothing' is neither a directory nor a loadable "
                                              "registered model"):
         domaintune.load("nothing")
+
+
+def test_a_format_1_directory_is_never_replaced(tiny_model, tmp_path):
+    clf = _classifier(tiny_model)
+    old = clf.save(tmp_path / "old")
+    record = json.loads((old / "domaintune.json").read_text())
+    for key in ("contents", "files"):  # as written before file lists existed
+        record.pop(key)
+    (old / "domaintune.json").write_text(json.dumps({**record, "format_version": 1}))
+    (old / "my_notes.txt").write_text("mine")
+    TextClassifier.load(old, device="cpu")  # still loads
+    with pytest.raises(ArtifactExistsError, match="older domaintune that recorded no file list"):
+        clf.save(old, overwrite=True)
+    assert (old / "my_notes.txt").read_text() == "mine"
+
+
+def test_runtime_files_are_exact_names(tmp_path):
+    from domaintune.artifacts import foreign_files
+
+    with write_artifact(tmp_path / "bot", task="support-bot", meta_file="bot.json") as art:
+        (art.dir / "config.yaml").write_text("x")
+        art.meta["runtime_files"] = ["log.db", "log.db-wal"]
+    for name in ("log.db", "log.db-wal", "log.db.backup", "logo.png"):
+        (tmp_path / "bot" / name).write_text("x")
+    assert foreign_files(tmp_path / "bot") == ["log.db.backup", "logo.png"]
+
+
+def test_onnx_serving_takes_text_like_pytorch(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from domaintune import DataError
+    from domaintune.export import OnnxTextClassifier
+
+    clf = _classifier(tiny_model)
+    fast = OnnxTextClassifier.load(clf.export_onnx(tmp_path / "onnx"))
+    for bad in (None, 3, [""]):
+        with pytest.raises(DataError):
+            fast.predict_proba(bad)
+    np.testing.assert_allclose(fast.predict_proba("where is my\x00 refund"),
+                               clf.predict_proba("where is my\x00 refund"), atol=1e-5)
