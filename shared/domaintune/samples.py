@@ -23,17 +23,17 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import io
 import logging
-import os
 import random
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from .persistence import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +69,11 @@ def normalise(text: str) -> str:
 def write_csv_atomic(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Write a CSV (``\\n`` line ends, UTF-8, mode 0644) through a temporary file in the same
     folder renamed into place, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def missing_files(data_dir: str | Path, files: dict[str, tuple[str, tuple[str, ...]]],
@@ -287,20 +278,6 @@ def build_ner_samples(seed: int | None = None) -> dict[str, list[Sentence]]:
             "ner_test": sentences[wanted["ner_train"]:]}
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
     """Write the core's intent sample CSVs under ``data_dir`` (only missing files unless
     ``force``). The NER sample has its own writer, :func:`write_ner_samples`.
@@ -333,7 +310,7 @@ def write_ner_samples(data_dir: str | Path, *, force: bool = False) -> dict[str,
     if todo:
         corpus = build_ner_samples()
         for name in todo:
-            _write_text_atomic(paths[name], "\n\n".join(
+            write_text_atomic(paths[name], "\n\n".join(
                 "\n".join(f"{token}\t{tag}" for token, tag in sentence)
                 for sentence in corpus[name]) + "\n")
         logger.info("wrote the NER sample: %s", ", ".join(str(paths[n]) for n in todo))
