@@ -39,6 +39,7 @@ APP = AppSpec(
     demo="support_bot.training:demo_bot",
     tab="support_bot.ui:demo_tab",
     routes=None,  # the REST server's routes come with it
+    classifier="support_bot.training:demo_classifier",
 )
 
 # public name -> module that defines it (imported on first use)

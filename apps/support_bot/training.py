@@ -354,3 +354,12 @@ def demo_bot(samples: dict[str, Path], models_dir: str | Path, *,
     """The demo's bot (``AppSpec.demo``): :func:`sample_bot` in
     ``models_dir/demo-bot``."""
     return sample_bot(samples, Path(models_dir) / DEMO_DIR, retrain=retrain)
+
+
+def demo_classifier(bot: SupportBot) -> TextClassifier:
+    """The bot's intent classifier as a PyTorch ``TextClassifier`` (``AppSpec.classifier``):
+    the demo's "Text classifier" tab shows it rather than training a second classifier on
+    the same sample intents."""
+    if isinstance(bot.classifier, TextClassifier):
+        return bot.classifier
+    return TextClassifier.load(Path(bot.directory) / INTENT_DIR, device="cpu")

@@ -100,6 +100,9 @@ class AppSpec:
         tab: ``tab(service) -> None``: add the app's Gradio components to the current
             ``gr.Blocks`` context (the launcher opens a ``gr.Tab(title)`` around it).
         routes: ``routes(service) -> routes`` for the REST server; ``None`` = no API yet.
+        classifier: optional ``classifier(service) -> TextClassifier | None``: the text
+            classifier the app's demo service is built on, which the launcher shows in the
+            core's "Text classifier" tab instead of training a second one on the same data.
 
     Example:
         >>> APP = AppSpec(name="my_app", title="My app", config="my_app.config:MyConfig",
@@ -117,14 +120,15 @@ class AppSpec:
     tab: Ref
     routes: Ref | None = None
     description: str = ""
+    classifier: Ref | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(f"AppSpec name: expected a lower-case identifier such as "
                              f"'support_bot', found {self.name!r}")
-        for hook in ("config", "load", "samples", "demo", "tab", "routes"):
+        for hook in ("config", "load", "samples", "demo", "tab", "routes", "classifier"):
             ref = getattr(self, hook)
-            if ref is None and hook == "routes":
+            if ref is None and hook in ("routes", "classifier"):
                 continue
             if isinstance(ref, str):
                 if not _REF.fullmatch(ref):
@@ -135,7 +139,7 @@ class AppSpec:
                                  f"'package.module:attribute', found {ref!r}")
 
     def hook(self, name: str) -> Any:
-        """The resolved hook ``name`` (``None`` for an absent ``routes``)."""
+        """The resolved hook ``name`` (``None`` for an absent optional hook)."""
         ref = getattr(self, name)
         return None if ref is None else resolve(ref, app=self.name, hook=name)
 
@@ -160,6 +164,11 @@ class AppSpec:
     def build_tab(self, service: Any) -> None:
         """Add the app's Gradio tab content to the current ``gr.Blocks`` context."""
         self.hook("tab")(service)
+
+    def text_classifier(self, service: Any) -> Any:
+        """The text classifier the demo service offers for the core's tab, or ``None``."""
+        hook = self.hook("classifier")
+        return None if hook is None else hook(service)
 
     def build_routes(self, service: Any) -> Any:
         """The app's REST routes around ``service``; ``None`` when it has none."""

@@ -219,5 +219,9 @@ def test_the_real_demo_builds_every_tab(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "['Support bot', 'Text classifier']"
     assert (tmp_path / "models" / "demo-bot" / "bot.json").is_file()
-    assert (tmp_path / "models" / "demo-intents" / "confusion_matrix.png").is_file()
+    # one intent classifier is trained: the text-classifier tab shows the bot's (issue 9)
+    assert not (tmp_path / "models" / "demo-intents").exists()
+    assert (tmp_path / "models" / "demo-classifier-confusion.png").is_file()
+    assert "the app's intent classifier (not trained again)" in out.stderr
+    assert "training the sample intent classifier" not in out.stderr
     assert (tmp_path / "data" / "support" / "faq.csv").is_file()

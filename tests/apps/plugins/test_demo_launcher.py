@@ -11,7 +11,7 @@ import numpy as np
 from domaintune import Method, TextDataset
 from domaintune.ui import backbone_name, classify, confidence_threshold, model_summary
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class FakeClassifier:
@@ -83,3 +83,24 @@ def test_the_launcher_prints_progress(capsys):
     assert launcher.app_tab(App(), Path("data"), Path("models")) == "service"
     err = capsys.readouterr().err
     assert "[demo] preparing the 'Toy app' tab" in err and "'Toy app' tab ready in" in err
+
+
+def test_the_training_page_answers_and_frees_its_port():
+    import socket
+    import urllib.request
+
+    spec = importlib.util.spec_from_file_location("launch_demo", ROOT / "apps" / "launch_demo.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    page = launcher.TrainingPage("127.0.0.1", 0)
+    port = int(page.url.rsplit(":", 1)[1])
+    try:
+        with urllib.request.urlopen(page.url, timeout=10) as response:
+            html = response.read().decode()
+        assert response.status == 200 and "Training the sample models" in html
+        assert 'http-equiv="refresh"' in html
+    finally:
+        page.stop()
+    with socket.socket() as sock:  # the demo itself can now take the port
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
