@@ -111,3 +111,14 @@ def train_tiny_classifier(model_dir, *, max_length: int = 32, temperature: float
                                        progress=False))
     clf.temperature = temperature
     return clf
+
+
+def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
+    """A CSV file with ``header`` and ``rows`` (for tests that need data files)."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path

@@ -4,23 +4,14 @@ comes from the data, before training starts."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
+from conftest import write_csv
 
 from domaintune import DataError
 from support_bot import BotConfig, SupportBot
 from support_bot.cli import chat_command, evaluate_summary, main, train_summary
-
-
-def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
 
 INTENT_ROWS = [(f"message {i} about {intent}", intent)
                for intent in ("refund", "card", "login") for i in range(6)]

@@ -4,7 +4,6 @@ run through the CLI, all on the tiny random BERT."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import yaml
+from conftest import write_csv
 
 from domaintune import ArtifactExistsError, ConfigError, DataError, ModelLoadError, NotFittedError
 from support_bot import (
@@ -67,12 +67,6 @@ OOS = ["exchange rate", "atm cash fee", "what is the exchange rate", "fees", "ol
        "rate of exchange", "atm fee", "cash atm", "new fee", "the rate", "fee rate", "exchange"]
 
 
-def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")
