@@ -50,19 +50,11 @@ def intent_classifier(data_dir: Path = DATA, models_dir: Path = MODELS,
     clf.fit(train, val, TrainingConfig(method="frozen"))
     metrics = clf.evaluate(test)
     clf.metrics["test"] = {k: metrics[k] for k in ("accuracy", "macro_f1", "ece")}
-    clf.save(out, **_overwrite(clf))
+    clf.save(out, overwrite=True)  # --retrain replaces the demo's own model directory
     plot_confusion_matrix(metrics["confusion_matrix"], clf.labels, out / "confusion_matrix.png")
     progress(f"sample intent classifier ready in {time.perf_counter() - start:.0f} s: test "
              f"accuracy {metrics['accuracy']:.1%}, saved to {out}")
     return clf, out / "confusion_matrix.png"
-
-
-def _overwrite(clf: Any) -> dict[str, bool]:
-    """``{"overwrite": True}`` where ``TextClassifier.save`` takes it (``--retrain`` replaces
-    the demo's own model directory)."""
-    import inspect
-
-    return {"overwrite": True} if "overwrite" in inspect.signature(clf.save).parameters else {}
 
 
 def offered_classifier(clf: Any, data_dir: Path = DATA,
