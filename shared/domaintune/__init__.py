@@ -79,6 +79,10 @@ _LAZY: dict[str, str] = {
     "RegistryError": "registry",
     "Stage": "registry",
     "fingerprint_dataset": "registry",
+    "Chunk": "stream",
+    "ReadReport": "stream",
+    "file_fingerprint": "stream",
+    "read_chunks": "stream",
 }
 
 __all__ = [
@@ -134,6 +138,10 @@ __all__ = [
     "resolve_model",
     "sample_per_class",
     "train_validation_split",
+    "Chunk",
+    "ReadReport",
+    "file_fingerprint",
+    "read_chunks",
 ]
 
 
@@ -215,3 +223,4 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from .hub import DEFAULT_MODEL, resolve_model
     from .ner import TokenClassifier, TokenDataset, entity_metrics, load_ner_dataset
     from .registry import ModelRegistry, ModelVersion, RegistryError, Stage, fingerprint_dataset
+    from .stream import Chunk, ReadReport, file_fingerprint, read_chunks
