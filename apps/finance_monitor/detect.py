@@ -21,9 +21,13 @@ warm-up (the first ``min_history`` windows) every window updates them.
 **z-scores** (``n`` documents, ``k`` negative, share ``p = k/n`` in the window; ``p0, v_p`` and
 ``m_k, v_k`` the share and negative-count baselines before it):
 
-* share: ``z_share = (p - p0) / sqrt(max(v_p, q(1-q)/n))`` with ``q = clip(p0, 0.02, 0.98)``:
-  the binomial variance of a share of ``n`` documents is a floor, so a window of few documents
-  cannot look surprising because past windows happened to agree;
+* share: ``z_share = (p - p0) / sqrt(phi * q(1-q)/n)`` with ``q = clip(p0, 0.02, 0.98)``: the
+  binomial standard error of a share of ``n`` documents, scaled by the series' over-dispersion
+  ``phi = max(1, EW mean of z_b**2)`` where ``z_b`` is each past (non-firing, non-empty)
+  window's binomial z, each capped at 25 (Laney's p'-chart). The binomial variance is the floor
+  (``phi >= 1``), so a window of few documents cannot look surprising because past windows
+  happened to agree, and real social streams, whose shares vary more than binomially (retweet
+  bursts, news days), are not held to a binomial test;
 * volume: ``z_volume = (k - m_k) / sqrt(max(v_k, m_k, 0.25))``: the Poisson variance (= mean)
   is a floor, and so is 0.25 (a standard deviation of at least half a document), so a ticker
   that never had a negative post does not divide by zero.
@@ -61,7 +65,7 @@ Example:
     >>> detector = Detector(DetectionConfig(min_history=10), WindowSize.DAY)
     >>> state, signals = detector.advance(SeriesState(), stats, until=day0 + timedelta(days=31))
     >>> [(s.window_start.date().isoformat(), s.severity, s.triggered_by) for s in signals]
-    [('2026-01-31', 'high', ('zscore', 'cusum'))]
+    [('2026-01-31', 'medium', ('zscore',))]
     >>> state.next_window == day0 + timedelta(days=31)
     True
 """
@@ -79,11 +83,12 @@ from typing import Any
 from finance_monitor.config import DetectionConfig, DetectionMethod, WindowSize
 from finance_monitor.windows import EPOCH, WindowStats
 
-__all__ = ["SHARE_FLOOR_P", "VOLUME_VAR_MIN", "Detector", "SeriesState", "Severity", "Signal",
+__all__ = ["PHI_Z2_CAP", "SHARE_FLOOR_P", "VOLUME_VAR_MIN", "Detector", "SeriesState", "Severity", "Signal",
            "ew_alpha"]
 
 SHARE_FLOOR_P = 0.02  # the base share in the binomial floor is clipped to [0.02, 0.98]
 VOLUME_VAR_MIN = 0.25  # the negative-count variance is at least this (std >= 0.5 documents)
+PHI_Z2_CAP = 25.0  # a window's squared binomial z enters the over-dispersion factor capped at 25
 
 
 def ew_alpha(halflife: float) -> float:
@@ -141,6 +146,7 @@ class SeriesState:
         negative_mean, negative_var: EW mean / variance of the negative count per window.
         share_n: non-empty windows that updated the share / score baselines.
         share_mean, share_var: EW mean / variance of the negative share.
+        share_phi: EW mean of the squared binomial z of the share (over-dispersion factor).
         score_mean, score_var: EW mean / variance of the mean score.
         cusum: the one-sided CUSUM statistic.
         in_episode: the last evaluated window fired.
@@ -159,6 +165,7 @@ class SeriesState:
     share_n: int = 0
     share_mean: float = 0.0
     share_var: float = 0.0
+    share_phi: float = 1.0
     score_mean: float = 0.0
     score_var: float = 0.0
     cusum: float = 0.0
@@ -343,9 +350,10 @@ class Detector:
         warm = s.windows_seen >= cfg.min_history
         if s.share_n:
             q = min(max(s.share_mean, SHARE_FLOOR_P), 1.0 - SHARE_FLOOR_P)
-            z_share = (p - s.share_mean) / math.sqrt(max(s.share_var, q * (1.0 - q) / n))
+            z_binomial = (p - s.share_mean) / math.sqrt(q * (1.0 - q) / n)
+            z_share = z_binomial / math.sqrt(max(1.0, s.share_phi))
         else:
-            z_share = 0.0
+            z_binomial = z_share = 0.0
         if s.volume_n:
             z_volume = (k - s.negative_mean) / math.sqrt(
                 max(s.negative_var, s.negative_mean, VOLUME_VAR_MIN))
@@ -379,7 +387,8 @@ class Detector:
                           "negative_share_mean": s.share_mean,
                           "negative_share_std": math.sqrt(s.share_var),
                           "mean_score_mean": s.score_mean,
-                          "mean_score_std": math.sqrt(s.score_var)})
+                          "mean_score_std": math.sqrt(s.score_var),
+                          "negative_share_overdispersion": max(1.0, s.share_phi)})
             s.cooldown_left = cfg.cooldown
             s.alerts += 1
             s.last_alert = start
@@ -391,6 +400,8 @@ class Detector:
             s.negative_mean, s.negative_var = _ew(s.volume_n, s.negative_mean, s.negative_var,
                                                   float(k), a)
             s.volume_n += 1
+            if s.share_n:
+                s.share_phi += a * (min(z_binomial * z_binomial, PHI_Z2_CAP) - s.share_phi)
             s.share_mean, s.share_var = _ew(s.share_n, s.share_mean, s.share_var, p, a)
             s.score_mean, s.score_var = _ew(s.share_n, s.score_mean, s.score_var, score, a)
             s.share_n += 1
