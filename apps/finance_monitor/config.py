@@ -257,24 +257,35 @@ class WindowConfig(_Section):
 
 @dataclass
 class DetectionConfig(_Section):
-    """The surge detector, run per series (ticker or topic) on each closed window.
+    """The surge detector, run per series (ticker or topic) on each closed window (the math is
+    in ``finance_monitor.detect``'s docstring).
 
     Baselines are exponentially weighted means and variances of the window's count, negative
-    share and mean score, with half-life ``halflife`` windows; a window that raises or continues
-    an episode does not update them.
+    count, negative share and mean score, with half-life ``halflife`` windows; a window that
+    raises or continues an episode does not update them.
+
+    The defaults were picked on the real StockNet stream (day windows, 87 tickers) with injected
+    negative episodes (``benchmarks/bench_finance_alerts.py``, ``benchmarks/RESULTS.md``):
+    96.7% of moderate episodes detected in their first window, 1.3-1.5 false alerts per 1,000
+    series-windows (0.9 outside days with a >= 3% price move): the target of <= 1 is not met on
+    day windows; on hour windows (the 5 busiest tickers) 100% at 0.5.
 
     Args:
         method: ``zscore``, ``cusum`` or ``combined`` (an alert when either fires).
         halflife: half-life of the baselines, in windows.
         min_history: windows a series must have been observed before it can alert.
         min_count: documents a window needs before it can alert (the minimum-volume guard).
-        min_negative: negative documents a window needs before it can alert.
-        z_threshold: z-score of the negative share (against its baseline, with a binomial
-            variance floor) that fires the z-score test.
+        min_negative: negative documents a window needs before it can alert (so one negative
+            post on a quiet ticker never alerts).
+        z_threshold: z-score of the negative share (against its baseline, in binomial standard
+            errors scaled by the series' over-dispersion, never below the binomial one) that
+            fires the z-score test.
         volume_z_threshold: z-score of the negative *count* (against its baseline, Poisson
-            floor) that also fires the z-score test; null = negative share only.
-        cusum_k: allowance (in baseline standard deviations) of the one-sided CUSUM.
-        cusum_h: decision threshold of the CUSUM statistic.
+            floor) that also fires the z-score test (either one fires it); null = negative
+            share only.
+        cusum_k: allowance (in the share z-score's standard deviations) of the one-sided CUSUM,
+            subtracted each window.
+        cusum_h: decision threshold of the CUSUM statistic (a sum of z-scores).
         cooldown: windows after an alert during which the series cannot alert again; an
             episode also ends only after a window below the thresholds.
         severity: severity level -> minimum z-score (the strongest of share and volume z):
@@ -286,15 +297,15 @@ class DetectionConfig(_Section):
     method: DetectionMethod = DetectionMethod.COMBINED
     halflife: float = 24.0
     min_history: int = 24
-    min_count: int = 5
+    min_count: int = 3
     min_negative: int = 3
-    z_threshold: float = 3.0
-    volume_z_threshold: float | None = 3.0
-    cusum_k: float = 0.5
-    cusum_h: float = 5.0
+    z_threshold: float = 6.0
+    volume_z_threshold: float | None = 6.0
+    cusum_k: float = 1.5
+    cusum_h: float = 12.0
     cooldown: int = 6
     severity: dict[str, float] = field(
-        default_factory=lambda: {"low": 0.0, "medium": 4.0, "high": 6.0})
+        default_factory=lambda: {"low": 0.0, "medium": 8.0, "high": 12.0})
 
     def __post_init__(self) -> None:
         self._validate()
