@@ -128,7 +128,8 @@ def demo_tab(monitor) -> None:
     refresh.click(lambda: alert_rows(monitor), None, table)
     gr.Markdown("### Score a small file")
     upload = gr.File(label=f"CSV / JSONL / Parquet with a text column (first {MAX_UPLOAD_ROWS} "
-                           "rows)", file_types=[".csv", ".jsonl", ".parquet", ".gz"])
+                           "rows)", file_types=[".csv", ".jsonl", ".parquet", ".gz"],
+                     elem_id="fm-upload")
     status = gr.Markdown()
     scored = gr.Dataframe(headers=["text", "label", "score", "tickers", "topic"],
                           interactive=False, wrap=True)
