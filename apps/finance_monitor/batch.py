@@ -140,7 +140,7 @@ def score_inputs(monitor: Monitor, inputs: Sequence[str | Path], *, output: str 
     Raises:
         DataError: an input is missing or unreadable, or lacks the text/time column.
     """
-    from domaintune.stream import ReadReport, file_fingerprint
+    from domaintune.stream import file_fingerprint
 
     paths = [Path(p) for p in inputs]
     for p in paths:
