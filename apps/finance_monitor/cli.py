@@ -188,7 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
         from .training import demo_monitor
 
         samples = write_samples(Path(args.data_dir))
-        monitor = demo_monitor(samples, Path(args.models_dir))
+        monitor = demo_monitor(samples, Path(args.models_dir), db=args.db)
     with gr.Blocks(title="Finance monitor") as app:
         demo_tab(monitor)
     print(f"finance monitor demo on http://{args.host}:{args.port} (database "
@@ -277,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(p, model=False)
     p.set_defaults(func=_alerts)
 
-    p = sub.add_parser("demo", help="the Gradio dashboard (on the sample data without --model)")
+    p = sub.add_parser("demo", help="the Gradio dashboard: without --model, the demo's sentiment "
+                                    "model and the sample stream scored into --db (default "
+                                    "MODELS_DIR/demo-finance/monitor.db)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7862)
     p.add_argument("--data-dir", default="data")

@@ -9,6 +9,7 @@ files are byte-identical on every machine::
     finance/watchlist.csv         ticker,name,aliases
     finance/stream.jsonl          {"id", "timestamp", "text"} per line, in time order
     finance/monitor.yaml          the demo's monitor config (hour windows, the watchlist)
+    finance/sentiment.yaml        a `domaintune train` config for a sentiment model on the headlines
 
 The test headlines reuse the training templates with other names: they show that the model
 reads the tone rather than the company, not how it does on real news (see the PhraseBank
@@ -42,6 +43,7 @@ FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "watchlist": ("finance/watchlist.csv", ("ticker", "name", "aliases")),
     "stream": ("finance/stream.jsonl", ()),
     "config": ("finance/monitor.yaml", ()),
+    "train_config": ("finance/sentiment.yaml", ()),
 }
 _TRAIN_TAGS = ("$QRST", "$LMNO", "$VWXY", "$HJKL")
 
@@ -52,6 +54,22 @@ entities:
 windows:
   size: hour
   lateness: 1h
+"""
+
+
+TRAIN_CONFIG = """\
+# `domaintune train --config data/finance/sentiment.yaml`: a sentiment model on the sample
+# headlines (written by finance_monitor.samples; paths are relative to this file).
+task: text-classification
+model: default
+train_file: sentiment_train.csv
+test_file: sentiment_test.csv
+text_column: text
+label_column: label
+validation_split: 0.15
+output_dir: ../../models/fin-sentiment
+training:
+  method: frozen          # seconds on a CPU; full fine-tuning for real data (see benchmarks/RESULTS.md)
 """
 
 
@@ -138,6 +156,8 @@ def write_samples(data_dir: str | Path, *, force: bool = False) -> dict[str, Pat
                 write_text_atomic(own[name], lines)
             elif name == "config":
                 write_text_atomic(own[name], DEMO_CONFIG)
+            elif name == "train_config":
+                write_text_atomic(own[name], TRAIN_CONFIG)
             else:
                 core_samples.write_csv_atomic(own[name], FILES[name][1], tables[name])
         logger.info("wrote the finance monitor's samples: %s", ", ".join(str(own[n]) for n in todo))

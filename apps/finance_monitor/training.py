@@ -38,9 +38,11 @@ def train_demo_model(samples: Mapping[str, Path], out: Path, *, retrain: bool = 
     return out
 
 
-def demo_monitor(samples: Mapping[str, Path], models_dir: Path, *, retrain: bool = False):
+def demo_monitor(samples: Mapping[str, Path], models_dir: Path, *, retrain: bool = False,
+                 db: str | None = None):
     """The monitor ``make demo`` shows, with the sample stream scored (resumable, so a demo
-    interrupted while scoring continues where it stopped)."""
+    interrupted while scoring continues where it stopped), into ``db`` (default
+    ``models_dir/demo-finance/monitor.db``)."""
     from .batch import score_inputs
     from .config import MonitorConfig
     from .service import Monitor
@@ -49,12 +51,12 @@ def demo_monitor(samples: Mapping[str, Path], models_dir: Path, *, retrain: bool
     model = train_demo_model(samples, models_dir / DEMO_MODEL, retrain=retrain)
     work = models_dir / DEMO_DIR
     work.mkdir(parents=True, exist_ok=True)
-    db = work / "monitor.db"
-    if retrain and db.exists():
+    own = work / "monitor.db"
+    if db is None and retrain and own.exists():
         for suffix in ("", "-wal", "-shm"):  # the demo's own database, rebuilt with the model
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+            Path(f"{own}{suffix}").unlink(missing_ok=True)
     config = MonitorConfig.from_yaml(samples["config"])
-    monitor = Monitor.from_config(config, model=str(model), db=f"sqlite:///{db}")
+    monitor = Monitor.from_config(config, model=str(model), db=db or f"sqlite:///{own}")
     summary = score_inputs(monitor, [samples["stream"]], final=True, progress=False,
                            deliver=False)
     logger.info("demo stream: %d documents scored, %d alerts", summary.counts["scored"],
