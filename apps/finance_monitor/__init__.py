@@ -9,12 +9,13 @@ The package registers itself with the core as the app ``finance_monitor`` (:data
 point group ``domaintune.apps``). Importing it is cheap: the public names below are imported
 from their modules on first use.
 
-Layout: ``config.py`` (typed settings), ``entities.py`` (tickers), ``sentiment.py`` (polarity
-and topic scoring on core models), ``windows.py`` + ``detect.py`` (aggregation and the pure
-surge detector), ``alerts.py`` + ``webhook.py`` (alerts and their sinks), ``store.py`` (its
-tables on ``domaintune.store``), ``service.py`` (:class:`Monitor`), ``batch.py`` (the
-resumable ``score`` job), ``watch.py``, ``evaluation.py``, ``samples.py``, ``ui.py`` (the Gradio
-tab), ``cli.py`` (``finance-monitor``).
+Layout: ``config.py`` (typed settings), ``records.py`` (rows -> documents: ids, UTC times),
+``entities.py`` (tickers), ``sentiment.py`` (polarity and topic scoring on core models),
+``windows.py`` + ``detect.py`` (aggregation and the pure surge detector), ``alerts.py`` +
+``webhook.py`` + ``delivery.py`` (alerts, their sinks and the outbox), ``store.py`` (its tables
+on ``domaintune.store``), ``service.py`` (:class:`Monitor`), ``batch.py`` (the resumable
+``score`` job), ``watch.py``, ``evaluation.py``, ``training.py`` (the demo's model),
+``samples.py``, ``ui.py`` (the Gradio tab), ``cli.py`` (``finance-monitor``).
 
 Example:
     >>> from finance_monitor import Monitor
@@ -51,6 +52,18 @@ _EXPORTS = {
     "EntityConfig": "config", "InputConfig": "config", "WindowConfig": "config",
     "DetectionConfig": "config", "AlertConfig": "config", "StoreConfig": "config",
     "WindowSize": "config", "DetectionMethod": "config",
+    "Monitor": "service", "ChunkResult": "service", "load": "service",
+    "Document": "records", "RecordParser": "records",
+    "SentimentScorer": "sentiment", "TopicScorer": "sentiment", "polarity_map": "sentiment",
+    "TickerExtractor": "entities", "WatchEntry": "entities", "load_watchlist": "entities",
+    "WindowStats": "windows", "window_start": "windows", "window_end": "windows",
+    "Detector": "detect", "SeriesState": "detect", "Signal": "detect",
+    "Alert": "alerts", "JsonlSink": "alerts", "make_alert_id": "alerts",
+    "post_alert": "webhook", "DeliveryResult": "webhook",
+    "deliver_pending": "delivery", "DeliveryReport": "delivery",
+    "MonitorStore": "store", "MonitorStoreError": "store",
+    "score_inputs": "batch", "RunSummary": "batch",
+    "evaluate_model": "evaluation",
 }
 
 __all__ = ["APP", "__version__", *_EXPORTS]
