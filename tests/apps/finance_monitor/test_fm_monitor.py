@@ -66,10 +66,12 @@ def test_model_without_negative_label_is_refused():
         polarity_map(["neutral", "positive"])
 
 
-def test_score_is_p_pos_minus_p_neg():
-    batch = SentimentScorer(KeywordModel()).score(["X plunge", "X beats", "X meets"])
-    assert batch.label == ["negative", "positive", "neutral"]
-    assert batch.score.round(2).tolist() == [-0.80, 0.75, 0.0]
+def test_score_is_p_pos_minus_p_neg_and_repeated_texts_are_scored_once():
+    model = KeywordModel()
+    batch = SentimentScorer(model).score(["X plunge", "X beats", "X meets", "X plunge"])
+    assert batch.label == ["negative", "positive", "neutral", "negative"]
+    assert batch.score.round(2).tolist() == [-0.80, 0.75, 0.0, -0.80]
+    assert model.texts_scored == 3
 
 
 # ------------------------------------------------------------------ end to end on the sample
