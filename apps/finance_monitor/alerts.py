@@ -390,8 +390,13 @@ class JsonlSink:
                 _write_all(fd, b"\n")
                 self._ids.add(record["alert_id"])
                 end = len(data) + 1
-            else:  # a partial write: cut it off
+            elif tail.lstrip().startswith(b'{"alert_id"'):  # a partial write of ours: cut it off
                 os.ftruncate(fd, self._offset + end)
+            else:  # not ours: never cut a user's text
+                raise DataError(
+                    f"{self.path}: line {number}: expected an alert (JSON with an alert_id), "
+                    f"found {tail[:60].decode('utf-8', 'replace')!r}; this file is not a "
+                    "finance-monitor alerts file: pass another --alerts path")
             os.fsync(fd)
         self._offset += end
         self._lines += data[:end].count(b"\n") + (1 if end > len(data) else 0)

@@ -96,7 +96,7 @@ def iter_documents(path: Path, monitor: Monitor, source: str, *, skip_rows: int,
 
     cfg = monitor.config.input
     parser = monitor.parser
-    checked = False
+    checked = skip_rows > 0  # checked on the first chunk of the file (by the run that read it)
     for chunk in read_chunks(path, chunk_size=cfg.chunk_size, encoding=cfg.encoding,
                              report=report, skip_rows=skip_rows):
         frame = chunk.frame
@@ -142,20 +142,32 @@ def score_inputs(monitor: Monitor, inputs: Sequence[str | Path], *, output: str 
     """
     from domaintune.stream import file_fingerprint
 
-    paths = [Path(p) for p in inputs]
-    for p in paths:
+    given = [Path(p) for p in inputs]
+    for p in given:
         if not p.is_file():
             raise DataError(f"expected an input file, found no {p}; check the path")
-    if output is not None and Path(output).suffix.lower() not in OUTPUT_FORMATS:
-        raise DataError(f"--output {output}: expected a file ending in "
-                        f"{', '.join(OUTPUT_FORMATS)}, found {Path(output).suffix or 'no suffix'!r}")
+    if output is not None:
+        if Path(output).suffix.lower() not in OUTPUT_FORMATS:
+            raise DataError(f"--output {output}: expected a file ending in "
+                            f"{', '.join(OUTPUT_FORMATS)}, found "
+                            f"{Path(output).suffix or 'no suffix'!r}")
+        if any(Path(output).resolve() == p.resolve() for p in given):
+            raise DataError(f"--output {output} is one of the inputs; write the scores to another "
+                            "file (the input is never overwritten)")
     summary = RunSummary()
     started = time.perf_counter()
     bar = _progress(progress)
-    fingerprints = []
+    paths: list[Path] = []
+    fingerprints: list[str] = []
     try:
-        for path in paths:
+        for path in given:
             source = file_fingerprint(path)[:40]
+            if source in fingerprints:  # the same bytes again (the same file, or a copy)
+                first = paths[fingerprints.index(source)]
+                summary.inputs.append({"path": str(path), "fingerprint": source,
+                                       "status": f"skipped: the same content as {first}"})
+                continue
+            paths.append(path)
             fingerprints.append(source)
             info = _score_file(monitor, path, source, summary, bar, on_chunk)
             summary.inputs.append(info)
@@ -176,10 +188,11 @@ def score_inputs(monitor: Monitor, inputs: Sequence[str | Path], *, output: str 
     if output is not None:
         summary.output = str(output)
         summary.output_rows = write_output(monitor, paths, fingerprints, Path(output))
-    if deliver and monitor.targets:
-        from .delivery import deliver_pending
+    if deliver:
+        from .delivery import deliver_pending, pending_count
 
-        summary.deliveries = deliver_pending(monitor.store, monitor.config.alerts).to_dict()
+        if monitor.targets or pending_count(monitor.store):  # earlier runs' failures too
+            summary.deliveries = deliver_pending(monitor.store, monitor.config.alerts).to_dict()
     _, closed = monitor.store.run(lambda conn: monitor.store.window_state(
         conn, monitor.window.value))
     summary.open_windows_from = iso_z(closed) if closed else None
@@ -264,6 +277,17 @@ OUTPUT_COLUMNS = ("id", "timestamp", "tickers", "label", "score", "p_negative", 
                   "p_positive", "topic", "late")
 
 
+def output_schema():
+    """The Arrow schema of a Parquet ``--output`` (fixed, so that chunks agree)."""
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.string()), ("timestamp", pa.string()),
+                      ("tickers", pa.list_(pa.string())), ("label", pa.string()),
+                      ("score", pa.float64()), ("p_negative", pa.float64()),
+                      ("p_neutral", pa.float64()), ("p_positive", pa.float64()),
+                      ("topic", pa.string()), ("late", pa.bool_())])
+
+
 class _OutputWriter:
     """Appends frames to a CSV, JSON-lines or Parquet file."""
 
@@ -284,7 +308,7 @@ class _OutputWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = pa.Table.from_pandas(frame, schema=output_schema(), preserve_index=False)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.path, table.schema)
             self._parquet.write_table(table)
@@ -298,11 +322,17 @@ class _OutputWriter:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), self.path)
+                pq.write_table(pa.Table.from_pandas(empty, schema=output_schema(),
+                                                    preserve_index=False), self.path)
         if self._text is not None:
+            self._text.flush()
+            os.fsync(self._text.fileno())
             self._text.close()
         if self._parquet is not None:
             self._parquet.close()
+        if self.suffix == ".parquet":
+            with open(self.path, "rb+") as handle:
+                os.fsync(handle.fileno())
 
 
 def write_output(monitor: Monitor, paths: Sequence[Path], sources: Sequence[str],

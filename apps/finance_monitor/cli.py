@@ -118,10 +118,10 @@ def _deliver(args: argparse.Namespace) -> int:
     store = _store(args)
     with store:
         requeued = retry_failed(store) if args.retry_failed else 0
-        if config.alerts.webhook and args.queue_all:
-            store.queue_all(config.alerts.webhook)
+        queued = store.queue_all(config.alerts.webhook) if config.alerts.webhook else 0
         report = deliver_pending(store, config.alerts)
-    result = {**report.to_dict(), "requeued": requeued, "database": store.location}
+    result = {**report.to_dict(), "requeued": requeued, "queued": queued,
+              "database": store.location}
     lines = [f"delivered {report.delivered}; still pending {report.pending}"
              + (" (run `finance-monitor deliver` again once the receiver is up)"
                 if report.pending else "")
@@ -244,9 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("deliver", help="retry pending webhook deliveries")
     p.add_argument("--retry-failed", action="store_true",
                    help="also retry deliveries the receiver refused (HTTP 4xx)")
-    p.add_argument("--queue-all", action="store_true",
-                   help="queue every stored alert for --webhook (a receiver added later)")
-    p.add_argument("--webhook", help="the webhook URL (for --queue-all)")
+    p.add_argument("--webhook", help="also deliver every stored alert not yet queued for this URL "
+                                     "(e.g. a receiver added after the alerts were raised)")
     _add_config_options(p, model=False)
     p.set_defaults(func=_deliver)
 
@@ -277,9 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(p, model=False)
     p.set_defaults(func=_alerts)
 
-    p = sub.add_parser("demo", help="the Gradio dashboard: without --model, the demo's sentiment "
-                                    "model and the sample stream scored into --db (default "
-                                    "MODELS_DIR/demo-finance/monitor.db)")
+    p = sub.add_parser("demo", help="the Gradio dashboard of --db (without --model: the demo's "
+                                    "sentiment model; without --db: the sample stream scored "
+                                    "into MODELS_DIR/demo-finance/monitor.db)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7862)
     p.add_argument("--data-dir", default="data")

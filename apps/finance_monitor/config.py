@@ -205,6 +205,9 @@ class InputConfig(_Section):
             ``America/New_York``); every such timestamp is counted in the summary.
         chunk_size: documents per chunk: the unit of scoring, storage and resumption.
         encoding: text encoding of CSV/JSONL input.
+        max_future: a document dated more than this after the current time is skipped
+            (``future_timestamp``): one mistyped year must not close every window (a duration,
+            e.g. ``'1d'``).
     """
 
     _where = "input"
@@ -215,10 +218,12 @@ class InputConfig(_Section):
     assume_tz: str = "UTC"
     chunk_size: int = 2000
     encoding: str = "utf-8"
+    max_future: str = "1d"
 
     def __post_init__(self) -> None:
         self._validate()
         self.check_ranges([("chunk_size", self.chunk_size >= 1, "an integer of 1 or more")])
+        parse_duration("input.max_future", self.max_future)
         try:
             from zoneinfo import ZoneInfo
 

@@ -9,7 +9,8 @@ Rules (documented in the README and ``finance-monitor score --help``):
   (``Wed Jan 01 03:59:03 +0000 2014``), or a Unix time in seconds. Stored in UTC. A timestamp
   without a time zone is taken in ``input.assume_tz`` (``--assume-tz``, default UTC) and counted
   (``naive_timestamps``); a missing one is skipped (``missing_timestamp``), an unreadable one
-  too (``bad_timestamp``).
+  too (``bad_timestamp``), and so is one more than ``input.max_future`` (default 1 day) after
+  the current time (``future_timestamp``: a mistyped year would otherwise close every window).
 - **id**: the ``input.id_column`` when the file has it and the row has a value; otherwise
   ``sha-`` + the first 24 hex digits of the SHA-256 of the UTC timestamp and the text, so the
   same content without an id is one document.
@@ -19,14 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SKIP_REASONS = ("missing_text", "missing_timestamp", "bad_timestamp", "malformed_line")
+SKIP_REASONS = ("missing_text", "missing_timestamp", "bad_timestamp", "future_timestamp",
+                "malformed_line")
 MAX_EXAMPLES = 10
 
 
@@ -73,37 +76,63 @@ def _blank(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and not value.strip()
+    if isinstance(value, str):
+        return not value.strip()
+    try:  # pandas.NaT, numpy NaN/NaT
+        import pandas as pd
+
+        return bool(pd.isna(value)) if not isinstance(value, (list, dict, tuple)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+_RELATIVE = {"now", "today", "tomorrow", "yesterday"}
+EPOCH_SECONDS = (1e9, 1e11)        # 2001-09-09 .. 5138: a Unix time in seconds
+EPOCH_MILLISECONDS = (1e12, 1e14)  # the same span in milliseconds
+
+
+def _from_number(value: float) -> datetime | None:
+    if EPOCH_SECONDS[0] <= value < EPOCH_SECONDS[1]:
+        return datetime.fromtimestamp(value, timezone.utc)
+    if EPOCH_MILLISECONDS[0] <= value < EPOCH_MILLISECONDS[1]:
+        return datetime.fromtimestamp(value / 1000.0, timezone.utc)
+    return None  # a small number (a year? a row number?) is not taken as a time
 
 
 def parse_timestamp(value: Any, assume: tzinfo) -> tuple[datetime | None, bool]:
-    """``(UTC datetime, was_naive)``; ``(None, False)`` when it cannot be read."""
-    if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(float(value), timezone.utc), False
-        except (OverflowError, OSError, ValueError):
-            return None, False
-    else:
-        text = str(value).strip()
-        try:
-            ts = datetime.fromisoformat(text)
-        except ValueError:
-            if text.replace(".", "", 1).isdigit():
-                return parse_timestamp(float(text), assume)
+    """``(UTC datetime, was_naive)``; ``(None, False)`` when it cannot be read.
+
+    Accepted: ISO 8601; what pandas' parser reads when the text has a date (``Wed Jan 01
+    03:59:03 +0000 2014``, ``05/01/2026 10:00``); a Unix time in seconds (1e9 to 1e11) or
+    milliseconds (1e12 to 1e14). Refused: relative words (``now``, ``today``) and times without
+    a date, whose meaning depends on when the job runs.
+    """
+    try:
+        if isinstance(value, datetime):  # also pandas.Timestamp (from Parquet); NaT is blank
+            ts = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _from_number(float(value)), False
+        else:
+            text = str(value).strip()
             try:
+                ts = datetime.fromisoformat(text)
+            except ValueError:
+                if text.replace(".", "", 1).isdigit():
+                    return _from_number(float(text)), False
+                if text.lower() in _RELATIVE or not re.search(r"\d{4}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2}",
+                                                               text):
+                    return None, False
                 import pandas as pd
 
                 parsed = pd.Timestamp(text)
-            except (ValueError, TypeError, OverflowError):
-                return None, False
-            if parsed is pd.NaT:
-                return None, False
-            ts = parsed.to_pydatetime()
-    if ts.tzinfo is None or ts.tzinfo.utcoffset(ts) is None:
-        return ts.replace(tzinfo=assume).astimezone(timezone.utc), True
-    return ts.astimezone(timezone.utc), False
+                if pd.isna(parsed):
+                    return None, False
+                ts = parsed.to_pydatetime()
+        if ts.tzinfo is None or ts.tzinfo.utcoffset(ts) is None:
+            return ts.replace(tzinfo=assume).astimezone(timezone.utc), True
+        return ts.astimezone(timezone.utc), False
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None, False
 
 
 class RecordParser:
@@ -115,7 +144,9 @@ class RecordParser:
     """
 
     def __init__(self, text_column: str = "text", id_column: str = "id",
-                 time_column: str = "timestamp", assume_tz: str = "UTC") -> None:
+                 time_column: str = "timestamp", assume_tz: str = "UTC",
+                 max_future: timedelta = timedelta(days=1)) -> None:
+        self.max_future = max_future
         self.text_column = text_column
         self.id_column = id_column
         self.time_column = time_column
@@ -123,7 +154,10 @@ class RecordParser:
 
     @classmethod
     def from_config(cls, config) -> RecordParser:
-        return cls(config.text_column, config.id_column, config.time_column, config.assume_tz)
+        from .config import parse_duration
+
+        return cls(config.text_column, config.id_column, config.time_column, config.assume_tz,
+                   parse_duration("input.max_future", config.max_future))
 
     def parse(self, row: Mapping[str, Any], *, where: str, source: str, source_row: int,
               issues: RowIssues) -> Document | None:
@@ -140,6 +174,10 @@ class RecordParser:
         if ts is None:
             issues.skip("bad_timestamp", where, f"{self.time_column}={str(raw_ts)[:40]!r}")
             return None
+        if ts > datetime.now(timezone.utc) + self.max_future:
+            issues.skip("future_timestamp", where, f"{self.time_column}={str(raw_ts)[:40]!r} is "
+                        f"more than {self.max_future} from now (input.max_future)")
+            return None
         if naive:
             issues.naive_timestamps += 1
         text = str(text)
@@ -148,10 +186,18 @@ class RecordParser:
         return Document(doc_id, ts, text, source, source_row)
 
 
+MAX_ID_CHARS = 200
+
+
 def _id_text(value: Any) -> str:
+    """The id as text; one longer than 200 characters keeps its first 175 and a hash of the
+    whole, so two long ids that share a prefix stay two documents."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()[:200]
+    text = str(value).strip()
+    if len(text) <= MAX_ID_CHARS:
+        return text
+    return f"{text[:175]}~{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
 def document_from_mapping(item: Mapping[str, Any] | Document, parser: RecordParser, *,

@@ -407,8 +407,8 @@ class MonitorStore(Closing):
                         status: int | None, error: str | None) -> None:
         t = outbox_table
         new_status = "delivered" if ok else ("failed" if permanent else "pending")
-        self.run(lambda conn: conn.execute(
-            t.update().where(t.c.id == outbox_id).values(
+        self.run(lambda conn: conn.execute(  # another process may have delivered it meanwhile
+            t.update().where(t.c.id == outbox_id, t.c.status == "pending").values(
                 status=new_status, attempts=t.c.attempts + attempts, last_status=status,
                 last_error=error, updated_at=now())), write=True)
 
@@ -429,8 +429,15 @@ class MonitorStore(Closing):
                         finished: bool, counts: Mapping[str, Any]) -> None:
         values = {"path": path, "next_record": next_record, "finished": finished,
                   "counts": dict(counts), "updated_at": now()}
-        Store.upsert(conn, runs_table, {"source": source, **values}, key=["source"],
-                     update=values)
+        t = runs_table
+        old = conn.execute(sa.select(t.c.next_record, t.c.finished)
+                           .where(t.c.source == source)).first()
+        if old is None:
+            conn.execute(t.insert().values(source=source, **values))
+        elif not old.finished and (next_record > old.next_record or
+                                   (finished and next_record >= old.next_record)):
+            # only forwards: a second process on the same file never moves it back
+            conn.execute(t.update().where(t.c.source == source).values(**values))
 
     # ------------------------------------------------------------------ reading
     def series_rows(self, kind: str, key: str, window: str) -> list[dict[str, Any]]:

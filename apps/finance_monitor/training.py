@@ -41,8 +41,9 @@ def train_demo_model(samples: Mapping[str, Path], out: Path, *, retrain: bool = 
 def demo_monitor(samples: Mapping[str, Path], models_dir: Path, *, retrain: bool = False,
                  db: str | None = None):
     """The monitor ``make demo`` shows, with the sample stream scored (resumable, so a demo
-    interrupted while scoring continues where it stopped), into ``db`` (default
-    ``models_dir/demo-finance/monitor.db``)."""
+    interrupted while scoring continues where it stopped) into
+    ``models_dir/demo-finance/monitor.db``; with ``db``, that database is shown as it is (the
+    demo's model scores pasted texts; nothing is added to it)."""
     from .batch import score_inputs
     from .config import MonitorConfig
     from .service import Monitor
@@ -57,6 +58,8 @@ def demo_monitor(samples: Mapping[str, Path], models_dir: Path, *, retrain: bool
             Path(f"{own}{suffix}").unlink(missing_ok=True)
     config = MonitorConfig.from_yaml(samples["config"])
     monitor = Monitor.from_config(config, model=str(model), db=db or f"sqlite:///{own}")
+    if db is not None:  # someone's own database: shown as it is, the sample is not mixed in
+        return monitor
     summary = score_inputs(monitor, [samples["stream"]], final=True, progress=False,
                            deliver=False)
     logger.info("demo stream: %d documents scored, %d alerts", summary.counts["scored"],

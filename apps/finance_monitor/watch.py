@@ -9,7 +9,14 @@ standard input, and raise alerts as windows close.
 - **Standard input** (``-``): one JSON object per line (the input columns); lines are scored in
   batches of ``input.chunk_size`` or after ``interval_s`` without a new line; a malformed line
   is reported with its number and skipped.
-- Ctrl-C (SIGINT) or SIGTERM stops it after the batch in flight: nothing half-written.
+- A file that cannot be scored (a missing column, a damaged gzip) is reported and skipped; the
+  watcher goes on. A file rewritten with new content (other size or time) is scored again
+  (documents already stored are skipped).
+- Ctrl-C (SIGINT) or SIGTERM stops it after the chunk in flight commits (a file interrupted so
+  is resumed by the next run); a second Ctrl-C stops at once (the chunk in flight is rolled
+  back). Nothing is half-written either way.
+- Standard input is scored in batches of at most ``input.chunk_size`` lines, at the latest
+  ``interval_s`` after the first line of the batch arrived.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+
+from domaintune import DomaintuneError
 
 from .records import RowIssues, document_from_mapping
 from .service import Monitor
@@ -42,8 +51,13 @@ def _supported(path: Path) -> bool:
     return name.endswith(SUFFIXES)
 
 
+class Stopped(Exception):
+    """Raised after a committed chunk once the watcher was asked to stop."""
+
+
 class Stopper:
-    """Set by SIGINT/SIGTERM; the loops check it between batches."""
+    """Set by SIGINT/SIGTERM; the loops check it after every committed chunk. A second Ctrl-C
+    stops at once (Python's default: KeyboardInterrupt; the chunk in flight is rolled back)."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -51,7 +65,16 @@ class Stopper:
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self.event.set())
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        self.event.set()
+        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM
+                      else signal.default_int_handler)
+
+    def check(self, _documents: int = 0) -> None:
+        if self.event.is_set():
+            raise Stopped
 
     @property
     def stopped(self) -> bool:
@@ -66,22 +89,31 @@ def watch_folder(monitor: Monitor, folder: Path, *, interval_s: float = 2.0,
 
     stopper = stopper or Stopper()
     sizes: dict[Path, int] = {}
-    done: set[Path] = set()
-    totals = {"files": 0, "documents": 0, "alerts": 0}
+    done: set[tuple[Path, int, int]] = set()  # (path, size, mtime): a rewritten file is new
+    totals = {"files": 0, "documents": 0, "alerts": 0, "failed": 0}
     while not stopper.stopped:
         ready = []
         for path in sorted(p for p in folder.iterdir() if p.is_file() and _supported(p)):
-            if path in done:
+            stat = path.stat()
+            key = (path, stat.st_size, stat.st_mtime_ns)
+            if key in done:
                 continue
-            size = path.stat().st_size
-            if once or sizes.get(path) == size:
-                ready.append(path)
-            sizes[path] = size
-        for path in ready:
-            if stopper.stopped:
+            if once or sizes.get(path) == stat.st_size:
+                ready.append(key)
+            sizes[path] = stat.st_size
+        for key in ready:
+            path = key[0]
+            try:
+                summary = score_inputs(monitor, [path], progress=False, on_chunk=stopper.check)
+            except Stopped:
+                say(f"{path.name}: stopped after the last committed chunk (resumed next time)")
                 break
-            summary = score_inputs(monitor, [path], progress=False)
-            done.add(path)
+            except DomaintuneError as exc:  # one bad file does not stop the watcher
+                done.add(key)
+                totals["failed"] += 1
+                say(f"{path.name}: not scored: {exc}")
+                continue
+            done.add(key)
             totals["files"] += 1
             totals["documents"] += summary.counts["scored"]
             totals["alerts"] += summary.alerts_new
@@ -112,6 +144,7 @@ def watch_stream(monitor: Monitor, stream: TextIO, *, interval_s: float = 2.0,
     issues = RowIssues()
     size = monitor.config.input.chunk_size
     ended = False
+    oldest = [0.0]  # when the first line of the batch arrived
 
     def flush() -> None:
         nonlocal batch
@@ -130,8 +163,9 @@ def watch_stream(monitor: Monitor, stream: TextIO, *, interval_s: float = 2.0,
         batch = []
 
     while not stopper.stopped and not ended:
+        wait = interval_s if not batch else max(0.0, oldest[0] + interval_s - time.monotonic())
         try:
-            line = lines.get(timeout=interval_s)
+            line = lines.get(timeout=wait)
         except queue.Empty:
             flush()
             continue
@@ -156,8 +190,10 @@ def watch_stream(monitor: Monitor, stream: TextIO, *, interval_s: float = 2.0,
             say(f"skipped {issues.examples[-1] if issues.examples else 'a row'}")
             issues.examples.clear()
             continue
+        if not batch:
+            oldest[0] = time.monotonic()
         batch.append(doc)
-        if len(batch) >= size:
+        if len(batch) >= size or time.monotonic() - oldest[0] >= interval_s:
             flush()
     flush()
     return totals

@@ -281,9 +281,14 @@ def _sniff_json(path: Path, gzipped: bool) -> str:
 def _frame(records: list[dict], columns: Sequence[str] | None) -> pd.DataFrame:
     import pandas as pd
 
+    # dtype=object: values stay as parsed (a column of big integer ids with one missing value
+    # would otherwise become float64 and lose digits beyond 2**53)
     if columns is None:
-        return pd.DataFrame.from_records(records)
-    return pd.DataFrame({c: [r.get(c) for r in records] for c in columns}, columns=list(columns))
+        names = list(dict.fromkeys(k for r in records for k in r))
+    else:
+        names = list(columns)
+    return pd.DataFrame({c: pd.Series([r.get(c) for r in records], dtype=object)
+                         for c in names}, columns=names)
 
 
 def _jsonl_chunks(path: Path, gzipped: bool, chunk_size: int, columns: Sequence[str] | None,
@@ -510,5 +515,6 @@ def _arrow_frames(path: Path, batches: Iterator[Any]) -> Iterator[pd.DataFrame]:
         except Exception as exc:
             raise DataError(f"{path}: cannot read a row group of the Parquet file ({exc}); "
                             "check that the copy is complete") from None
-        yield batch.to_pandas()
+        # integers with nulls stay integers (objects), not float64 that loses digits
+        yield batch.to_pandas(integer_object_nulls=True)
 

@@ -302,3 +302,11 @@ def test_concurrent_sinks_write_each_id_once(tmp_path):
         thread.join(10)
     assert sum(written) == 20
     assert sorted(ids_in(path)) == sorted(a.alert_id for a in alerts)
+
+
+def test_sink_never_cuts_a_file_that_is_not_ours(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("my important notes")  # no newline: looks like a torn last line
+    with pytest.raises(DataError, match=r"notes\.txt: line 1: expected an alert.*another --alerts"):
+        JsonlSink(path)
+    assert path.read_text() == "my important notes"

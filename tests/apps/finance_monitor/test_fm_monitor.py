@@ -268,3 +268,92 @@ def test_unreachable_database_is_one_clear_error(tmp_path):
     monitor = make_monitor(f"postgresql+psycopg://u:p@127.0.0.1:{port}/db")
     with pytest.raises(MonitorStoreError, match="cannot connect"):
         monitor.ingest([{"id": "1", "timestamp": "2026-03-02T10:00:00Z", "text": "$A x"}])
+
+
+# ------------------------------------------------------------------ review findings
+def test_unreadable_and_future_timestamps_are_skipped_not_fatal(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,timestamp,text\n1,-5,$A x\n2,now,$A x\n3,12:30,$A x\n"
+                    "4,2999-01-01T00:00:00Z,$A x\n5,2026-03-02T10:00:00Z,$A x\n")
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}")
+    s = score_inputs(monitor, [path], progress=False)
+    assert dict(s.skipped) == {"bad_timestamp": 3, "future_timestamp": 1}
+    assert s.counts["scored"] == 1
+    watermark, _ = monitor.store.run(lambda c: monitor.store.window_state(c, "hour"))
+    assert watermark.year == 2026  # the mistyped year moved nothing
+
+
+def test_parquet_nulls_and_big_integer_ids(tmp_path):
+    frame = pd.DataFrame({"id": pd.array([550123456789012345, 550123456789012346, None],
+                                         dtype="Int64"),
+                          "timestamp": pd.to_datetime(["2026-03-02T10:00:00Z", None,
+                                                       "2026-03-02T10:01:00Z"], utc=True),
+                          "text": ["$A plunge", "$A x", "$A beats"]})
+    path = tmp_path / "in.parquet"
+    frame.to_parquet(path)
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"id": 660123456789012345, "timestamp": "2026-03-02T10:00:00Z", "text": "a"}\n'
+                     '{"id": 660123456789012346, "timestamp": "2026-03-02T10:00:00Z", "text": "b"}\n'
+                     '{"timestamp": "2026-03-02T10:00:00Z", "text": "c"}\n')
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}")
+    s = score_inputs(monitor, [path], progress=False)
+    assert s.counts["scored"] == 2 and s.skipped["missing_timestamp"] == 1
+    s = score_inputs(monitor, [jsonl], progress=False, output=tmp_path / "o.csv")
+    assert s.counts["scored"] == 3 and s.counts["duplicates"] == 0
+    ids = pd.read_csv(tmp_path / "o.csv", dtype=str)["id"].tolist()
+    assert ids[:2] == ["660123456789012345", "660123456789012346"]
+
+
+def test_parquet_output_when_the_first_chunk_has_no_tickers(tmp_path):
+    path = tmp_path / "in.csv"
+    rows = [f"{i},2026-03-02T10:0{i}:00Z,{'no ticker' if i < 3 else '$ACME up'}" for i in range(6)]
+    path.write_text("id,timestamp,text\n" + "\n".join(rows) + "\n")
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}", config={"input": {"chunk_size": 3}})
+    score_inputs(monitor, [path], progress=False, output=tmp_path / "o.parquet")
+    out = pd.read_parquet(tmp_path / "o.parquet")
+    assert len(out) == 6 and list(out["tickers"].iloc[-1]) == ["ACME"]
+
+
+def test_the_same_input_twice_is_scored_and_written_once(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,timestamp,text\n1,2026-03-02T10:00:00Z,$A x\n2,2026-03-02T10:01:00Z,$A y\n")
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(path.read_bytes())
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}")
+    s = score_inputs(monitor, [path, path, copy], progress=False, output=tmp_path / "o.csv")
+    assert s.counts["scored"] == 2 and len(pd.read_csv(tmp_path / "o.csv")) == 2
+    assert [i["status"].startswith("skipped: the same content") for i in s.inputs] == [
+        False, True, True]
+    with pytest.raises(DataError, match="is one of the inputs"):
+        score_inputs(monitor, [path], progress=False, output=path)
+
+
+def test_checkpoints_only_move_forwards(tmp_path):
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}")
+    store = monitor.store
+
+    def save(n, finished=False):
+        store.run(lambda c: store.save_checkpoint(c, "src", "f", n, finished, {"scored": n}),
+                  write=True)
+
+    save(100)
+    save(40)  # a slower second process on the same file
+    assert store.run(lambda c: store.checkpoint(c, "src"))["next_record"] == 100
+    save(120, finished=True)
+    save(60)
+    cp = store.run(lambda c: store.checkpoint(c, "src"))
+    assert cp["finished"] and cp["next_record"] == 120
+
+
+def test_watcher_reports_a_bad_file_and_goes_on(tmp_path):
+    from finance_monitor.watch import watch_folder
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a-bad.csv").write_text("id,when,body\n1,2026-03-02T10:00:00Z,x\n")
+    (inbox / "b-good.csv").write_text("id,timestamp,text\n1,2026-03-02T10:00:00Z,$A x\n")
+    said = []
+    monitor = make_monitor(f"sqlite:///{tmp_path / 'm.db'}")
+    totals = watch_folder(monitor, inbox, once=True, say=said.append)
+    assert totals["failed"] == 1 and totals["documents"] == 1
+    assert any("a-bad.csv: not scored" in line and "--text-column" in line for line in said)

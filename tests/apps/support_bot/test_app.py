@@ -123,7 +123,10 @@ def test_make_samples_calls_the_core_and_every_registered_app(tmp_path):
     assert sorted(p.name for p in (tmp_path / "support").iterdir()) == [
         "faq.csv", "faq_queries.csv", "intents.csv", "intents_test.csv", "oos.csv"]
     assert sorted(p.name for p in (tmp_path / "ner").iterdir()) == ["test.conll", "train.conll"]
-    assert out.stdout.count("wrote") == 7  # the core's NER sample too (issue 9)
+    assert sorted(p.name for p in (tmp_path / "finance").iterdir()) == [
+        "monitor.yaml", "sentiment.yaml", "sentiment_test.csv", "sentiment_train.csv",
+        "stream.jsonl", "watchlist.csv"]
+    assert out.stdout.count("wrote") == 13  # the core's NER sample too (issue 9), the monitor's
 
 
 def test_intent_training_is_the_cores_typed_section():
