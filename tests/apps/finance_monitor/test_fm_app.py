@@ -89,3 +89,28 @@ def test_demo_hook_scores_the_sample_stream_and_alerts_on_the_planted_episode(tm
     assert len(alerts) <= 3  # the quiet background raises (almost) nothing
     again = app.demo_service(samples, tmp_path / "models")  # loads, does not train or rescore
     assert [a.alert_id for a in again.alerts()] == [a.alert_id for a in alerts]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not packaged_model_available(), reason="needs the packaged MiniLM")
+def test_zero_shot_topics_make_topic_series_also_for_documents_without_tickers(tmp_path):
+    from fm_helpers import KeywordModel
+
+    from finance_monitor.entities import TickerExtractor
+    from finance_monitor.sentiment import SentimentScorer, TopicScorer
+    from finance_monitor.service import Monitor
+    from finance_monitor.store import MonitorStore
+
+    cfg = MonitorConfig.from_dict({"topic": {"names": ["earnings results", "lawsuit",
+                                                       "product recall"]}})
+    topics = TopicScorer.from_config(cfg.topic)
+    monitor = Monitor(cfg, SentimentScorer(KeywordModel()), TickerExtractor.from_config(cfg.entities),
+                      MonitorStore(f"sqlite:///{tmp_path / 'm.db'}"), topics)
+    rows = monitor.score_texts(["Investors file a class action lawsuit against the maker",
+                                "$ACME quarterly earnings results beat forecasts"])
+    assert [r["topic"] for r in rows] == ["lawsuit", "earnings results"]
+    monitor.ingest([{"id": "1", "timestamp": "2026-03-02T10:00:00Z",
+                     "text": "Investors file a class action lawsuit against the maker"}])
+    frame = monitor.series("lawsuit", kind="topic")
+    assert frame["count"].sum() == 1  # no ticker, still counted for its topic
+    assert monitor.series("ACME").empty
