@@ -14,7 +14,11 @@ as JSON lines (not compressed) in the scratch folder; the watchlist is StockNet'
 The model is ``--model`` (a PyTorch model directory; default: the PhraseBank model of
 ``bench_finance_sentiment.py`` when ``models/phrasebank-sentiment`` exists, else the demo's
 frozen sentiment model trained here: the same MiniLM encoder, so the same speed), exported with
-``domaintune export`` (``--int8`` for ``--precision int8``). Each size runs once as a fresh
+``domaintune export`` (``--int8`` for ``--precision int8``). ``--pipeline-only`` swaps the model for a 1-layer, 32-dimension random encoder with MiniLM's
+tokenizer (trained ``frozen`` on the sample headlines and exported the same way): everything
+but the transformer's arithmetic (tokenizing, reading, ids, tickers, windows, detection,
+SQLite) at its real cost, so that 1,000,000 rows run in minutes and show whether memory stays
+flat with the input's size. Each size runs once as a fresh
 ``finance-monitor score`` process on a new SQLite database; measured: wall time of the process
 (start-up included), the job's own documents/s, and the peak RSS of the process
 (``ru_maxrss`` of the child). Appends a JSON line per run to ``benchmarks/out/finance_throughput.jsonl``.
@@ -85,7 +89,37 @@ def build_watchlist(path: Path) -> Path:
     return path
 
 
-def model_dir(scratch: Path, given: str | None) -> Path:
+def tiny_model(scratch: Path) -> Path:
+    """A 1-layer, 32-dim random BERT with the packaged MiniLM's tokenizer, trained frozen."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from domaintune import TextClassifier, TrainingConfig, load_dataset
+    from domaintune.hub import resolve_model
+    from finance_monitor.samples import write_samples
+
+    out = scratch / "tiny-sentiment"
+    if out.is_dir():
+        return out
+    encoder = scratch / "tiny-encoder"
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("default")))
+    tokenizer.save_pretrained(str(encoder))
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=512)).save_pretrained(str(encoder))
+    samples = write_samples(scratch / "data")
+    train = load_dataset(samples["sentiment_train"], text="text", label="label")
+    clf = TextClassifier.from_pretrained(str(encoder), labels=train.label_names)
+    clf.fit(train, None, TrainingConfig(method="frozen", progress=False))
+    clf.save(out)
+    return out
+
+
+def model_dir(scratch: Path, given: str | None, pipeline_only: bool = False) -> Path:
+    if pipeline_only:
+        return tiny_model(scratch)
     if given:
         return Path(given)
     phrasebank = ROOT / "models" / "phrasebank-sentiment"
@@ -101,7 +135,7 @@ def model_dir(scratch: Path, given: str | None) -> Path:
 def export(model: Path, scratch: Path, precision: str) -> Path:
     if precision == "torch":
         return model
-    target = scratch / f"export-{precision}"
+    target = scratch / f"export-{model.name}-{precision}"
     if not target.is_dir():
         args = [str(BIN / "domaintune"), "export", str(model), "--output", str(target), "--json"]
         if precision == "int8":
@@ -148,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=2000)
     parser.add_argument("--scratch", default="/tmp/fm-throughput")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="a tiny random encoder instead of MiniLM (see the module doc)")
     args = parser.parse_args(argv)
     scratch = Path(args.scratch)
     scratch.mkdir(parents=True, exist_ok=True)
-    model = model_dir(scratch, args.model)
+    model = model_dir(scratch, args.model, args.pipeline_only)
     served = export(model, scratch, args.precision)
     watchlist = build_watchlist(scratch / "watchlist.csv")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -163,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             record = {"benchmark": "finance_throughput", "date": datetime.now(timezone.utc)
                       .isoformat(timespec="seconds"), "machine": f"{platform.machine()}, "
                       f"{os.cpu_count()} CPU cores, {platform.python_version()}",
-                      "model": str(model), "precision": args.precision,
+                      "model": "tiny random encoder (--pipeline-only)" if args.pipeline_only
+                      else str(model), "precision": args.precision,
                       "chunk_size": args.chunk_size, "input_mb": round(path.stat().st_size / 2**20, 1),
                       "load_before": [round(x, 2) for x in load_before],
                       "load_after": [round(x, 2) for x in os.getloadavg()], **figures}

@@ -33,7 +33,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -298,9 +298,14 @@ class Monitor(Closing):
         states = self.store.series_states(conn, window, by_series.keys())
         new_states = {}
         alerts: list[Alert] = []
+        step = timedelta(seconds=self.window.seconds)
         for key in sorted(by_series):
             state = SeriesState.from_dict(states[key]) if key in states else SeriesState()
-            state, signals = self.detector.advance(state, by_series[key], until)
+            # up to the series' last window with documents, not to `until`: a run of empty
+            # windows is then always evaluated in one piece (the detector's closed form), the
+            # same whatever the chunking (empty windows never fire)
+            last = max(by_series[key]) + step
+            state, signals = self.detector.advance(state, by_series[key], last)
             new_states[key] = state.to_dict()
             for signal in signals:
                 alerts.append(self._alert(conn, key, signal, tops.get((*key, signal.window_start),

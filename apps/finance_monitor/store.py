@@ -170,6 +170,29 @@ def _in_chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]
         yield values[start : start + size]
 
 
+def bulk_upsert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *,
+                key: Sequence[str]) -> None:
+    """Insert ``rows``, replacing the non-key columns of rows whose ``key`` exists: one
+    ``INSERT ... ON CONFLICT DO UPDATE`` executed for all of them (SQLite, PostgreSQL); other
+    databases row by row through :meth:`Store.upsert`."""
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c not in key]
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=list(key),
+                                          set_={c: stmt.excluded[c] for c in columns})
+        conn.execute(stmt, [dict(r) for r in rows])
+        return
+    for r in rows:
+        Store.upsert(conn, table, r, key=key, update={c: r[c] for c in columns})
+
+
 class MonitorStore(Closing):
     """The monitor's tables in one database (see the module doc).
 
@@ -239,16 +262,12 @@ class MonitorStore(Closing):
         if not keys:
             return {}
         t = aggregates_table
-        lo = min(k[2] for k in keys)
-        hi = max(k[2] for k in keys)
         wanted = set(keys)
         out = {}
-        series = sorted({(k[0], k[1]) for k in keys})
-        for part in _in_chunks(series, 200):
-            cond = sa.or_(*(sa.and_(t.c.series_kind == kind, t.c.series_key == key)
-                            for kind, key in part))
-            rows = conn.execute(sa.select(t).where(t.c.window == window, t.c.window_start >= lo,
-                                                   t.c.window_start <= hi, cond))
+        starts = sorted({k[2] for k in keys})
+        for part in _in_chunks(starts, 500):  # a chunk's documents span few windows
+            rows = conn.execute(sa.select(t).where(t.c.window == window,
+                                                   t.c.window_start.in_(list(part))))
             for row in rows:
                 d = dict(row._mapping)
                 k = (d["series_kind"], d["series_key"], as_utc(d["window_start"]))
@@ -260,18 +279,10 @@ class MonitorStore(Closing):
     def write_aggregates(conn: Connection, window: str,
                          rows: Mapping[tuple[str, str, datetime], Mapping[str, Any]],
                          existing: Mapping[tuple[str, str, datetime], Any]) -> None:
-        t = aggregates_table
-        inserts = []
-        for (kind, key, start), values in rows.items():
-            if (kind, key, start) in existing:
-                conn.execute(t.update().where(t.c.series_kind == kind, t.c.series_key == key,
-                                              t.c.window == window, t.c.window_start == start)
-                             .values(**values))
-            else:
-                inserts.append({"series_kind": kind, "series_key": key, "window": window,
-                                "window_start": start, **values})
-        if inserts:
-            conn.execute(t.insert(), inserts)
+        values = [{"series_kind": kind, "series_key": key, "window": window,
+                   "window_start": start, **v} for (kind, key, start), v in rows.items()]
+        bulk_upsert(conn, aggregates_table, values,
+                    key=["series_kind", "series_key", "window", "window_start"])
 
     @staticmethod
     def aggregates_between(conn: Connection, window: str, start: datetime | None,
@@ -320,10 +331,10 @@ class MonitorStore(Closing):
         series = sorted(set(series))
         t = series_table
         out = {}
-        for part in _in_chunks(series, 200):
-            cond = sa.or_(*(sa.and_(t.c.series_kind == kind, t.c.series_key == key)
-                            for kind, key in part))
-            for row in conn.execute(sa.select(t).where(t.c.window == window, cond)):
+        for part in _in_chunks(series, 400):
+            query = sa.select(t).where(t.c.window == window, sa.tuple_(
+                t.c.series_kind, t.c.series_key).in_([tuple(p) for p in part]))
+            for row in conn.execute(query):
                 state = row.state if isinstance(row.state, dict) else json.loads(row.state)
                 out[(row.series_kind, row.series_key)] = state
         return out
@@ -331,11 +342,10 @@ class MonitorStore(Closing):
     @staticmethod
     def save_series_states(conn: Connection, window: str,
                            states: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
-        for (kind, key), state in states.items():
-            Store.upsert(conn, series_table,
-                         {"series_kind": kind, "series_key": key, "window": window,
-                          "state": dict(state)},
-                         key=["series_kind", "series_key", "window"], update={"state": dict(state)})
+        bulk_upsert(conn, series_table,
+                    [{"series_kind": kind, "series_key": key, "window": window,
+                      "state": dict(state)} for (kind, key), state in states.items()],
+                    key=["series_kind", "series_key", "window"])
 
     # ------------------------------------------------------------------ alerts + outbox
     @staticmethod
