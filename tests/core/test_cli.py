@@ -486,4 +486,5 @@ def test_library_training_prints_nothing_to_stdout(tiny_model_dir, capfd, progre
 def test_apps_command_lists_the_registered_apps(capsys):
     assert main(["apps"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("support_bot") and "Support bot" in out
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert names == ["finance_monitor", "support_bot"] and "Support bot" in out
