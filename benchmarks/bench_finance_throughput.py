@@ -5,8 +5,9 @@ Usage:
         [--precision int8|fp32|torch] [--chunk-size 2000] [--scratch /tmp/fm-throughput]
 
 The input is the real StockNet tweet stream (``data/prepare_stocknet.py``: 106,338 tweets, time
-ordered) repeated as often as needed for ``--rows``: copy *k* is shifted by *k* x 731 days and
-its ids get a ``-k`` suffix, so every row is a new document of a time-ordered stream (the texts
+ordered) repeated as often as needed for ``--rows``: copy *k* of *K* is shifted by (*k* - *K* + 1) x 731
+days (the copies precede the real 2014-2015 stream, none lies in the future) and its ids get a
+``-k`` suffix, so every row is a new document of a time-ordered stream (the texts
 repeat, and the monitor does not cache texts, so every row costs one model inference). Written
 as JSON lines (not compressed) in the scratch folder; the watchlist is StockNet's 87 companies
 (``StockTable``).
@@ -59,10 +60,13 @@ def build_input(rows: int, path: Path) -> Path:
     tweets = sorted(prep.read_tweets(prep.source_path()), key=lambda r: (r["timestamp"], r["id"]))
     tmp = path.with_suffix(".tmp")
     written = 0
+    copies = -(-rows // len(tweets))
     with open(tmp, "w", encoding="utf-8") as out:
         copy = 0
         while written < rows:
-            shift = timedelta(days=731 * copy)
+            # copies go back in time (the last one is the real 2014-2015 stream), so that no
+            # document lies in the future (the monitor skips those) and the stream stays ordered
+            shift = timedelta(days=731 * (copy - copies + 1))
             for t in tweets:
                 ts = (t["timestamp"] + shift).astimezone(timezone.utc)
                 out.write(json.dumps({"id": f"{t['id']}-{copy}",

@@ -122,3 +122,20 @@ def write_csv(path: Path, header: list[str], rows: list[tuple]) -> Path:
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def readme_commands(path: Path, program: str) -> list[list[str]]:
+    """The commands of a README's bash blocks that mention ``program``: comments removed,
+    continuation lines joined, ``a && b`` split (for the tests that run READMEs as written)."""
+    import re
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S):
+        if program not in block:
+            continue
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line and not line.startswith("#"):
+                commands += [shlex.split(part) for part in line.split("&&")]
+    return commands

@@ -27,10 +27,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from domaintune.apps import AppSpec
+from domaintune.apps import AppSpec, lazy_exports
 
 __version__ = "0.1.0"
 
@@ -69,14 +66,4 @@ _EXPORTS = {
 __all__ = ["APP", "__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'finance_monitor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

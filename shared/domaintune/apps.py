@@ -176,6 +176,35 @@ class AppSpec:
         return None if routes is None else routes(service)
 
 
+def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__getattr__, __dir__)`` for an app package whose public names are imported from
+    their modules on first use (PEP 562), so that importing the package (app discovery,
+    ``--help``) imports no model code.
+
+    Args:
+        package: the package's ``__name__``.
+        exports: public name -> the submodule (of ``package``) that defines it.
+        namespace: the package's ``globals()`` (a resolved name is cached there).
+
+    Example:
+        >>> __getattr__, __dir__ = lazy_exports(__name__, {"Monitor": "service"}, globals())  # doctest: +SKIP
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(exports))
+
+    return __getattr__, __dir__
+
+
 def entry_points() -> list[metadata.EntryPoint]:
     """The installed ``domaintune.apps`` entry points, sorted by name (nothing is imported)."""
     found = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}

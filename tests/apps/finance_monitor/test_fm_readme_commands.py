@@ -9,29 +9,19 @@ its folder; ``demo`` builds the Gradio app without serving it.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from pathlib import Path
 
 import pytest
 from conftest import packaged_model_available
+from conftest import readme_commands as conftest_readme_commands
 
 ROOT = Path(__file__).resolve().parents[3]
 READMES = ["README.md", "apps/finance_monitor/README.md"]
 
 
 def readme_commands(path: Path) -> list[list[str]]:
-    text = path.read_text(encoding="utf-8")
-    commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        if "finance-monitor" not in block:
-            continue
-        joined = re.sub(r"\\\n\s*", " ", block)
-        for line in joined.splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
-            if line and not line.startswith("#"):
-                commands += [shlex.split(part) for part in line.split("&&")]
-    return commands
+    return conftest_readme_commands(path, "finance-monitor")
 
 
 def test_the_readmes_have_the_monitor_commands():

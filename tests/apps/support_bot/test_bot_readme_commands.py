@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import packaged_model_available
+from conftest import readme_commands as conftest_readme_commands
 
 ROOT = Path(__file__).resolve().parents[3]
 READMES = ["README.md", "apps/support_bot/README.md"]
@@ -28,20 +29,7 @@ needs_minilm = pytest.mark.skipif(not packaged_model_available(),
 
 
 def readme_commands(path: Path) -> list[list[str]]:
-    """The commands of the bash blocks that use ``support-bot`` (or make its data), comments
-    removed, continuation lines joined, ``a && b`` split."""
-    text = path.read_text(encoding="utf-8")
-    commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        if "support-bot" not in block:
-            continue
-        joined = re.sub(r"\\\n\s*", " ", block)
-        for line in joined.splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
-            if not line or line.startswith("#"):
-                continue
-            commands += [shlex.split(part) for part in line.split("&&")]
-    return commands
+    return conftest_readme_commands(path, "support-bot")
 
 
 def test_the_readmes_have_the_bot_commands():
