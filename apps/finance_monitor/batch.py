@@ -233,13 +233,7 @@ def _score_file(monitor: Monitor, path: Path, source: str, summary: RunSummary, 
     next_record = start_record
     for docs, next_record in iter_documents(path, monitor, source, skip_rows=start_record,
                                             issues=issues, report=report):
-        new_malformed = report.malformed[malformed_seen:]
-        for line, reason in new_malformed:
-            issues.skip("malformed_line", f"{path}:line {line}", reason)
-        extra = report.malformed_count - malformed_seen - len(new_malformed)
-        if extra > 0:
-            issues.skipped["malformed_line"] += extra
-        malformed_seen = report.malformed_count
+        malformed_seen = _count_malformed(report, malformed_seen, issues, path)
         state = _checkpoint_counts(total, issues, issues.examples)
         result = monitor.process(docs, checkpoint=(source, str(path), next_record, state))
         total.update(result.counts)
@@ -248,12 +242,7 @@ def _score_file(monitor: Monitor, path: Path, source: str, summary: RunSummary, 
             bar.set_postfix(alerts=total["alerts"], refresh=False)
         if on_chunk is not None:
             on_chunk(len(docs))
-    extra = report.malformed_count - malformed_seen
-    for line, reason in report.malformed[malformed_seen:]:
-        issues.skip("malformed_line", f"{path}:line {line}", reason)
-        extra -= 1
-    if extra > 0:
-        issues.skipped["malformed_line"] += extra
+    _count_malformed(report, malformed_seen, issues, path)
     final_counts = _checkpoint_counts(total, issues, issues.examples)
     store.run(lambda conn: store.save_checkpoint(conn, source, str(path), next_record, True,
                                                  final_counts), write=True)
@@ -261,6 +250,18 @@ def _score_file(monitor: Monitor, path: Path, source: str, summary: RunSummary, 
     _add(summary, counts, skipped, naive, examples)
     info["documents"] = counts["scored"]
     return info
+
+
+def _count_malformed(report: Any, seen: int, issues: RowIssues, path: Path) -> int:
+    """Count the malformed lines the reader reported since ``seen`` (with examples for those
+    it kept); returns the new total."""
+    kept = report.malformed[seen:]
+    for line, reason in kept:
+        issues.skip("malformed_line", f"{path}:line {line}", reason)
+    extra = report.malformed_count - seen - len(kept)  # beyond the reader's kept examples
+    if extra > 0:
+        issues.skipped["malformed_line"] += extra
+    return report.malformed_count
 
 
 def _add(summary: RunSummary, counts: Counter, skipped: Counter, naive: int,

@@ -28,8 +28,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SKIP_REASONS = ("missing_text", "missing_timestamp", "bad_timestamp", "future_timestamp",
-                "malformed_line")
 MAX_EXAMPLES = 10
 
 

@@ -52,7 +52,6 @@ from .windows import WindowStats, window_end, window_start
 logger = logging.getLogger(__name__)
 
 MICRO = 1_000_000  # scores are stored rounded to 1e-6 and summed as integers (order-free)
-COUNT_KEYS = ("read", "scored", "duplicates", "already_stored", "late", "alerts")
 
 
 @dataclass
@@ -61,7 +60,6 @@ class ChunkResult:
 
     counts: Counter = field(default_factory=Counter)
     alerts: list[Alert] = field(default_factory=list)
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # doc_id -> scored row (new ones)
 
 
 @dataclass
@@ -117,11 +115,16 @@ class Monitor(Closing):
     def score_texts(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Sentiment, score, probabilities, tickers and topic of each text (nothing stored)."""
         texts = [str(t) for t in texts]
+        batch, tickers, topics = self._models(texts)
+        return [{**batch.row(i), "tickers": tickers[i], "topic": topics[i]}
+                for i in range(len(texts))]
+
+    def _models(self, texts: Sequence[str]):
+        """Sentiment, tickers and topics of ``texts`` (the one place the models run)."""
         batch = self.sentiment.score(texts)
         tickers = self.extractor.extract_many(texts)
         topics = self.topics.topics(texts) if self.topics else [None] * len(texts)
-        return [{**batch.row(i), "tickers": tickers[i], "topic": topics[i]}
-                for i in range(len(texts))]
+        return batch, tickers, topics
 
     # ------------------------------------------------------------------ ingestion
     def ingest(self, docs: Iterable[Mapping[str, Any] | Document], *, final: bool = False,
@@ -148,9 +151,7 @@ class Monitor(Closing):
         texts = [d.text for d in docs]
         if not texts:
             return []
-        batch = self.sentiment.score(texts)
-        tickers = self.extractor.extract_many(texts)
-        topics = self.topics.topics(texts) if self.topics else [None] * len(texts)
+        batch, tickers, topics = self._models(texts)
         out = []
         for i, d in enumerate(docs):
             row = {k: round(v, 6) if isinstance(v, float) else v for k, v in batch.row(i).items()}
@@ -243,7 +244,6 @@ class Monitor(Closing):
                    "topic": s.topic, **s.sentiment, "late": late, "source": d.source,
                    "source_row": d.source_row, "ingested_at": stamp}
             new_rows.append(row)
-            result.rows[d.doc_id] = row
         store.insert_documents(conn, new_rows)
         self._merge_aggregates(conn, deltas, negatives, k)
         if final and watermark is not None:
@@ -279,7 +279,7 @@ class Monitor(Closing):
             top = sorted(top + negatives.get(key, []), key=lambda x: (x[0], x[1]))[:k]
             rows[key] = {"count": count, "negative": negative, "positive": positive,
                          "score_micro": micro, "top_negative": top}
-        self.store.write_aggregates(conn, window, rows, existing)
+        self.store.write_aggregates(conn, window, rows)
 
     def _detect(self, conn, closed: datetime | None, until: datetime) -> list[Alert]:
         """Advance every series with aggregates in the windows that just closed."""

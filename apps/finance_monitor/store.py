@@ -277,8 +277,8 @@ class MonitorStore(Closing):
 
     @staticmethod
     def write_aggregates(conn: Connection, window: str,
-                         rows: Mapping[tuple[str, str, datetime], Mapping[str, Any]],
-                         existing: Mapping[tuple[str, str, datetime], Any]) -> None:
+                         rows: Mapping[tuple[str, str, datetime], Mapping[str, Any]]) -> None:
+        """Write (insert or replace) the aggregate rows of ``(kind, key, window_start)``."""
         values = [{"series_kind": kind, "series_key": key, "window": window,
                    "window_start": start, **v} for (kind, key, start), v in rows.items()]
         bulk_upsert(conn, aggregates_table, values,
