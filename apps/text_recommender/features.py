@@ -1,0 +1,206 @@
+"""Candidates from several sources, unioned, and the ranker's features for each.
+
+Sources (counts in ``candidates``): ``text`` (FAISS nearest items to the user's history text,
+embedded with the fine-tuned encoder, and to their recency-weighted profile), ``cf`` (best EASE
+scores), ``coeng`` (items co-engaged after the user's last items) and ``popular``. Items the
+user already engaged with, removed items, excluded ids and out-of-stock items are never
+candidates.
+
+Features per (user, candidate), by group (the benchmark's ablation drops one group at a time):
+
+=========  ==========================================================================
+group      features
+=========  ==========================================================================
+text       ``text_sim`` (frozen encoder: history text vs item), ``text_sim_tuned``
+           (fine-tuned encoder), ``text_profile`` (recency-weighted mean of the history's
+           item embeddings vs item), ``text_max_sim`` (closest history item), ``src_text``
+cf         ``ease``, ``knn``, ``src_cf``
+seq        ``coeng`` (co-engagement with the last items), ``src_coeng``
+pop        ``pop`` (log count), ``pop_trend``, ``item_age`` (days since its first
+           interaction; NaN when it has none), ``src_pop``
+user       ``user_activity`` (log history length), ``since_last`` (days since the user's
+           last interaction)
+=========  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cf import EASE, CoEngagement, ItemKNN, Popularity, user_item_matrix
+from .config import RecConfig
+from .text import profile
+
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "text": ("text_sim", "text_sim_tuned", "text_profile", "text_max_sim", "src_text"),
+    "cf": ("ease", "knn", "src_cf"),
+    "seq": ("coeng", "src_coeng"),
+    "pop": ("pop", "pop_trend", "item_age", "src_pop"),
+    "user": ("user_activity", "since_last"),
+}
+FEATURES: tuple[str, ...] = tuple(f for group in FEATURE_GROUPS.values() for f in group)
+_COL = {name: i for i, name in enumerate(FEATURES)}
+SOURCES = ("text", "cf", "coeng", "popular")
+_DAY = 86400.0
+_MAX_SIM_ITEMS = 20  # history items compared one by one for text_max_sim
+
+
+@dataclass
+class Behaviour:
+    """The behaviour models fitted on one set of interactions (codes)."""
+
+    popularity: Popularity
+    ease: EASE
+    knn: ItemKNN
+    coeng: CoEngagement
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, n_users: int, n_items: int, cfg: RecConfig,
+            *, prune: bool = True) -> Behaviour:
+        """Fit popularity, EASE (pruned to ``cf.ease_neighbors`` per row when ``prune``),
+        item-kNN and co-engagement on coded interactions (``user``, ``item``, ``ts``)."""
+        users = frame["user"].to_numpy(np.int64)
+        items = frame["item"].to_numpy(np.int64)
+        ts = frame["ts"].to_numpy(np.int64)
+        matrix = user_item_matrix(users, items, n_users, n_items)
+        pop = Popularity(trend_window_days=cfg.cf.trend_window_days).fit(items, ts, n_items)
+        ease = EASE(l2=cfg.cf.ease_l2, max_items=cfg.cf.ease_max_items,
+                    neighbors=cfg.cf.ease_neighbors if prune else None).fit(matrix)
+        knn = ItemKNN(neighbors=cfg.cf.knn_neighbors, shrink=cfg.cf.knn_shrink).fit(matrix)
+        coeng = CoEngagement(window=cfg.cf.coeng_window).fit(users, items, ts, n_items)
+        return cls(pop, ease, knn, coeng)
+
+    def grow(self, n_items: int) -> None:
+        for model in (self.popularity, self.ease, self.knn, self.coeng):
+            model.grow(n_items)
+
+
+@dataclass
+class UserContext:
+    """What the features of one request need: the user's history (codes and times, oldest
+    first), the history text's embeddings (frozen and fine-tuned; ``None`` for an empty
+    history) and the request time."""
+
+    items: np.ndarray
+    ts: np.ndarray
+    q_frozen: np.ndarray | None
+    q_tuned: np.ndarray | None
+    now: float
+    query_only: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Candidates:
+    """A request's candidates (item codes), their feature matrix (``FEATURES`` columns) and the
+    per-item dense scores kept for explanations."""
+
+    items: np.ndarray
+    X: np.ndarray
+    coeng_last: np.ndarray  # the last items the co-engagement scores came from
+
+
+def _top(scores: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    masked = np.where(allowed & (scores > 0), scores, -np.inf)
+    k = min(k, int(np.isfinite(masked).sum()))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-masked, k - 1)[:k]
+    return part[np.argsort(-masked[part], kind="stable")].astype(np.int64)
+
+
+class FeatureBuilder:
+    """Candidates and features from a :class:`Behaviour`, the item embeddings of both encoders
+    and a FAISS index of the fine-tuned embeddings (ids = item codes)."""
+
+    def __init__(self, cfg: RecConfig, behaviour: Behaviour, e_frozen: np.ndarray,
+                 e_tuned: np.ndarray, index: Any) -> None:
+        self.cfg = cfg
+        self.behaviour = behaviour
+        self.e_frozen = e_frozen
+        self.e_tuned = e_tuned
+        self.index = index
+
+    def text_candidates(self, ctx: UserContext, allowed: np.ndarray, k: int) -> np.ndarray:
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        queries = []
+        if ctx.q_tuned is not None:
+            queries.append(ctx.q_tuned)
+        if len(ctx.items):
+            queries.append(profile(self.e_tuned, ctx.items, self.cfg.text.recency_halflife))
+        if not queries:
+            return np.zeros(0, dtype=np.int64)
+        extra = len(allowed) - int(allowed.sum())
+        _, ids = self.index.search(np.stack(queries), k=min(len(allowed), k + extra))
+        out: list[int] = []
+        seen: set[int] = set()
+        for row in ids:
+            taken = 0
+            for i in row.tolist():
+                if i < 0 or i in seen or not allowed[i]:
+                    continue
+                seen.add(i)
+                out.append(i)
+                taken += 1
+                if taken >= k:
+                    break
+        return np.asarray(out, dtype=np.int64)
+
+    def build(self, ctx: UserContext, allowed: np.ndarray) -> Candidates:
+        """The request's candidates (union of the sources, allowed items only) and features."""
+        cfg, b = self.cfg, self.behaviour
+        n_items = len(allowed)
+        hist = ctx.items
+        weights = None
+        ease = b.ease.score_user(hist, weights) if len(hist) else np.zeros(n_items, np.float32)
+        knn = b.knn.score_user(hist, weights) if len(hist) else np.zeros(n_items, np.float32)
+        last = hist[-cfg.cf.coeng_last:]
+        coeng = b.coeng.score_user(last) if len(last) else np.zeros(n_items, np.float32)
+        pop = b.popularity.scores()
+        sources = {
+            "text": self.text_candidates(ctx, allowed, cfg.candidates.text),
+            "cf": _top(ease, cfg.candidates.cf, allowed),
+            "coeng": _top(coeng, cfg.candidates.coeng, allowed),
+            "popular": _top(pop + 1e-6, cfg.candidates.popular, allowed),
+        }
+        cand = np.unique(np.concatenate(list(sources.values()))).astype(np.int64)
+        X = np.zeros((len(cand), len(FEATURES)), dtype=np.float32)
+        if len(cand) == 0:
+            return Candidates(cand, X, last)
+        ef, et = self.e_frozen[cand], self.e_tuned[cand]
+        X[:, _COL["text_sim"]] = ef @ ctx.q_frozen if ctx.q_frozen is not None else 0.0
+        X[:, _COL["text_sim_tuned"]] = et @ ctx.q_tuned if ctx.q_tuned is not None else 0.0
+        if len(hist):
+            prof = profile(self.e_tuned, hist, cfg.text.recency_halflife)
+            X[:, _COL["text_profile"]] = et @ prof
+            recent = np.unique(hist[-_MAX_SIM_ITEMS:])
+            X[:, _COL["text_max_sim"]] = (et @ self.e_tuned[recent].T).max(axis=1)
+        X[:, _COL["ease"]] = ease[cand]
+        X[:, _COL["knn"]] = knn[cand]
+        X[:, _COL["coeng"]] = coeng[cand]
+        X[:, _COL["pop"]] = pop[cand]
+        X[:, _COL["pop_trend"]] = b.popularity.trend()[cand]
+        X[:, _COL["item_age"]] = b.popularity.age_days(int(ctx.now))[cand]
+        X[:, _COL["user_activity"]] = np.log1p(len(hist))
+        X[:, _COL["since_last"]] = ((ctx.now - float(ctx.ts[-1])) / _DAY if len(ctx.ts)
+                                    else np.nan)
+        for name, col in (("text", "src_text"), ("cf", "src_cf"), ("coeng", "src_coeng"),
+                          ("popular", "src_pop")):
+            X[:, _COL[col]] = np.isin(cand, sources[name])
+        return Candidates(cand, X, last)
+
+
+def feature_mask(drop_group: str | None) -> np.ndarray:
+    """Columns kept when ``drop_group`` (a key of :data:`FEATURE_GROUPS`) is left out."""
+    keep = np.ones(len(FEATURES), dtype=bool)
+    if drop_group:
+        for name in FEATURE_GROUPS[drop_group]:
+            keep[_COL[name]] = False
+    return keep
