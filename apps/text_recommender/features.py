@@ -153,8 +153,10 @@ class FeatureBuilder:
                     break
         return np.asarray(out, dtype=np.int64)
 
-    def build(self, ctx: UserContext, allowed: np.ndarray) -> Candidates:
-        """The request's candidates (union of the sources, allowed items only) and features."""
+    def build(self, ctx: UserContext, allowed: np.ndarray, min_candidates: int = 0) -> Candidates:
+        """The request's candidates (union of the sources, allowed items only) and features;
+        when the union is smaller than ``min_candidates``, more allowed items are added in
+        popularity order (then catalogue order), so that a list can always be filled."""
         cfg, b = self.cfg, self.behaviour
         n_items = len(allowed)
         hist = ctx.items
@@ -171,6 +173,12 @@ class FeatureBuilder:
             "popular": _top(pop + 1e-6, cfg.candidates.popular, allowed),
         }
         cand = np.unique(np.concatenate(list(sources.values()))).astype(np.int64)
+        if len(cand) < min_candidates:
+            rest = allowed.copy()
+            rest[cand] = False
+            tie = 1e-6 * (1.0 - np.arange(n_items) / max(n_items, 1))  # then catalogue order
+            more = _top(pop + 1e-6 + tie, min_candidates - len(cand), rest)
+            cand = np.unique(np.concatenate([cand, more])).astype(np.int64)
         X = np.zeros((len(cand), len(FEATURES)), dtype=np.float32)
         if len(cand) == 0:
             return Candidates(cand, X, last)

@@ -427,7 +427,7 @@ class Recommender:
         if not 0.0 <= lam <= 1.0:
             raise DataError(f"expected diversity in [0, 1], found {lam}; e.g. --diversity 0.3")
         pool = order[: max(k * 5, 50)]
-        pool = cap_per_category(pool, [cats[i] for i in pool], self.rules.max_per_category, len(pool))
+        pool = cap_per_category(pool, cats, self.rules.max_per_category, len(pool))
         if lam > 0 and len(pool) > 1:
             picked = pool[mmr(scores[pool], self.e_tuned[cands.items[pool]], k, lam)]
         else:
