@@ -5,7 +5,8 @@ retrieval evaluation.
 (:data:`EXACT_SEARCH_MAX` = 50,000 by default: a brute-force query over 50k x 384 floats takes a
 few milliseconds) and builds an approximate HNSW graph (``IndexHNSWFlat``) above it; ``kind="ivf"``
 (``IndexIVFFlat``, k-means cells) and ``kind="hnsw"``/``"flat"`` force a structure. Vectors are
-L2-normalised by default, so scores are cosine similarities.
+L2-normalised by default, so scores are cosine similarities. :meth:`FaissIndex.add` and
+:meth:`FaissIndex.remove` update a fitted index in place, without rebuilding it.
 
 Example:
     >>> from domaintune.pairs import BiEncoder, FaissIndex
@@ -79,6 +80,28 @@ def _as_matrix(x: Any, what: str, dim: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _relabel_ivf(index: Any, new_label: np.ndarray) -> None:
+    """Rewrite the labels stored in an IVF index's inverted lists: ``old -> new_label[old]``."""
+    import faiss
+
+    invlists = index.invlists
+    code_size = invlists.code_size
+    for list_no in range(index.nlist):
+        size = invlists.list_size(list_no)
+        if size == 0:
+            continue
+        ids_ptr = invlists.get_ids(list_no)
+        old = faiss.rev_swig_ptr(ids_ptr, size).copy()
+        invlists.release_ids(list_no, ids_ptr)
+        new = np.ascontiguousarray(new_label[old], dtype=np.int64)
+        if np.array_equal(old, new):
+            continue
+        codes_ptr = invlists.get_codes(list_no)
+        codes = faiss.rev_swig_ptr(codes_ptr, size * code_size).copy()
+        invlists.release_codes(list_no, codes_ptr)
+        invlists.update_entries(list_no, 0, size, faiss.swig_ptr(new), faiss.swig_ptr(codes))
+
+
 class FaissIndex:
     """Nearest-neighbour search over embeddings by inner product (cosine when normalised).
 
@@ -99,12 +122,31 @@ class FaissIndex:
         ef_search: HNSW search-time candidate list size (raised to ``k`` when smaller).
         seed: seed of the IVF k-means.
 
+    Incremental updates: :meth:`add` appends vectors under new ids (flat and HNSW append; IVF
+    adds them to the cells trained by :meth:`fit`, which are never retrained, so refit once the
+    corpus has drifted far from the training data). :meth:`remove` deletes ids. Flat and IVF
+    remove for real (faiss ``remove_ids``): the remaining vectors keep their order and are
+    renumbered, so ``ids_[p]`` is always the id at faiss position ``p``. HNSW graphs cannot
+    delete, so removed vectors become *tombstones*: they stay in the graph (and in ``ids_``),
+    their positions are listed in ``tombstones_``, and searches skip them (a FAISS ID selector,
+    with ``efSearch`` scaled up by the share of tombstones); refit when most of the graph is
+    dead. In every kind ``len(index)`` counts the live vectors only, a removed id never comes
+    back from :meth:`search` (with or without ``subset``), and a removed id may be added again.
+    ``save``/``load`` keep the tombstones. ``add``/``remove`` must not run concurrently with
+    searches.
+
     Example:
         >>> import numpy as np
         >>> x = np.eye(3, dtype="float32")
         >>> index = FaissIndex().fit(x, ids=["a", "b", "c"])
         >>> index.search(x[1], k=1)[1].tolist()
         [['b']]
+        >>> index.remove(["b"])
+        1
+        >>> index.add(x[1:2] + x[2:3], ids=["bc"]).search(x[1], k=1)[1].tolist()
+        [['bc']]
+        >>> len(index)
+        3
     """
 
     def __init__(
@@ -206,6 +248,7 @@ class FaissIndex:
         self.n_ = n
         self.params_ = params
         self.encoder_ = info
+        self.tombstones_ = np.zeros(0, dtype=np.int64)
         self._prepare_lookups()
         logger.info("built a %s FAISS index over %d vectors of dimension %d", kind.value, n, dim)
         return self
@@ -270,13 +313,30 @@ class FaissIndex:
         if subset is not None:
             return self._search_subset(q, int(k), subset)
         k = int(min(k, self.n_))
+        if k == 0:  # everything was removed
+            return self._empty(len(q))
         if self.kind_ == IndexKind.HNSW:
-            params = faiss.SearchParametersHNSW(efSearch=max(int(self.params_["ef_search"]), k))
+            params = faiss.SearchParametersHNSW(efSearch=self._ef_search(k))
+            if self._live_selector is not None:
+                params.sel = self._live_selector
             scores, pos = self.index_.search(q, k, params=params)
         else:
             scores, pos = self.index_.search(q, k)
         scores = np.where(pos < 0, -np.inf, scores).astype(np.float32)
         return scores, self._ids_at(pos)
+
+    def _ef_search(self, k: int) -> int:
+        """HNSW ``efSearch`` for ``k`` results, scaled up by the share of tombstones (the graph
+        still visits them, but they do not count as results)."""
+        ef = max(int(self.params_["ef_search"]), k)
+        total = int(self.index_.ntotal)
+        if len(self.tombstones_) and self.n_:
+            ef = min(max(total, ef), math.ceil(ef * total / self.n_))
+        return ef
+
+    def _empty(self, n_q: int) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.full((n_q, 0), None if self.ids_.dtype == object else -1)
+        return np.zeros((n_q, 0), dtype=np.float32), ids
 
     def _ids_at(self, pos: np.ndarray) -> np.ndarray:
         """The ids at index positions ``pos`` (``-1`` / ``None`` where a position is -1)."""
@@ -291,26 +351,37 @@ class FaissIndex:
     def _prepare_lookups(self) -> None:
         """Id -> position map and (IVF) a direct map, so that subset search reads stored vectors;
         built once here, never during a search, so concurrent searches do not race."""
-        self._position_of = {v: i for i, v in enumerate(self.ids_.tolist())}
+        self._refresh_positions()
         if self.kind_ == IndexKind.IVF:
             self.index_.make_direct_map()
+
+    def _refresh_positions(self) -> None:
+        """Id -> position of the live vectors, and the selector that hides HNSW tombstones."""
+        dead = set(self.tombstones_.tolist())
+        self._position_of = {v: i for i, v in enumerate(self.ids_.tolist()) if i not in dead}
+        self._live_selector: Any = None
+        if dead:
+            import faiss
+
+            # keep the inner selector referenced: IDSelectorNot does not own it
+            self._dead_selector = faiss.IDSelectorBatch(self.tombstones_)
+            self._live_selector = faiss.IDSelectorNot(self._dead_selector)
 
     def _positions(self, subset: Sequence[Any]) -> np.ndarray:
         try:
             return np.array(sorted({self._position_of[i] for i in subset}), dtype=np.int64)
         except KeyError as exc:
             raise DataError(f"subset id {exc.args[0]!r} is not in this index; pass ids given to "
-                            "fit()") from None
+                            "fit() or add() and not removed since") from None
 
     def _search_subset(self, q: np.ndarray, k: int,
                        subset: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        pos = self._positions(subset)
+        pos = self._positions(subset)  # live positions only: tombstones are not in the map
         n_q = len(q)
         if len(pos) == 0:
-            empty = np.full((n_q, 0), None if self.ids_.dtype == object else -1)
-            return np.zeros((n_q, 0), dtype=np.float32), empty
+            return self._empty(n_q)
         k = min(k, len(pos))
         if len(pos) <= self.exact_max:
             vectors = self.index_.reconstruct_batch(pos)
@@ -330,6 +401,141 @@ class FaissIndex:
             scores, found = self.index_.search(q, k, params=params)
             scores = np.where(found < 0, -np.inf, scores).astype(np.float32)
         return scores, self._ids_at(found)
+
+    # ------------------------------------------------------------------ updates
+    def add(self, embeddings: Any, ids: Sequence[Any]) -> FaissIndex:
+        """Append vectors under new ids, without rebuilding the index.
+
+        Flat and HNSW append to the index; IVF adds the vectors to the cells trained by
+        :meth:`fit` (no retraining). Vectors are normalised as in :meth:`fit`.
+
+        Args:
+            embeddings: ``(n, dim)`` array of the index's dimension, from the same encoder.
+            ids: one id per row, of the index's id type (all ``int`` or all ``str``), unique and
+                not in the index; an id removed earlier may be added again.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            NotFittedError: the index is not fitted.
+            DataError: empty, non-finite or wrong-dimension embeddings; ids of the wrong length
+                or type, repeated, or already in the index.
+
+        Example:
+            >>> import numpy as np
+            >>> index = FaissIndex().fit(np.eye(4, dtype="float32")[:2], ids=["a", "b"])
+            >>> len(index.add(np.eye(4, dtype="float32")[2:], ids=["c", "d"]))
+            4
+        """
+        import faiss
+
+        self._check_fitted()
+        x = _as_matrix(embeddings, "embeddings", self.dim_)
+        if ids is None:
+            raise DataError(f"expected one id per new embedding, found ids=None; pass ids of the "
+                            f"index's type ({self._id_type()})")
+        new_ids = self._check_ids(ids, len(x))
+        found_type = "str" if new_ids.dtype == object else "int"
+        if found_type != self._id_type():
+            raise DataError(f"expected {self._id_type()} ids like the index's, found {found_type} "
+                            f"ids (e.g. {new_ids[0]!r}); convert them to {self._id_type()}")
+        present = [i for i in new_ids.tolist() if i in self._position_of]
+        if present:
+            raise DataError(f"expected new ids, found {len(present)} already in the index (e.g. "
+                            f"{present[0]!r}); remove() them first to replace their vectors")
+        if self.normalize:
+            faiss.normalize_L2(x)
+        self.index_.add(x)  # IVF: the direct map (Array) follows sequential adds
+        start = len(self.ids_)
+        self.ids_ = np.concatenate([self.ids_, new_ids]).astype(self.ids_.dtype, copy=False)
+        for offset, i in enumerate(new_ids.tolist()):
+            self._position_of[i] = start + offset
+        self.n_ += len(x)
+        logger.info("added %d vectors to the %s FAISS index (%d live)", len(x), self.kind_.value,
+                    self.n_)
+        return self
+
+    def remove(self, ids: Sequence[Any] | Any, *, missing: str = "raise") -> int:
+        """Remove ids from the index.
+
+        Flat and IVF delete the vectors (faiss ``remove_ids``); the remaining ones keep their
+        order and are renumbered (``ids_`` shrinks). HNSW marks them as tombstones (positions in
+        ``tombstones_``) that searches skip. Either way ``len()`` drops and the ids never come
+        back from :meth:`search`.
+
+        Args:
+            ids: the ids to remove (a single ``int``/``str`` is one id; repeats count once).
+            missing: ``"raise"`` (default): an id not in the index raises and nothing is
+                removed; ``"ignore"``: skip such ids.
+
+        Returns:
+            How many vectors were removed.
+
+        Raises:
+            NotFittedError: the index is not fitted.
+            ConfigError: ``missing`` is not ``"raise"`` or ``"ignore"``.
+            DataError: an id is not in the index (with ``missing="raise"``).
+
+        Example:
+            >>> import numpy as np
+            >>> index = FaissIndex().fit(np.eye(3, dtype="float32"), ids=[10, 11, 12])
+            >>> index.remove([11, 99], missing="ignore"), len(index)
+            (1, 2)
+        """
+        self._check_fitted()
+        if missing not in ("raise", "ignore"):
+            raise ConfigError(f"missing expects 'raise' or 'ignore', found {missing!r}"
+                              f"{closest(str(missing), ['raise', 'ignore'])}")
+        if isinstance(ids, (str, int, np.generic)):
+            ids = [ids]
+        wanted = list(dict.fromkeys(i.item() if isinstance(i, np.generic) else i for i in ids))
+        unknown = [i for i in wanted if i not in self._position_of]
+        if unknown and missing == "raise":
+            hint = ""
+            if {type(i).__name__ for i in unknown} - {self._id_type()}:
+                hint = f" (this index has {self._id_type()} ids, found {type(unknown[0]).__name__})"
+            raise DataError(f"cannot remove id {unknown[0]!r}: not in this index{hint}; "
+                            f"{len(unknown)} of {len(wanted)} ids are unknown; pass ids given to "
+                            "fit() or add(), or missing='ignore' to skip them")
+        pos = np.array(sorted(self._position_of[i] for i in wanted if i in self._position_of),
+                       dtype=np.int64)
+        if len(pos) == 0:
+            return 0
+        if self.kind_ == IndexKind.HNSW:
+            self.tombstones_ = np.union1d(self.tombstones_, pos).astype(np.int64)
+        else:
+            self._remove_vectors(pos)
+        self.n_ -= len(pos)
+        self._refresh_positions()
+        logger.info("removed %d vectors from the %s FAISS index (%d live%s)", len(pos),
+                    self.kind_.value, self.n_, f", {len(self.tombstones_)} tombstones"
+                    if len(self.tombstones_) else "")
+        return len(pos)
+
+    def _remove_vectors(self, pos: np.ndarray) -> None:
+        """Delete the vectors at positions ``pos`` (flat / IVF) and renumber the rest 0..n-1."""
+        import faiss
+
+        total = int(self.index_.ntotal)
+        keep = np.ones(total, dtype=bool)
+        keep[pos] = False
+        selector = faiss.IDSelectorBatch(pos)
+        if self.kind_ == IndexKind.IVF:
+            # an Array direct map refuses remove_ids; IVF keeps the labels of the remaining
+            # vectors, so they are renumbered in the inverted lists, then the map is rebuilt
+            self.index_.make_direct_map(False)
+            removed = self.index_.remove_ids(selector)
+            _relabel_ivf(self.index_, np.cumsum(keep) - 1)
+            self.index_.make_direct_map(True)
+        else:  # IndexFlat compacts, keeping the order of the remaining vectors
+            removed = self.index_.remove_ids(selector)
+        if removed != len(pos):  # cannot happen unless the index and ids_ disagree
+            raise RuntimeError(f"faiss removed {removed} vectors, expected {len(pos)}")
+        self.ids_ = self.ids_[keep]
+
+    def _id_type(self) -> str:
+        return "str" if self.ids_.dtype == object else "int"
 
     # ------------------------------------------------------------------ encoder check
     def check_encoder(self, encoder: Any) -> None:
@@ -361,9 +567,9 @@ class FaissIndex:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write ``index.faiss``, the ``index.json`` record (kind, dim, count, encoder name and
-        fingerprint, SHA-256 of the index file, versions) and ``ids.json`` into a directory,
-        atomically.
+        """Write ``index.faiss``, the ``index.json`` record (kind, dim, count of stored vectors,
+        live count, HNSW tombstones, encoder name and fingerprint, SHA-256 of the index file,
+        versions) and ``ids.json`` (the id at each faiss position) into a directory, atomically.
 
         Args:
             path: a new or empty directory.
@@ -384,7 +590,9 @@ class FaissIndex:
                 "kind": self.kind_.value,
                 "metric": "inner_product",
                 "dim": self.dim_,
-                "count": self.n_,
+                "count": int(self.index_.ntotal),  # vectors in index.faiss, tombstones included
+                "live_count": self.n_,
+                "tombstones": self.tombstones_.tolist(),  # HNSW positions removed
                 "id_type": id_type,
                 "encoder": self.encoder_,
                 "params": self.get_params(),
@@ -433,12 +641,19 @@ class FaissIndex:
             raise ModelLoadError(f"{path} is inconsistent: the record says {count} vectors of "
                                  f"dimension {dim}, the index holds {index.ntotal} of dimension "
                                  f"{index.d} and {len(ids)} ids; {fix}")
+        tombstones = meta.get("tombstones") or []
+        if (not isinstance(tombstones, list) or (tombstones and kind != IndexKind.HNSW)
+                or not all(isinstance(t, int) and 0 <= t < count for t in tombstones)
+                or len(set(tombstones)) != len(tombstones)):
+            raise ModelLoadError(f"{path / SIDECAR_FILE} is corrupted (expected 'tombstones' as "
+                                 f"distinct positions below {count}, HNSW only); {fix}")
         params = {k: v for k, v in meta.get("params", {}).items() if k in cls().get_params()}
         obj = cls(**params)
         obj.index_ = index
         obj.kind_ = kind
         obj.dim_ = dim
-        obj.n_ = count
+        obj.tombstones_ = np.array(sorted(tombstones), dtype=np.int64)
+        obj.n_ = count - len(tombstones)
         obj.params_ = dict(meta.get("search_params", {}))
         obj.encoder_ = meta.get("encoder")
         obj.ids_ = np.asarray(ids, dtype=object if meta.get("id_type") == "str" else np.int64)
