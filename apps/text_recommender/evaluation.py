@@ -36,7 +36,7 @@ from domaintune.errors import DataError
 from .cf import EASE, user_item_matrix
 from .data import load_interactions
 from .metrics import ranking_metrics
-from .model import Recommender
+from .service import Recommender
 from .text import history_text
 
 BASELINES = ("popularity", "item_knn", "ease", "text_frozen", "text_finetuned")
