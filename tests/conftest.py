@@ -139,3 +139,50 @@ def readme_commands(path: Path, program: str) -> list[list[str]]:
             if line and not line.startswith("#"):
                 commands += [shlex.split(part) for part in line.split("&&")]
     return commands
+
+
+# ---------------------------------------------------------------- recommender (tests/apps/text_recommender)
+# the sample catalogue and log, and a recommender fitted on them once with the tiny BERT
+def rec_tiny_settings(encoder: str | Path, **sections) -> dict:
+    """A recommender config mapping on the tiny encoder with a short fine-tuning run."""
+    base = {
+        "text": {"encoder": str(encoder), "max_length": 32, "batch_size": 32},
+        "finetune": {"epochs": 1, "max_pairs": 64, "pairs_per_user": 2, "batch_size": 16},
+        "ranker": {"n_estimators": 30, "min_child_samples": 2, "num_leaves": 7},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return base
+
+
+@pytest.fixture(scope="session")
+def rec_samples(tmp_path_factory) -> dict[str, Path]:
+    from text_recommender.samples import write_samples
+
+    return write_samples(tmp_path_factory.mktemp("rec-data"))
+
+
+@pytest.fixture(scope="session")
+def fitted_dir(rec_samples, tiny_model_dir, tmp_path_factory) -> Path:
+    """A REC_DIR fitted once on the samples with the tiny encoder (fine-tuned)."""
+    from text_recommender.config import RecConfig
+    from text_recommender.service import Recommender
+
+    rec = Recommender.fit(rec_samples["items"], rec_samples["interactions"],
+                          RecConfig.from_dict(rec_tiny_settings(tiny_model_dir)))
+    return rec.save(tmp_path_factory.mktemp("rec-fitted") / "rec")
+
+
+@pytest.fixture
+def rec_dir(fitted_dir, tmp_path) -> Path:
+    """A private copy of the fitted REC_DIR for one test."""
+    target = tmp_path / "rec"
+    shutil.copytree(fitted_dir, target)
+    return target
+
+
+@pytest.fixture
+def rec(rec_dir):
+    from text_recommender.service import Recommender
+
+    return Recommender.load(rec_dir)

@@ -55,6 +55,13 @@ def _config(args: argparse.Namespace):
     return RecConfig.from_dict(apply_overrides(base, getattr(args, "set", None) or []))
 
 
+def _quiet_loading() -> None:
+    """No "Loading weights" bars from transformers on stderr (they say nothing here)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _text_fields(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -62,6 +69,7 @@ def _text_fields(value: str | None) -> list[str] | None:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    _quiet_loading()
     from domaintune.artifacts import check_target
 
     from .service import Recommender, summary_lines
@@ -79,6 +87,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    _quiet_loading()
     from .evaluation import evaluate
     from .service import Recommender
 
@@ -162,6 +171,7 @@ def _write_split(frame, path: Path, cfg, implicit: bool) -> None:
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    _quiet_loading()
     from domaintune.errors import DataError
 
     from .service import Recommender
@@ -194,6 +204,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
+    _quiet_loading()
     from domaintune.errors import DataError
 
     from .service import Recommender

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from domaintune.artifacts import read_artifact, write_artifact
+from domaintune.artifacts import read_artifact, sha256_file, write_artifact
 from domaintune.errors import DataError, ModelLoadError
 
 from . import __version__
@@ -50,7 +50,7 @@ from .data import (
     normalize_id,
 )
 from .explain import explain
-from .features import FEATURES, Behaviour, Candidates, FeatureBuilder, UserContext, feature_mask
+from .features import _COL, FEATURES, Behaviour, Candidates, FeatureBuilder, UserContext, feature_mask
 from .ranker import LearnedRanker
 from .rerank import RuleSet, apply_rules, cap_per_category, mmr
 from .split import leave_last_out
@@ -297,6 +297,9 @@ class Recommender:
                     state[f"{name}.{key}"] = value
             np.savez(d / "behaviour.npz", **state)
             self.ranker.save(d / "ranker")
+            # the ranker is LightGBM text: hashed here (the core hashes weight suffixes only)
+            ranker_files = {f"ranker/{f.name}": sha256_file(f)
+                            for f in sorted((d / "ranker").iterdir()) if f.is_file()}
             self.index.save(d / "index")
             fine_tuned = self.tuned is not self.frozen
             if fine_tuned:
@@ -310,7 +313,7 @@ class Recommender:
                                    "fingerprint": self.frozen.fingerprint, "dim": self.frozen.dim},
                 "fine_tuned": fine_tuned,
                 "tuned_fingerprint": self.tuned.fingerprint,
-                "report": self.report,
+                "report": self.report, "ranker_files": ranker_files,
             })
         return path
 
@@ -332,6 +335,11 @@ class Recommender:
                                required=("items.parquet", "interactions.parquet",
                                          "embeddings_frozen.npy", "embeddings_tuned.npy",
                                          "behaviour.npz"))
+        for name, digest in (record.get("ranker_files") or {}).items():
+            file = path / name
+            if not file.is_file() or sha256_file(file) != digest:
+                raise ModelLoadError(f"{file} is corrupted or missing: its SHA-256 differs from "
+                                     f"the one recorded in {META_FILE}; {fix}")
         version = record.get("rec_format")
         if not isinstance(version, int) or version > REC_FORMAT:
             raise ModelLoadError(f"{path} was written by another version of the recommender "
@@ -383,7 +391,7 @@ class Recommender:
         index = FaissIndex.load(path / "index", encoder=tuned)
         ranker = LearnedRanker.load(path / "ranker", feature_names=list(FEATURES))
         return cls(cfg, catalog, interactions, frozen, tuned, e_frozen, e_tuned, behaviour,
-                   ranker, index, removed=items["removed"].to_numpy(bool) if "removed" in items
+                   ranker, index, removed=np.array(items["removed"], dtype=bool) if "removed" in items
                    else None, report=record.get("report") or {},
                    implicit=bool(record.get("implicit")))
 
@@ -414,10 +422,10 @@ class Recommender:
         cands = self.builder.build(ctx, allowed, min_candidates=k)
         if len(cands.items) == 0:
             return []
-        if ctx.query_only:
-            from .features import _COL
-
+        if ctx.query_only:  # a taste in words: the text match ranks (no behaviour to learn from)
             scores = 0.5 * (cands.X[:, _COL["text_sim"]] + cands.X[:, _COL["text_sim_tuned"]])
+        elif not len(ctx.items):  # no history, no query: the most popular (said so)
+            scores = cands.X[:, _COL["pop"]].copy()
         else:
             scores = self.ranker.predict(cands.X)
         cats = [self.catalog.categories[i] for i in cands.items]

@@ -47,10 +47,10 @@ logger = logging.getLogger(__name__)
 META_FILE = "domaintune.json"  # a saved model's record
 FORMAT_VERSION = 2  # 2: the record lists the directory's files and the SHA-256 of the weights
 #: records that mark a directory as written by domaintune (models, ONNX exports, FAISS
-#: indexes, support bots)
-MARKER_FILES = (META_FILE, "onnx.json", "index.json", "bot.json")
+#: indexes, support bots, recommenders)
+MARKER_FILES = (META_FILE, "onnx.json", "index.json", "bot.json", "recommender.json")
 #: files whose SHA-256 is recorded and checked: weights, heads, indexes, ONNX graphs
-HASHED_SUFFIXES = (".safetensors", ".onnx", ".faiss", ".data", ".bin", ".npy")
+HASHED_SUFFIXES = (".safetensors", ".onnx", ".faiss", ".data", ".bin", ".npy", ".npz", ".parquet")
 _CHUNK = 1 << 20
 
 
@@ -141,7 +141,7 @@ def check_target(path: str | Path, *, overwrite: bool = False, what: str = "mode
     marker = marker_of(path)
     if marker is not None and marker.name != meta_file:
         kinds = {META_FILE: "model", "onnx.json": "ONNX export", "index.json": "FAISS index",
-                 "bot.json": "support bot"}
+                 "bot.json": "support bot", "recommender.json": "recommender"}
         raise ArtifactExistsError(
             f"cannot save the {what} to {path}: it holds a domaintune {kinds.get(marker.name, '?')} "
             f"({marker.name}), so it is not {'an' if what[0] in 'AEIOUaeiou' else 'a'} {what}; "

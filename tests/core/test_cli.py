@@ -487,4 +487,4 @@ def test_apps_command_lists_the_registered_apps(capsys):
     assert main(["apps"]) == 0
     out = capsys.readouterr().out
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    assert names == ["finance_monitor", "support_bot"] and "Support bot" in out
+    assert names == ["finance_monitor", "support_bot", "text_recommender"] and "Support bot" in out

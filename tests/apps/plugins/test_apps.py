@@ -146,7 +146,7 @@ def test_listing_apps_imports_neither_torch_nor_gradio():
         import sys
         from domaintune.apps import discover
         apps, errors = discover()
-        assert [a.name for a in apps] == ["finance_monitor", "support_bot"] and not errors, (apps, errors)
+        assert [a.name for a in apps] == ["finance_monitor", "support_bot", "text_recommender"] and not errors, (apps, errors)
         print(sorted(m for m in ("torch", "gradio", "transformers") if m in sys.modules))
     """)
     baseline = subprocess.run([sys.executable, "-c", "import sys, domaintune; print(sorted(m for m "
@@ -164,7 +164,7 @@ def test_python_m_domaintune_apps_lists_the_apps():
                          text=True)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["finance_monitor", "support_bot"]
+    assert [line.split()[0] for line in lines] == ["finance_monitor", "support_bot", "text_recommender"]
     assert lines[1].split()[1:3] == ["Support", "bot"]
 
 
@@ -219,7 +219,7 @@ def test_the_real_demo_builds_every_tab(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "['Finance monitor', 'Support bot', 'Text classifier']"
+    assert out.stdout.strip().splitlines()[-1] == "['Finance monitor', 'Recommender', 'Support bot', 'Text classifier']"
     assert (tmp_path / "models" / "demo-bot" / "bot.json").is_file()
     # one intent classifier is trained: the text-classifier tab shows the bot's (issue 9)
     assert not (tmp_path / "models" / "demo-intents").exists()

@@ -126,7 +126,10 @@ def test_make_samples_calls_the_core_and_every_registered_app(tmp_path):
     assert sorted(p.name for p in (tmp_path / "finance").iterdir()) == [
         "monitor.yaml", "sentiment.yaml", "sentiment_test.csv", "sentiment_train.csv",
         "stream.jsonl", "watchlist.csv"]
-    assert out.stdout.count("wrote") == 13  # the core's NER sample too (issue 9), the monitor's
+    assert sorted(p.name for p in (tmp_path / "recommender").iterdir()) == [
+        "interactions.csv", "items.csv", "users.csv"]
+    # the core's NER sample too (issue 9), the monitor's, the recommender's
+    assert out.stdout.count("wrote") == 16
 
 
 def test_intent_training_is_the_cores_typed_section():
