@@ -426,7 +426,11 @@ def load_interactions(source: Any, cfg: DataConfig, catalog: Catalog | None = No
 def interactions_frame(records: Any, cfg: DataConfig, catalog: Catalog | None = None
                        ) -> tuple[pd.DataFrame, InteractionsReport]:
     """:func:`load_interactions` for records in Python (dicts with the configured columns, or
-    the app's own ``user``/``item``/``rating``/``ts`` names)."""
+    the app's own ``user``/``item``/``rating``/``ts`` names), or a file."""
+    import os
+
+    if isinstance(records, (str, os.PathLike)):
+        return load_interactions(records, cfg, catalog)
     if isinstance(records, pd.DataFrame):
         frame = records
     else:

@@ -43,14 +43,21 @@ from .config import RecConfig
 from .data import (
     Catalog,
     InteractionsReport,
-    ItemsReport,
     interactions_frame,
     load_interactions,
     load_items,
     normalize_id,
 )
 from .explain import explain
-from .features import _COL, FEATURES, Behaviour, Candidates, FeatureBuilder, UserContext, feature_mask
+from .features import (
+    _COL,
+    FEATURES,
+    Behaviour,
+    Candidates,
+    FeatureBuilder,
+    UserContext,
+    feature_mask,
+)
 from .ranker import LearnedRanker
 from .rerank import RuleSet, apply_rules, cap_per_category, mmr
 from .split import leave_last_out
@@ -127,6 +134,9 @@ class Recommender:
         self.report = report or {}
         self.implicit = implicit
         self.interactions = interactions.reset_index(drop=True)
+        #: the ranker's training rows (features, labels, group sizes), kept for retraining it
+        #: (e.g. the benchmark's ablation); saved as ranker_rows.npz
+        self.ranker_rows: dict[str, np.ndarray] | None = None
         self._index_histories()
         self.builder = FeatureBuilder(config, behaviour, e_frozen, e_tuned, index)
         self.rules = RuleSet(boost=dict(config.rerank.boost), bury=dict(config.rerank.bury),
@@ -273,6 +283,7 @@ class Recommender:
         }
         rec = cls(cfg, catalog, frame, frozen, tuned, e_frozen, e_tuned, behaviour, ranker, index,
                   report=report, implicit=inter_report.implicit)
+        rec.ranker_rows = {"X": X, "y": y, "groups": groups}
         return rec
 
     # ------------------------------------------------------------------ persistence
@@ -296,6 +307,8 @@ class Recommender:
                 for key, value in getattr(self.behaviour, name).to_state().items():
                     state[f"{name}.{key}"] = value
             np.savez(d / "behaviour.npz", **state)
+            if self.ranker_rows is not None:
+                np.savez(d / "ranker_rows.npz", **self.ranker_rows)
             self.ranker.save(d / "ranker")
             # the ranker is LightGBM text: hashed here (the core hashes weight suffixes only)
             ranker_files = {f"ranker/{f.name}": sha256_file(f)
@@ -390,10 +403,14 @@ class Recommender:
                                  f"{record.get('tuned_fingerprint')}; {fix}")
         index = FaissIndex.load(path / "index", encoder=tuned)
         ranker = LearnedRanker.load(path / "ranker", feature_names=list(FEATURES))
-        return cls(cfg, catalog, interactions, frozen, tuned, e_frozen, e_tuned, behaviour,
-                   ranker, index, removed=np.array(items["removed"], dtype=bool) if "removed" in items
-                   else None, report=record.get("report") or {},
-                   implicit=bool(record.get("implicit")))
+        rec = cls(cfg, catalog, interactions, frozen, tuned, e_frozen, e_tuned, behaviour,
+                  ranker, index, removed=np.array(items["removed"], dtype=bool) if "removed" in items
+                  else None, report=record.get("report") or {},
+                  implicit=bool(record.get("implicit")))
+        if (path / "ranker_rows.npz").is_file():
+            with np.load(path / "ranker_rows.npz", allow_pickle=False) as rows:
+                rec.ranker_rows = {k: rows[k] for k in rows.files}
+        return rec
 
     # ------------------------------------------------------------------ recommending
     def _allowed(self, seen: np.ndarray, exclude: Iterable[Any]) -> np.ndarray:

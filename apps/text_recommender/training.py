@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 DEMO_DIR = "demo-recommender"
 # the sample log is small: a short fine-tuning run, a ranker with small leaves
 DEMO_SETTINGS = {
-    "finetune": {"epochs": 1, "max_pairs": 600, "pairs_per_user": 10, "batch_size": 32},
+    "finetune": {"epochs": 1, "max_pairs": 320, "pairs_per_user": 8, "batch_size": 32},
     "ranker": {"min_child_samples": 5, "num_leaves": 15, "n_estimators": 200},
     "explain": {"verb": "watched"},
 }

@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import logging
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -203,6 +204,9 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
+_FLOAT_WITHOUT_DOT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
+
+
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``--set`` items to a config mapping: ``key=value`` or ``section.key=value``
     (values parsed as YAML: ``3`` -> int, ``true`` -> bool, ``[a, b]`` -> list).
@@ -221,6 +225,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str) and _FLOAT_WITHOUT_DOT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 as a string; on the command line it is a number
         *sections, last = [part.strip() for part in key.strip().split(".")]
         node = out
         for depth, part in enumerate(sections):

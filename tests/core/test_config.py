@@ -193,3 +193,11 @@ def test_a_saved_model_with_an_unknown_config_key_loads(tiny_model, tmp_path, th
     assert "added_later" in caplog.text
     assert loaded.training_config.method.value == "frozen"
     assert loaded.predict(three_rows.texts) == clf.predict(three_rows.texts)
+
+
+def test_overrides_read_exponent_numbers_as_numbers():
+    """YAML 1.1 reads `1e-4` as a string; `--set training.learning_rate=1e-4` means a number."""
+    from domaintune.config import apply_overrides
+
+    out = apply_overrides({}, ["training.learning_rate=1e-4", "a=2E5", "b=e5", "c=1.5e-3"])
+    assert out == {"training": {"learning_rate": 0.0001}, "a": 200000.0, "b": "e5", "c": 0.0015}

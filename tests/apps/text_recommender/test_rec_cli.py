@@ -7,8 +7,8 @@ import csv
 import json
 
 import pytest
-
 from conftest import write_csv
+
 from text_recommender.cli import main
 
 
