@@ -46,6 +46,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import resource
 import sys
 import time
@@ -447,7 +448,9 @@ def write_report() -> str:
     (OUT / "rec_latency.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
     lines = ["### Serving latency, build cost and memory (issue 11)", ""]
     if records:
-        lines += [f"Machine: {records[0]['machine']}."]
+        lines += [f"Machine: {re.sub(r' [(][0-9]+ threads[)]', '', records[0]['machine'])}. "
+                  "`threads` = torch/faiss/LightGBM threads during the requests (builds used the "
+                  "defaults, 2)."]
         if any(r.get("contended") for r in records):
             lines += ["**Contended**: another job (the lead's MovieLens benchmark) was running on "
                       "the same 2 cores, and these runs were niced — medians are pessimistic."]
@@ -465,7 +468,7 @@ def write_report() -> str:
     lines += ["", "`recommend` = `recommend(user, k=10)` with explanations and the default "
               "diversity (0); `recommend_div0.3` = MMR λ=0.3; `recommend_no_expl` = "
               "`explanations=False` (100 users); `recommend_for_query` = a free-text taste. "
-              "300 users sampled with seed 0, after a warm-up of 10.", ""]
+              "Users sampled with seed 0 (n per row), after a warm-up of 10.", ""]
     for r in records:
         steps = ", ".join(f"{k} {v['s']} s" for k, v in r["steps"].items())
         lines.append(f"* `{r['run']}` ({r['date']}): `{r['command']}` — steps: {steps}; "
@@ -484,7 +487,7 @@ def write_report() -> str:
                          + (f"; ItemKNN.fit over the whole catalogue would take ~"
                             f"{r['knn_full_fit_estimate']['estimate_s']:.0f} s (estimated)"
                             if r.get("knn_full_fit_estimate") else ""))
-    hnsw = [r for r in records if r.get("index") == "hnsw" and f"index_hnsw" in r["steps"]]
+    hnsw = [r for r in records if r.get("index") == "hnsw" and "index_hnsw" in r["steps"]]
     if hnsw:
         r = max(hnsw, key=lambda r: r["items"])
         per = r["steps"]["index_hnsw"]["s"] / r["items"]

@@ -293,6 +293,7 @@ class InteractionsReport:
     users: int
     items: int
     timestamp_formats: dict[str, int]
+    out_of_order: int = 0  # recorded interactions older than the user's last one (kept)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -355,7 +356,8 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray, dict[st
 
 
 def load_interactions(source: Any, cfg: DataConfig, catalog: Catalog | None = None, *,
-                      what: str = "interactions") -> tuple[pd.DataFrame, InteractionsReport]:
+                      what: str = "interactions", allow_empty: bool = False
+                      ) -> tuple[pd.DataFrame, InteractionsReport]:
     """Read an interactions file into the app's frame (``user``, ``item``, ``rating``, ``ts``).
 
     Args:
@@ -414,7 +416,7 @@ def load_interactions(source: Any, cfg: DataConfig, catalog: Catalog | None = No
     out = out.drop_duplicates(["user", "item", "ts"], keep="first")
     dropped["duplicate"] = before - len(out)
     out = out.sort_values("ts", kind="stable").reset_index(drop=True)
-    if out.empty:
+    if out.empty and not allow_empty:
         raise DataError(f"{name}: no {what} left after dropping {sum(dropped.values())} of {n} "
                         f"rows ({ {k: v for k, v in dropped.items() if v} }); check the columns "
                         "and that the item ids match the items file")
@@ -423,14 +425,14 @@ def load_interactions(source: Any, cfg: DataConfig, catalog: Catalog | None = No
     return out, report
 
 
-def interactions_frame(records: Any, cfg: DataConfig, catalog: Catalog | None = None
-                       ) -> tuple[pd.DataFrame, InteractionsReport]:
+def interactions_frame(records: Any, cfg: DataConfig, catalog: Catalog | None = None, *,
+                       allow_empty: bool = False) -> tuple[pd.DataFrame, InteractionsReport]:
     """:func:`load_interactions` for records in Python (dicts with the configured columns, or
     the app's own ``user``/``item``/``rating``/``ts`` names), or a file."""
     import os
 
     if isinstance(records, (str, os.PathLike)):
-        return load_interactions(records, cfg, catalog)
+        return load_interactions(records, cfg, catalog, allow_empty=allow_empty)
     if isinstance(records, pd.DataFrame):
         frame = records
     else:
@@ -440,4 +442,4 @@ def interactions_frame(records: Any, cfg: DataConfig, catalog: Catalog | None = 
                                   if k in frame.columns and v not in frame.columns})
     if cfg.rating_column not in frame.columns and "rating" in frame.columns:
         frame = frame.rename(columns={"rating": cfg.rating_column})
-    return load_interactions(frame, cfg, catalog, what="interactions")
+    return load_interactions(frame, cfg, catalog, what="interactions", allow_empty=allow_empty)

@@ -17,7 +17,8 @@ text       ``text_sim`` (frozen encoder: history text vs item), ``text_sim_tuned
 cf         ``ease``, ``knn``, ``src_cf``
 seq        ``coeng`` (co-engagement with the last items), ``src_coeng``
 pop        ``pop`` (log count), ``pop_trend``, ``item_age`` (days since its first
-           interaction; NaN when it has none), ``src_pop``
+           interaction; NaN when it has none), ``src_pop`` — all as of the request time
+           (:class:`Timeline`)
 user       ``user_activity`` (log history length), ``since_last`` (days since the user's
            last interaction)
 =========  ==========================================================================
@@ -79,6 +80,68 @@ class Behaviour:
             model.grow(n_items)
 
 
+_KEY = np.int64(1) << 33  # timeline keys: item * 2^33 + seconds since the first interaction
+
+
+@dataclass
+class Timeline:
+    """Every item's interaction times, sorted: the popularity features *as of the request time*
+    (count, recent count and first interaction before ``now``), so that a request at time t
+    (the ranker's held-out slice, an evaluation's test interaction) sees no interaction that
+    came after it — and in production, where ``now`` is after everything, all of them."""
+
+    keys: np.ndarray  # item * _KEY + (ts - start), sorted
+    ts: np.ndarray  # the times in the same order
+    indptr: np.ndarray  # item i's times are ts[indptr[i]:indptr[i + 1]]
+    start: int
+
+    @classmethod
+    def build(cls, items: np.ndarray, ts: np.ndarray, n_items: int) -> Timeline:
+        items = np.asarray(items, dtype=np.int64)
+        ts = np.asarray(ts, dtype=np.int64)
+        start = int(ts.min()) if len(ts) else 0
+        order = np.lexsort((ts, items))
+        counts = np.bincount(items, minlength=n_items)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(items[order] * _KEY + (ts[order] - start), ts[order], indptr, start)
+
+    def grow(self, n_items: int) -> None:
+        extra = n_items - (len(self.indptr) - 1)
+        if extra > 0:
+            self.indptr = np.concatenate([self.indptr, np.full(extra, self.indptr[-1])])
+
+    def _before(self, items: np.ndarray, t: float) -> np.ndarray:
+        """How many interactions of each item came strictly before ``t``."""
+        offset = np.int64(min(max(int(np.ceil(t)) - self.start, -1), int(_KEY) - 1))
+        pos = np.searchsorted(self.keys, items * _KEY + offset, side="left")
+        lo, hi = self.indptr[items], self.indptr[items + 1]
+        return np.clip(pos, lo, hi) - lo
+
+    def as_of(self, items: np.ndarray, now: float, window_s: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(count, recent count, first time or -1)`` of ``items`` before ``now``."""
+        items = np.asarray(items, dtype=np.int64)
+        count = self._before(items, now)
+        recent = count - self._before(items, now - window_s)
+        first = np.where(count > 0, self.ts[np.minimum(self.indptr[items], len(self.ts) - 1)]
+                         if len(self.ts) else -1, -1)
+        return count, recent, first
+
+
+def popularity_features(timeline: Timeline, items: np.ndarray, now: float, window_days: float
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pop`` (log count), ``pop_trend`` (recent share vs the average rate) and ``item_age``
+    (days since the first interaction; NaN when none) of ``items`` as of ``now``."""
+    window_s = window_days * _DAY
+    count, recent, first = timeline.as_of(items, now, window_s)
+    span = now - timeline.start
+    ratio = min(1.0, window_s / span) if span > 0 else 1.0
+    pop = np.log1p(count).astype(np.float32)
+    trend = ((recent + 1.0) / (count * ratio + 1.0)).astype(np.float32)
+    age = np.where(first >= 0, (now - first) / _DAY, np.nan).astype(np.float32)
+    return pop, trend, age
+
+
 @dataclass
 class UserContext:
     """What the features of one request need: the user's history (codes and times, oldest
@@ -120,12 +183,38 @@ class FeatureBuilder:
     and a FAISS index of the fine-tuned embeddings (ids = item codes)."""
 
     def __init__(self, cfg: RecConfig, behaviour: Behaviour, e_frozen: np.ndarray,
-                 e_tuned: np.ndarray, index: Any) -> None:
+                 e_tuned: np.ndarray, index: Any, timeline: Timeline) -> None:
         self.cfg = cfg
+        self.timeline = timeline
         self.behaviour = behaviour
         self.e_frozen = e_frozen
         self.e_tuned = e_tuned
         self.index = index
+        self._pop_order: np.ndarray | None = None
+        self._pop_n = 0
+
+    def popular(self, k: int, allowed: np.ndarray) -> np.ndarray:
+        """The ``k`` most popular allowed items with interactions (the order is computed once
+        and kept until :meth:`invalidate`)."""
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        if self._pop_order is None or self._pop_n != len(allowed):
+            count = self.behaviour.popularity.count_
+            order = np.argsort(-count, kind="stable")
+            self._pop_order = order[count[order] > 0].astype(np.int64)
+            self._pop_n = len(allowed)
+        order = self._pop_order
+        out = []
+        for start in range(0, len(order), 4 * k):  # a few chunks suffice: most items are allowed
+            chunk = order[start:start + 4 * k]
+            out.extend(chunk[allowed[chunk]].tolist())
+            if len(out) >= k:
+                break
+        return np.asarray(out[:k], dtype=np.int64)
+
+    def invalidate(self) -> None:
+        """Forget the cached popularity order (after interactions were recorded)."""
+        self._pop_order = None
 
     def text_candidates(self, ctx: UserContext, allowed: np.ndarray, k: int) -> np.ndarray:
         if k <= 0:
@@ -165,17 +254,17 @@ class FeatureBuilder:
         knn = b.knn.score_user(hist, weights) if len(hist) else np.zeros(n_items, np.float32)
         last = hist[-cfg.cf.coeng_last:]
         coeng = b.coeng.score_user(last) if len(last) else np.zeros(n_items, np.float32)
-        pop = b.popularity.scores()
         sources = {
             "text": self.text_candidates(ctx, allowed, cfg.candidates.text),
             "cf": _top(ease, cfg.candidates.cf, allowed),
             "coeng": _top(coeng, cfg.candidates.coeng, allowed),
-            "popular": _top(pop + 1e-6, cfg.candidates.popular, allowed),
+            "popular": self.popular(cfg.candidates.popular, allowed),
         }
         cand = np.unique(np.concatenate(list(sources.values()))).astype(np.int64)
         if len(cand) < min_candidates:
             rest = allowed.copy()
             rest[cand] = False
+            pop = b.popularity.scores()
             tie = 1e-6 * (1.0 - np.arange(n_items) / max(n_items, 1))  # then catalogue order
             more = _top(pop + 1e-6 + tie, min_candidates - len(cand), rest)
             cand = np.unique(np.concatenate([cand, more])).astype(np.int64)
@@ -193,9 +282,11 @@ class FeatureBuilder:
         X[:, _COL["ease"]] = ease[cand]
         X[:, _COL["knn"]] = knn[cand]
         X[:, _COL["coeng"]] = coeng[cand]
-        X[:, _COL["pop"]] = pop[cand]
-        X[:, _COL["pop_trend"]] = b.popularity.trend()[cand]
-        X[:, _COL["item_age"]] = b.popularity.age_days(int(ctx.now))[cand]
+        pop_c, trend_c, age_c = popularity_features(self.timeline, cand, ctx.now,
+                                                    cfg.cf.trend_window_days)
+        X[:, _COL["pop"]] = pop_c
+        X[:, _COL["pop_trend"]] = trend_c
+        X[:, _COL["item_age"]] = age_c
         X[:, _COL["user_activity"]] = np.log1p(len(hist))
         X[:, _COL["since_last"]] = ((ctx.now - float(ctx.ts[-1])) / _DAY if len(ctx.ts)
                                     else np.nan)

@@ -166,6 +166,11 @@ class LearnedRanker:
                             "with the feature list the ranker was trained on")
         return X
 
+    def _threads(self, X: np.ndarray) -> int:
+        """One thread for a request's few hundred rows (threads cost more than they save
+        there), ``n_jobs`` for bulk scoring."""
+        return 1 if X.shape[0] < 5000 else int(self.n_jobs)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Ranker scores (higher = better) of feature rows.
 
@@ -180,7 +185,7 @@ class LearnedRanker:
         if X.shape[0] == 0:
             return np.zeros(0, dtype=np.float32)
         scores = self.booster_.predict(X, num_iteration=self.best_iteration_,
-                                       num_threads=int(self.n_jobs))
+                                       num_threads=self._threads(X))
         return np.asarray(scores, dtype=np.float32)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
@@ -199,7 +204,7 @@ class LearnedRanker:
         if X.shape[0] == 0:
             return np.zeros((0, len(self.feature_names_)), dtype=np.float32)
         contrib = self.booster_.predict(X, num_iteration=self.best_iteration_, pred_contrib=True,
-                                        num_threads=int(self.n_jobs))
+                                        num_threads=self._threads(X))
         return np.asarray(contrib, dtype=np.float32)[:, :-1]
 
     def feature_importance(self) -> dict[str, float]:

@@ -55,6 +55,7 @@ from .features import (
     Behaviour,
     Candidates,
     FeatureBuilder,
+    Timeline,
     UserContext,
     feature_mask,
 )
@@ -138,7 +139,7 @@ class Recommender:
         #: (e.g. the benchmark's ablation); saved as ranker_rows.npz
         self.ranker_rows: dict[str, np.ndarray] | None = None
         self._index_histories()
-        self.builder = FeatureBuilder(config, behaviour, e_frozen, e_tuned, index)
+        self.builder = FeatureBuilder(config, behaviour, e_frozen, e_tuned, index, self.timeline)
         self.rules = RuleSet(boost=dict(config.rerank.boost), bury=dict(config.rerank.bury),
                              max_per_category=config.rerank.max_per_category)
 
@@ -157,6 +158,7 @@ class Recommender:
             rows = order[a:b]
             self._hist[str(users[a])] = (codes[rows], ts[rows], ratings[rows])
         self.now_ = int(ts.max()) if len(ts) else int(time.time())
+        self.timeline = Timeline.build(codes, ts, len(self.catalog))
 
     def users(self) -> list[str]:
         """The user ids with a history, sorted."""
@@ -258,7 +260,9 @@ class Recommender:
         stage("ranker")
         inner_behaviour = Behaviour.fit(coded_inner, n_users, n_items, cfg)
         index = _build_index(cfg, e_tuned, tuned)
-        builder = FeatureBuilder(cfg, inner_behaviour, e_frozen, e_tuned, index)
+        timeline = Timeline.build(coded_inner["item"].to_numpy(), coded_inner["ts"].to_numpy(),
+                                  n_items)
+        builder = FeatureBuilder(cfg, inner_behaviour, e_frozen, e_tuned, index, timeline)
         X, y, groups, group_users, recall = _ranker_rows(
             builder, coded_inner, inner_test, catalog, users, frozen, tuned, cfg, progress)
         ranker = _train_ranker(X, y, groups, group_users, cfg)
@@ -430,7 +434,9 @@ class Recommender:
             history_text(self.catalog, items, n) if len(items) else None)
         q_frozen = self.frozen.encode(text) if text else None
         q_tuned = (self.tuned.encode(text) if self.tuned is not self.frozen else q_frozen) if text else None
-        return UserContext(items, ts, q_frozen, q_tuned, float(self.now_ if now is None else now),
+        # default request time: just after the latest interaction (every one is in the past)
+        return UserContext(items, ts, q_frozen, q_tuned,
+                           float(self.now_ + 1 if now is None else now),
                            query_only=query is not None and not len(items))
 
     def _rank(self, ctx: UserContext, allowed: np.ndarray, k: int, diversity: float | None,
@@ -451,8 +457,9 @@ class Recommender:
         lam = cfg.rerank.diversity if diversity is None else float(diversity)
         if not 0.0 <= lam <= 1.0:
             raise DataError(f"expected diversity in [0, 1], found {lam}; e.g. --diversity 0.3")
-        pool = order[: max(k * 5, 50)]
-        pool = cap_per_category(pool, cats, self.rules.max_per_category, len(pool))
+        # the MMR pool: the best max(5k, 50) candidates within the per-category cap (taken from
+        # the whole order, so a cap never shortens the list while allowed items remain)
+        pool = cap_per_category(order, cats, self.rules.max_per_category, max(k * 5, 50))
         if lam > 0 and len(pool) > 1:
             picked = pool[mmr(scores[pool], self.e_tuned[cands.items[pool]], k, lam)]
         else:
@@ -466,6 +473,8 @@ class Recommender:
         contrib = (self.ranker.contributions(cands.X[picked])
                    if with_explanations and not ctx.query_only else None)
         hist = np.unique(ctx.items[-_EXPLAIN_HISTORY:]) if len(ctx.items) else ctx.items
+        co_all = (self.behaviour.coeng.pair_scores(hist, cands.items[picked])
+                  if with_explanations and not ctx.query_only and len(hist) else None)
         for rank, pos in enumerate(picked, start=1):
             item = int(cands.items[pos])
             text, because, reasons = "", [], []
@@ -474,7 +483,7 @@ class Recommender:
                     text = "Matches your query"
                 elif len(hist):
                     text_sim = self.e_tuned[hist] @ self.e_tuned[item]
-                    co_sim = self.behaviour.coeng.pair_scores(hist, np.array([item]))[:, 0]
+                    co_sim = co_all[:, rank - 1]
                     contributions = dict(zip(FEATURES, contrib[rank - 1].tolist(), strict=True))
                     exp = explain(item, hist, text_sim, co_sim, contributions, self.catalog.titles,
                                   max_items=cfg.explain.max_items,
@@ -568,8 +577,9 @@ class Recommender:
         self.index.add(et, ids=list(range(start, start + len(new))))
         self.removed = np.concatenate([self.removed, np.zeros(len(new), dtype=bool)])
         self.behaviour.grow(len(self.catalog))
+        self.timeline.grow(len(self.catalog))
         self.builder = FeatureBuilder(self.config, self.behaviour, self.e_frozen, self.e_tuned,
-                                      self.index)
+                                      self.index, self.timeline)
         return len(new)
 
     def remove_items(self, item_ids: Iterable[Any]) -> int:
@@ -590,22 +600,53 @@ class Recommender:
         return len(fresh)
 
     def record(self, interactions: Any) -> InteractionsReport:
-        """Add interactions (records or a DataFrame with the configured columns, or ``user``,
-        ``item``, ``rating``, ``ts``): the users' histories, popularity and co-engagement change
-        at once, so their next recommendations do too. Unknown items are dropped and counted in
-        the returned report."""
-        frame, report = interactions_frame(interactions, self.config.data, self.catalog)
+        """Add interactions (records, a DataFrame or a file with the configured columns, or
+        ``user``, ``item``, ``rating``, ``ts``): the users' histories (kept in time order),
+        popularity and co-engagement change at once, so their next recommendations do too.
+
+        Unknown items, bad rows and interactions already recorded (same user, item and time)
+        are dropped and counted in the returned report (``dropped``); rows older than the
+        user's last interaction are kept in the history (in time order) and counted as
+        ``out_of_order``: their co-engagement transitions wait for the next ``fit``.
+        """
+        frame, report = interactions_frame(interactions, self.config.data, self.catalog,
+                                           allow_empty=True)
+        if len(frame):
+            known = set(zip(self.interactions["user"], self.interactions["item"],
+                            self.interactions["ts"].astype(np.int64), strict=True))
+            fresh = np.array([(u, i, int(t)) not in known for u, i, t in
+                              zip(frame["user"], frame["item"], frame["ts"], strict=True)],
+                             dtype=bool)
+            report.dropped["duplicate"] += int((~fresh).sum())
+            frame = frame[fresh].reset_index(drop=True)
+        report.dropped.setdefault("out_of_order", 0)
+        out_of_order = 0
         for user, group in frame.groupby("user", sort=False):
             codes = group["item"].map(self.catalog.index).to_numpy(np.int64)
             ts = group["ts"].to_numpy(np.int64)
             ratings = group["rating"].to_numpy(np.float64)
             old = self._hist.get(user, (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)))
-            self.behaviour.coeng.record(old[0], codes)
-            self._hist[user] = (np.concatenate([old[0], codes]), np.concatenate([old[1], ts]),
-                                np.concatenate([old[2], ratings]))
+            last = old[1][-1] if len(old[1]) else np.iinfo(np.int64).min
+            in_order = ts >= last
+            out_of_order += int((~in_order).sum())
+            self.behaviour.coeng.record(old[0], codes[in_order])
+            items = np.concatenate([old[0], codes])
+            times = np.concatenate([old[1], ts])
+            order = np.argsort(times, kind="stable")
+            self._hist[user] = (items[order], times[order],
+                                np.concatenate([old[2], ratings])[order])
             self.behaviour.popularity.record(codes, ts)
-        self.interactions = pd.concat([self.interactions, frame], ignore_index=True)
-        self.now_ = max(self.now_, int(frame["ts"].max()))
+        report.kept = len(frame)
+        report.dropped.pop("out_of_order")
+        report.out_of_order = out_of_order
+        if len(frame):
+            self.interactions = pd.concat([self.interactions, frame], ignore_index=True)
+            self.now_ = max(self.now_, int(frame["ts"].max()))
+            codes = self.interactions["item"].map(self.catalog.index).to_numpy(np.int64)
+            self.timeline = Timeline.build(codes, self.interactions["ts"].to_numpy(np.int64),
+                                           len(self.catalog))
+            self.builder.timeline = self.timeline
+            self.builder.invalidate()
         return report
 
     def __repr__(self) -> str:
