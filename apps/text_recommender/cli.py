@@ -125,6 +125,9 @@ def _split(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:
         raise ArtifactExistsError(f"{existing[0]} already exists; choose another --output, or "
                                   "replace the split files with --overwrite")
+    stale = out / "cold_items.txt"
+    if args.overwrite and not args.cold_fraction and stale.is_file():
+        stale.unlink()  # an earlier cold split's list, which these files no longer match
     frame, report = load_interactions(args.interactions, cfg)
     implicit = report.implicit
     train, test, split_report = leave_last_out(
@@ -198,8 +201,8 @@ def _recommend(args: argparse.Namespace) -> int:
                           "rank": r.rank, "explanation": r.explanation, "because": r.because,
                           "category": r.category}, ensure_ascii=False))
     if len(out) < args.k:
-        print(f"note: {len(out)} recommendations (fewer than -k {args.k}: that is every item "
-              "this user may still be recommended)", file=sys.stderr)
+        print(f"note: {len(out)} recommendations (fewer than -k {args.k}: the items left after "
+              "the filters and the per-category cap)", file=sys.stderr)
     return 0
 
 
@@ -220,13 +223,20 @@ def _update(args: argparse.Namespace) -> int:
         lines.append(f"removed {result['removed']} items")
     if args.add_items:
         result["added"] = rec.add_items(args.add_items)
-        lines.append(f"added {result['added']} items (recommendable from their text)")
+        items_report = rec.last_items_report
+        result["add_items_report"] = items_report.to_dict()
+        lines.append(f"added {result['added']} items (recommendable from their text)"
+                     + (f"; dropped {items_report.duplicate_ids} repeated ids and "
+                        f"{items_report.missing_ids} rows without an id"
+                        if items_report.duplicate_ids or items_report.missing_ids else ""))
     if args.record:
         report = rec.record(args.record)
         result["recorded"] = report.to_dict()
         dropped = {k: v for k, v in report.dropped.items() if v}
         lines.append(f"recorded {report.kept} of {report.rows} interactions"
-                     + (f", dropped {json.dumps(dropped)}" if dropped else ""))
+                     + (f", dropped {json.dumps(dropped)}" if dropped else "")
+                     + (f"; {report.out_of_order} older than the user's last one (kept in time "
+                        "order)" if report.out_of_order else ""))
     rec.save(args.rec_dir, overwrite=True)
     lines.append(f"saved {args.rec_dir}")
     _emit(result, lines, args)

@@ -20,7 +20,7 @@ Example:
     ...                       "genres": ["Horror|Sci-Fi", "Crime"]})
     >>> catalog, _ = load_items(items, DataConfig())
     >>> catalog.texts[0], catalog.categories[0]
-    ('title: Alien. genres: Horror, Sci-Fi', 'Horror')
+    ('title: Alien. genres: Horror, Sci-Fi', 'Horror|Sci-Fi')
 """
 
 from __future__ import annotations
@@ -67,8 +67,14 @@ def normalize_id(value: Any) -> str | None:
 
 
 def _split_category(value: str) -> str | None:
-    first = re.split(r"[|,;]", value, maxsplit=1)[0].strip()
-    return first or None
+    """A category cell as ``"A|B"``: its labels (``|``- or ``;``-separated), trimmed."""
+    labels = [part.strip() for part in re.split(r"[|;]", value) if part.strip()]
+    return "|".join(labels) or None
+
+
+def category_labels(category: str | None) -> tuple[str, ...]:
+    """The labels of a catalogue category (``"Action|Sci-Fi"`` -> ``("Action", "Sci-Fi")``)."""
+    return tuple(category.split("|")) if category else ()
 
 
 def _pretty(value: str) -> str:
@@ -82,7 +88,8 @@ class Catalog:
 
     Attributes:
         ids, titles, texts: per item.
-        categories: the category of each item (``None`` when unknown).
+        categories: the category of each item, its labels joined with ``|`` (``None`` when
+            unknown); business rules and the per-category cap count every label.
         in_stock: boolean per item (False = never recommended).
         fields: the columns its texts were built from.
     """
@@ -117,7 +124,8 @@ class Catalog:
         clash = [i for i in other.ids if i in self.index]
         if clash:
             raise DataError(f"expected new item ids, found {len(clash)} already in the catalogue "
-                            f"(e.g. {clash[0]!r}); remove them first or give new ids")
+                            f"(e.g. {clash[0]!r}); an id stays taken after remove_items (histories "
+                            "refer to it), so give the new item a new id")
         start = len(self.ids)
         self.ids += other.ids
         self.titles += other.titles

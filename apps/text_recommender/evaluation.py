@@ -9,11 +9,14 @@ Protocol (``text-recommender split`` writes it; documented in the app README):
 * for each test user with a training history, every method ranks **all items the user has not
   interacted with in training** (removed and out-of-stock items excluded) and the top ``k`` is
   compared with the test item(s): HR@k (hit rate), NDCG@k, MRR@k, and coverage@k (distinct
-  items in all top-k lists / catalogue size);
+  items in all top-k lists / catalogue size). The baselines score every such item; the
+  recommender scores the union of its candidate sources (a few hundred items: an item no
+  source proposes ranks below all of them), as it does when serving, with the REC_DIR's
+  re-ranking settings (diversity, rules) — the defaults change nothing;
 * ``cold_start_hr@k``: HR@k over the test users whose test item has no training interaction
   (a new item; recommendable from its text only), ranked among all items;
   ``cold_start_hr@k_among_cold``: the same users, ranked among the items without training
-  interactions only;
+  interactions only (``None`` for popularity, item-kNN and EASE, which cannot score them);
 * baselines, computed in the same run: ``popularity`` (most interacted-with), ``item_knn``
   (the recommender's item-kNN), ``ease`` (a dense EASE refit here on the same training
   interactions with the same λ, unpruned), ``text_frozen`` and ``text_finetuned`` (cosine
@@ -177,9 +180,11 @@ def _baselines(rec: Recommender, users: list[str], relevant: list[set[str]],
                 allowed[hist] = False
             scores = np.asarray(score(i, hist), dtype=np.float64)
             ranked.append(ids[_top_ids(scores, allowed, k)].tolist())
-            if i in cold_set:
+            if i in cold_set and name.startswith("text"):
                 ranked_cold.append(ids[_top_ids(scores, allowed & cold_mask, k)].tolist())
-        out[name] = _metrics(ranked, relevant, n_items, k, cold_users, ranked_cold)
+        # behaviour baselines give every cold item 0: "among cold" would be catalogue order
+        out[name] = _metrics(ranked, relevant, n_items, k, cold_users,
+                             ranked_cold if name.startswith("text") else None)
     if not fine_tuned:
         out["text_finetuned"] = None  # not fine-tuned: the frozen row is the text model
     return out

@@ -26,7 +26,7 @@ user       ``user_activity`` (log history length), ``since_last`` (days since th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -154,17 +154,14 @@ class UserContext:
     q_tuned: np.ndarray | None
     now: float
     query_only: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Candidates:
-    """A request's candidates (item codes), their feature matrix (``FEATURES`` columns) and the
-    per-item dense scores kept for explanations."""
+    """A request's candidates (item codes) and their feature matrix (``FEATURES`` columns)."""
 
     items: np.ndarray
     X: np.ndarray
-    coeng_last: np.ndarray  # the last items the co-engagement scores came from
 
 
 def _top(scores: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
@@ -270,7 +267,7 @@ class FeatureBuilder:
             cand = np.unique(np.concatenate([cand, more])).astype(np.int64)
         X = np.zeros((len(cand), len(FEATURES)), dtype=np.float32)
         if len(cand) == 0:
-            return Candidates(cand, X, last)
+            return Candidates(cand, X)
         ef, et = self.e_frozen[cand], self.e_tuned[cand]
         X[:, _COL["text_sim"]] = ef @ ctx.q_frozen if ctx.q_frozen is not None else 0.0
         X[:, _COL["text_sim_tuned"]] = et @ ctx.q_tuned if ctx.q_tuned is not None else 0.0
@@ -293,7 +290,7 @@ class FeatureBuilder:
         for name, col in (("text", "src_text"), ("cf", "src_cf"), ("coeng", "src_coeng"),
                           ("popular", "src_pop")):
             X[:, _COL[col]] = np.isin(cand, sources[name])
-        return Candidates(cand, X, last)
+        return Candidates(cand, X)
 
 
 def feature_mask(drop_group: str | None) -> np.ndarray:

@@ -43,12 +43,13 @@ from .config import RecConfig
 from .data import (
     Catalog,
     InteractionsReport,
+    category_labels,
     interactions_frame,
     load_interactions,
     load_items,
     normalize_id,
 )
-from .explain import explain
+from .explain import QUERY_TEXT, explain
 from .features import (
     _COL,
     FEATURES,
@@ -146,7 +147,6 @@ class Recommender:
     # ------------------------------------------------------------------ histories
     def _index_histories(self) -> None:
         frame = self.interactions
-        self.users_ = {u: i for i, u in enumerate(sorted(frame["user"].unique()))}
         self._hist: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         codes = frame["item"].map(self.catalog.index).to_numpy(np.int64)
         ts = frame["ts"].to_numpy(np.int64)
@@ -257,23 +257,24 @@ class Recommender:
             tuned, e_tuned, n_pairs = frozen, e_frozen, 0
         done("fine-tune")
 
+        stage("index")
+        index = _build_index(cfg, e_tuned, tuned)
+        done("index")
+
         stage("ranker")
         inner_behaviour = Behaviour.fit(coded_inner, n_users, n_items, cfg)
-        index = _build_index(cfg, e_tuned, tuned)
         timeline = Timeline.build(coded_inner["item"].to_numpy(), coded_inner["ts"].to_numpy(),
                                   n_items)
         builder = FeatureBuilder(cfg, inner_behaviour, e_frozen, e_tuned, index, timeline)
-        X, y, groups, group_users, recall = _ranker_rows(
+        X, y, groups, recall = _ranker_rows(
             builder, coded_inner, inner_test, catalog, users, frozen, tuned, cfg, progress)
-        ranker = _train_ranker(X, y, groups, group_users, cfg)
+        ranker = _train_ranker(X, y, groups, cfg)
         done("ranker")
 
         stage("behaviour")
         behaviour = Behaviour.fit(_coded(frame, catalog, users), n_users, n_items, cfg)
         done("behaviour")
 
-        stage("index")
-        done("index")
         bar.close()
         report = {
             "items": items_report.to_dict(),
@@ -314,9 +315,11 @@ class Recommender:
             if self.ranker_rows is not None:
                 np.savez(d / "ranker_rows.npz", **self.ranker_rows)
             self.ranker.save(d / "ranker")
-            # the ranker is LightGBM text: hashed here (the core hashes weight suffixes only)
-            ranker_files = {f"ranker/{f.name}": sha256_file(f)
-                            for f in sorted((d / "ranker").iterdir()) if f.is_file()}
+            # text and JSON files the core does not hash (it hashes weight suffixes): the
+            # ranker's LightGBM text, the index's id list and record
+            checked_files = {f"{sub}/{f.name}": sha256_file(f) for sub in ("ranker", "index")
+                             for f in sorted((d / sub).iterdir())
+                             if f.is_file() and f.suffix in (".txt", ".json")}
             self.index.save(d / "index")
             fine_tuned = self.tuned is not self.frozen
             if fine_tuned:
@@ -330,7 +333,7 @@ class Recommender:
                                    "fingerprint": self.frozen.fingerprint, "dim": self.frozen.dim},
                 "fine_tuned": fine_tuned,
                 "tuned_fingerprint": self.tuned.fingerprint,
-                "report": self.report, "ranker_files": ranker_files,
+                "report": self.report, "checked_files": checked_files,
             })
         return path
 
@@ -352,7 +355,7 @@ class Recommender:
                                required=("items.parquet", "interactions.parquet",
                                          "embeddings_frozen.npy", "embeddings_tuned.npy",
                                          "behaviour.npz"))
-        for name, digest in (record.get("ranker_files") or {}).items():
+        for name, digest in (record.get("checked_files") or {}).items():
             file = path / name
             if not file.is_file() or sha256_file(file) != digest:
                 raise ModelLoadError(f"{file} is corrupted or missing: its SHA-256 differs from "
@@ -451,7 +454,7 @@ class Recommender:
             scores = cands.X[:, _COL["pop"]].copy()
         else:
             scores = self.ranker.predict(cands.X)
-        cats = [self.catalog.categories[i] for i in cands.items]
+        cats = [category_labels(self.catalog.categories[i]) for i in cands.items]
         scores = apply_rules(scores, cats, self.rules)
         order = np.argsort(-scores, kind="stable")
         lam = cfg.rerank.diversity if diversity is None else float(diversity)
@@ -480,7 +483,7 @@ class Recommender:
             text, because, reasons = "", [], []
             if with_explanations:
                 if ctx.query_only:
-                    text = "Matches your query"
+                    text = QUERY_TEXT
                 elif len(hist):
                     text_sim = self.e_tuned[hist] @ self.e_tuned[item]
                     co_sim = co_all[:, rank - 1]
@@ -562,11 +565,19 @@ class Recommender:
         with both encoders and added to the FAISS index without a rebuild; recommendable at
         once (from their text: they have no interactions yet). Returns how many were added.
 
+        Rows the items file would drop (repeated ids, rows without an id) are counted in
+        :attr:`last_items_report` and logged.
+
         Raises:
-            DataError: an id already in the catalogue (remove it first to replace it).
+            DataError: an id already in the catalogue (ids stay taken after
+                :meth:`remove_items`: give a new id).
         """
-        new, _ = load_items(items, self.config.data,
-                            text_fields=self.catalog.fields or None)
+        new, report = load_items(items, self.config.data,
+                                 text_fields=self.catalog.fields or None)
+        self.last_items_report = report
+        if report.duplicate_ids or report.missing_ids:
+            logger.warning("add_items: %d repeated ids and %d rows without an id were dropped",
+                           report.duplicate_ids, report.missing_ids)
         start = len(self.catalog)
         self.catalog.extend(new)
         ef = self.frozen.encode(new.texts, batch_size=self.config.text.batch_size)
@@ -665,7 +676,7 @@ def _build_index(cfg: RecConfig, embeddings: np.ndarray, encoder: Any) -> Any:
 def _ranker_rows(builder: FeatureBuilder, coded_inner: pd.DataFrame, inner_test: pd.DataFrame,
                  catalog: Catalog, users: dict[str, int], frozen: Any, tuned: Any,
                  cfg: RecConfig, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          list[int], float]:
+                                                          float]:
     """Candidates + features + labels for each held-out user (a group per user whose
     held-out item is among the candidates)."""
     from tqdm.auto import tqdm
@@ -688,7 +699,7 @@ def _ranker_rows(builder: FeatureBuilder, coded_inner: pd.DataFrame, inner_test:
         batch = [texts[i] for i in nonempty]
         qf[nonempty] = frozen.encode(batch, batch_size=cfg.text.batch_size)
         qt[nonempty] = tuned.encode(batch, batch_size=cfg.text.batch_size) if tuned is not frozen else qf[nonempty]
-    Xs, ys, groups, group_users = [], [], [], []
+    Xs, ys, groups = [], [], []
     hits = 0
     for j, (u, target, ts) in enumerate(tqdm(tests, desc="ranker features", unit="user",
                                              disable=not progress, leave=False)):
@@ -705,18 +716,16 @@ def _ranker_rows(builder: FeatureBuilder, coded_inner: pd.DataFrame, inner_test:
             Xs.append(cands.X)
             ys.append(label)
             groups.append(len(label))
-            group_users.append(u)
     if not groups:
         raise DataError("no held-out positive item was among its user's candidates, so the "
                         "ranker has nothing to learn from; raise candidates.text / candidates.cf")
     recall = round(hits / max(len(tests), 1), 4)
     logger.info("ranker slice: %d users, candidate recall %.3f", len(tests), recall)
-    return (np.vstack(Xs), np.concatenate(ys), np.asarray(groups, dtype=np.int64), group_users,
-            recall)
+    return np.vstack(Xs), np.concatenate(ys), np.asarray(groups, dtype=np.int64), recall
 
 
-def _train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, group_users: list[int],
-                  cfg: RecConfig, keep: np.ndarray | None = None) -> LearnedRanker:
+def _train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: RecConfig,
+                  keep: np.ndarray | None = None) -> LearnedRanker:
     rc = cfg.ranker
     rng = np.random.default_rng(rc.seed)
     n_groups = len(groups)
@@ -724,7 +733,6 @@ def _train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, group_users:
     val = np.zeros(n_groups, dtype=bool)
     if n_val:
         val[rng.choice(n_groups, size=n_val, replace=False)] = True
-    bounds = np.r_[0, np.cumsum(groups)]
     row_val = np.repeat(val, groups)
     names = list(FEATURES)
     if keep is not None:
@@ -733,7 +741,6 @@ def _train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, group_users:
     ranker = LearnedRanker(n_estimators=rc.n_estimators, learning_rate=rc.learning_rate,
                            num_leaves=rc.num_leaves, min_child_samples=rc.min_child_samples,
                            early_stopping_rounds=rc.early_stopping_rounds, seed=rc.seed)
-    del bounds
     if n_val:
         ranker.fit(X[~row_val], y[~row_val], groups[~val], names,
                    X_val=X[row_val], y_val=y[row_val], groups_val=groups[val])
@@ -745,7 +752,7 @@ def _train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, group_users:
 def fit_ranker_ablation(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: RecConfig,
                         drop_group: str) -> LearnedRanker:
     """A ranker trained without one feature group (for the benchmark's ablation)."""
-    return _train_ranker(X, y, groups, [], cfg, keep=feature_mask(drop_group))
+    return _train_ranker(X, y, groups, cfg, keep=feature_mask(drop_group))
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
