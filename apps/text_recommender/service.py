@@ -315,12 +315,12 @@ class Recommender:
             if self.ranker_rows is not None:
                 np.savez(d / "ranker_rows.npz", **self.ranker_rows)
             self.ranker.save(d / "ranker")
+            self.index.save(d / "index")
             # text and JSON files the core does not hash (it hashes weight suffixes): the
             # ranker's LightGBM text, the index's id list and record
             checked_files = {f"{sub}/{f.name}": sha256_file(f) for sub in ("ranker", "index")
                              for f in sorted((d / sub).iterdir())
                              if f.is_file() and f.suffix in (".txt", ".json")}
-            self.index.save(d / "index")
             fine_tuned = self.tuned is not self.frozen
             if fine_tuned:
                 self.tuned.save(d / "encoder")

@@ -24,7 +24,7 @@ def test_item_text_uses_every_non_id_text_column_and_skips_numbers():
     assert catalog.ids == ["1", "2", "3"]
     assert catalog.texts[0] == "title: Alien. genres: Horror, Sci-Fi"
     assert report.text_fields == ["title", "genres"]
-    assert catalog.categories == ["Horror", "Crime", "Animation"]
+    assert catalog.categories == ["Horror|Sci-Fi", "Crime", "Animation"]  # every label
     assert catalog.titles == ["Alien", "Heat", "Up"]
 
 
