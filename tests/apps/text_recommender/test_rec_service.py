@@ -218,3 +218,28 @@ def test_ranker_text_file_is_checked(rec_dir):
 def test_scores_are_finite(rec):
     out = rec.recommend("u10", k=20)
     assert np.isfinite([r.score for r in out]).all()
+
+
+def test_record_keeps_time_order_and_drops_repeats(rec):
+    hist = rec.history("u02")
+    first_ts = hist[0]["timestamp"]
+    report = rec.record([{"user_id": "u02", "item_id": "m050", "rating": 4,
+                          "timestamp": first_ts - 3600}])
+    assert report.kept == 1 and report.out_of_order == 1
+    again = rec.history("u02")
+    assert again[0]["item_id"] == "m050"  # the older interaction goes first, not last
+    assert [h["timestamp"] for h in again] == sorted(h["timestamp"] for h in again)
+    repeat = rec.record([{"user_id": "u02", "item_id": "m050", "rating": 4,
+                          "timestamp": first_ts - 3600}])
+    assert repeat.kept == 0 and repeat.dropped["duplicate"] == 1
+    assert len(rec.history("u02")) == len(again)
+    nothing = rec.record([{"user_id": "u02", "item_id": "ghost", "rating": 4,
+                           "timestamp": first_ts}])
+    assert nothing.kept == 0 and nothing.dropped["unknown_item"] == 1  # a report, not an error
+
+
+def test_cap_never_shortens_the_list_while_items_remain(rec):
+    rec.rules = type(rec.rules)(boost={}, bury={}, max_per_category=1)
+    out = rec.recommend("u01", k=8)
+    cats = [r.category for r in out]
+    assert len(out) == 8 and len(set(cats)) == 8  # 8 categories in the catalogue, one each
