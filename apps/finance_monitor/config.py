@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from domaintune import ConfigBase, ConfigError
-from domaintune.config import apply_overrides, read_yaml_mapping
+from domaintune.config import apply_overrides, read_yaml_mapping, resolve_relative_paths
 
 DEFAULT_DB_URL = "sqlite:///finance-monitor.db"
 
@@ -412,12 +412,7 @@ class MonitorConfig(ConfigBase):
         """
         path = Path(path)
         data = read_yaml_mapping(path)
-        for section, key in _PATH_KEYS:
-            node = data.get(section)
-            value = node.get(key) if isinstance(node, dict) else None
-            if (isinstance(value, str) and value and not Path(value).is_absolute()
-                    and (key in ("jsonl",) or (path.parent / value).exists())):
-                data[section] = {**node, key: str((path.parent / value).resolve())}
+        resolve_relative_paths(data, path.parent, _PATH_KEYS, always=("jsonl",))
         node = data.get("store")
         url = node.get("url") if isinstance(node, dict) else None
         if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith(

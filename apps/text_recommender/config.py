@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from domaintune import ConfigBase, ConfigError
-from domaintune.config import apply_overrides, read_yaml_mapping
+from domaintune.config import apply_overrides, read_yaml_mapping, resolve_relative_paths
 
 
 class _Section(ConfigBase):
@@ -345,12 +345,7 @@ class RecConfig(ConfigBase):
         """
         path = Path(path)
         data = read_yaml_mapping(path)
-        for section, key in _PATH_KEYS:
-            node = data.get(section)
-            value = node.get(key) if isinstance(node, dict) else None
-            if (isinstance(value, str) and value and not Path(value).is_absolute()
-                    and (path.parent / value).exists()):
-                data[section] = {**node, key: str((path.parent / value).resolve())}
+        resolve_relative_paths(data, path.parent, _PATH_KEYS)
         return cls.from_dict(apply_overrides(data, overrides or []))
 
     @classmethod

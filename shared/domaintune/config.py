@@ -204,6 +204,23 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def resolve_relative_paths(data: dict[str, Any], base: str | Path,
+                           keys: Sequence[tuple[str, str]], *, always: Sequence[str] = ()) -> None:
+    """Make the relative file paths of an app config's YAML relative to the YAML's folder.
+
+    ``keys`` are ``(section, key)`` pairs; a relative value is resolved against ``base`` when
+    that file exists there, or always for the keys named in ``always`` (outputs that do not
+    exist yet). ``data`` is changed in place.
+    """
+    base = Path(base)
+    for section, key in keys:
+        node = data.get(section)
+        value = node.get(key) if isinstance(node, dict) else None
+        if (isinstance(value, str) and value and not Path(value).is_absolute()
+                and (key in always or (base / value).exists())):
+            data[section] = {**node, key: str((base / value).resolve())}
+
+
 _FLOAT_WITHOUT_DOT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
 
 
