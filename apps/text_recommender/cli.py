@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="folder for train.csv and test.csv")
     p.add_argument("--min-rating", type=float, default=4.0,
                    help="a test item is the user's last one rated at least this (default 4; "
-                        "implicit data: the user's median)")
+                        "without a rating column every interaction counts, so the last one)")
     p.add_argument("--cold-fraction", type=float, default=0.0,
                    help="also make this share of items cold (their training interactions "
                         "removed; listed in cold_items.txt)")

@@ -502,6 +502,17 @@ class Recommender:
                 category=self.catalog.categories[item]))
         return out
 
+    def _codes(self, item_ids: Iterable[Any]) -> np.ndarray:
+        """The catalogue codes of ``item_ids``; any unknown id raises :class:`UnknownItemError`."""
+        codes, unknown = [], []
+        for item in item_ids:
+            pos = self.catalog.position(item)
+            (unknown.append(item) if pos is None else codes.append(pos))
+        if unknown:
+            raise UnknownItemError(f"expected item ids from the catalogue, found {len(unknown)} "
+                                   f"unknown: {unknown[:5]}; check the ids")
+        return np.asarray(codes, dtype=np.int64)
+
     @staticmethod
     def _check_k(k: int) -> int:
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
@@ -535,15 +546,7 @@ class Recommender:
                             ) -> list[Recommendation]:
         """Recommendations for a new user who liked ``item_ids`` (oldest first)."""
         k = self._check_k(k)
-        codes = []
-        unknown = []
-        for item in item_ids:
-            pos = self.catalog.position(item)
-            (unknown.append(item) if pos is None else codes.append(pos))
-        if unknown:
-            raise UnknownItemError(f"expected item ids from the catalogue, found {len(unknown)} "
-                                   f"unknown: {unknown[:5]}; check the ids")
-        items = np.asarray(codes, dtype=np.int64)
+        items = self._codes(item_ids)
         ctx = self._context(items, np.full(len(items), self.now_, dtype=np.int64), None)
         return self._rank(ctx, self._allowed(items, exclude), k, diversity, True)
 
@@ -596,15 +599,7 @@ class Recommender:
     def remove_items(self, item_ids: Iterable[Any]) -> int:
         """Stop recommending items (they stay in histories and explanations). Returns how many
         were removed; unknown ids raise :class:`UnknownItemError`."""
-        ids = list(item_ids)
-        codes, unknown = [], []
-        for item in ids:
-            pos = self.catalog.position(item)
-            (unknown.append(item) if pos is None else codes.append(pos))
-        if unknown:
-            raise UnknownItemError(f"expected item ids from the catalogue, found {len(unknown)} "
-                                   f"unknown: {unknown[:5]}; check the ids")
-        fresh = sorted({c for c in codes if not self.removed[c]})
+        fresh = sorted({int(c) for c in self._codes(item_ids) if not self.removed[c]})
         if fresh:
             self.index.remove(fresh)
             self.removed[fresh] = True
