@@ -40,7 +40,7 @@ APP = AppSpec(
     samples="finance_monitor.samples:write_samples",
     demo="finance_monitor.service:demo_monitor",
     tab="finance_monitor.ui:demo_tab",
-    routes=None,  # the REST server's routes come with it (issue 12)
+    routes="finance_monitor.api:routes",
 )
 
 # public name -> module that defines it (imported on first use)

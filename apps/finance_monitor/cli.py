@@ -65,6 +65,19 @@ def _monitor(args: argparse.Namespace):
     return Monitor.from_config(_config(args))
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from domaintune.serving.config import serve_config_from_args
+    from domaintune.serving.server import serve
+
+    from .api import routes
+    from .service import Monitor
+
+    config = serve_config_from_args(args)
+    monitor_config = _config(args)
+    # one process: the detector's state is written in one transaction per request
+    return serve(lambda: routes(Monitor.from_config(monitor_config), config), config)
+
+
 def _store(args: argparse.Namespace):
     from .store import MonitorStore
 
@@ -275,6 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     _add_config_options(p, model=False)
     p.set_defaults(func=_alerts)
+
+    p = sub.add_parser("serve", help="serve the monitor over REST: POST /v1/score, "
+                                     "/v1/documents, GET /v1/alerts (FastAPI + uvicorn)")
+    _add_config_options(p)
+    from domaintune.serving.config import add_serve_options
+
+    add_serve_options(p, workers=False)
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("demo", help="the Gradio dashboard of --db (without --model: the demo's "
                                     "sentiment model; without --db: the sample stream scored "

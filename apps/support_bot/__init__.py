@@ -37,7 +37,7 @@ APP = AppSpec(
     samples="support_bot.samples:write_samples",
     demo="support_bot.training:demo_bot",
     tab="support_bot.ui:demo_tab",
-    routes=None,  # the REST server's routes come with it
+    routes="support_bot.api:routes",
     classifier="support_bot.training:demo_classifier",
 )
 

@@ -360,6 +360,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve_options(p: argparse.ArgumentParser, *, workers: bool) -> None:
+    from domaintune.serving.config import add_serve_options
+
+    add_serve_options(p, workers=workers)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from domaintune.serving.config import serve_config_from_args
+    from domaintune.serving.server import serve
+
+    from .api import routes
+    from .service import SupportBot
+
+    config = serve_config_from_args(args)
+    bot_dir = _bot_dir(args)
+    # one process: the conversations' state and locks live in it (the micro-batcher already
+    # shares each forward pass between concurrent conversations)
+    return serve(lambda: routes(SupportBot.load(bot_dir), config), config)
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from .service import SupportBot
 
@@ -459,15 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replayed old examples per new example (default: the whole replay buffer)")
     r.add_argument("--name", help="registry name (default: the source bot's name)")
     r.set_defaults(func=_retrain)
+    sv = sub.add_parser("serve", help="serve the bot over REST: POST /v1/reply, /v1/feedback "
+                                      "(FastAPI + uvicorn; loopback by default)")
+    sv.add_argument("bot_dir")
+    _add_serve_options(sv, workers=False)
+    sv.set_defaults(func=_serve)
     for command in (t, e, r):
         command.add_argument("--json", action="store_true",
                              help="print only the JSON result (no summary on stderr)")
-    for command in (t, e, c, d, r, h):
+    for command in (t, e, c, d, r, h, sv):
         command.add_argument("--registry", default=None,
                              help="SQLAlchemy URL of the model registry (default: env "
                                   "DOMAINTUNE_REGISTRY, else the domaintune default, "
                                   "models/registry.db under the working directory)")
-    for command in (e, c, d, r, h):
+    for command in (e, c, d, r, h, sv):
         command.description = ("BOT_DIR is a bot directory or the name of a registered bot "
                                "(its production version is used)")
     return parser

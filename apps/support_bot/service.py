@@ -531,7 +531,18 @@ class SupportBot:
                             f"found {len(cid)}; pass e.g. a session id (or None for a new one)")
         return cid
 
-    def reply(self, conversation_id: str | int | None, text: str) -> Reply:
+    def model_text(self, text: Any) -> str:
+        """What the models see of a message: control characters removed, cut at
+        ``dialogue.max_model_chars`` (``""`` for an empty message)."""
+        if text is None:
+            return ""
+        if not isinstance(text, str):
+            raise DataError(f"expected the message as a string, found {type(text).__name__}")
+        cleaned = clean_text(text)
+        return cleaned[: self.config.dialogue.max_model_chars] if cleaned.strip() else ""
+
+    def reply(self, conversation_id: str | int | None, text: str, *,
+              analysis: Analysis | None = None) -> Reply:
         """Answer one message of a conversation and log the turn.
 
         Args:
@@ -540,6 +551,8 @@ class SupportBot:
             text: the customer's message. Empty messages get a request for a message (not
                 logged); messages longer than ``dialogue.max_model_chars`` are cut for the
                 models (the count is logged).
+            analysis: ``analyze([model_text(text)])[0]`` when the caller already ran the models
+                (the REST server batches them across conversations); checked to be of this text.
 
         Returns:
             A :class:`Reply`.
@@ -570,9 +583,13 @@ class SupportBot:
         if truncated:
             logger.info("conversation %s: message of %d characters cut to %d for the models "
                         "(%d characters dropped)", cid, len(text), len(model_text), truncated)
+        if analysis is not None and analysis.text != model_text:
+            raise ValueError("reply(analysis=...) was given the analysis of another text; pass "
+                             "analyze([bot.model_text(text)])[0]")
         with self._conversation_lock(cid):
             ctx = self._context(cid)
-            analysis = self.analyze([model_text])[0]
+            if analysis is None:
+                analysis = self.analyze([model_text])[0]
             decision = self.decide(ctx, analysis)
             ctx = decision.context
             ctx.turns += 1

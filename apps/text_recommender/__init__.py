@@ -43,7 +43,7 @@ APP = AppSpec(
     samples="text_recommender.samples:write_samples",
     demo="text_recommender.training:demo_recommender",
     tab="text_recommender.ui:demo_tab",
-    routes=None,  # the REST server's routes come with it (issue 12)
+    routes="text_recommender.api:routes",
 )
 
 # public name -> module that defines it (imported on first use)

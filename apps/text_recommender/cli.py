@@ -281,6 +281,13 @@ def _add_columns(p: argparse.ArgumentParser) -> None:
                                          "or ISO dates)")
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from domaintune.serving.config import serve_config_from_args
+    from domaintune.serving.server import serve_app
+
+    return serve_app("text_recommender", args.rec_dir, serve_config_from_args(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="text-recommender",
@@ -345,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", help="a file of new interactions")
     _add_common(p, config=False)
     p.set_defaults(func=_update)
+
+    p = sub.add_parser("serve", help="serve REC_DIR over REST: GET/POST /v1/recommend "
+                                     "(FastAPI + uvicorn; loopback by default)")
+    p.add_argument("rec_dir")
+    from domaintune.serving.config import add_serve_options
+
+    add_serve_options(p)
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("demo", help="the Gradio demo (without REC_DIR: fitted on the sample "
                                     "data into MODELS_DIR/demo-recommender)")

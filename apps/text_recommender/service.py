@@ -164,6 +164,10 @@ class Recommender:
         """The user ids with a history, sorted."""
         return sorted(self._hist)
 
+    def has_history(self, user_id: Any) -> bool:
+        """Whether the user has interactions (else :meth:`recommend` falls back to popular items)."""
+        return (normalize_id(user_id) or "") in self._hist
+
     def history(self, user_id: Any, n: int | None = None) -> list[dict[str, Any]]:
         """A user's interactions, oldest first (``n`` = only the last ``n``)."""
         items, ts, ratings = self._hist.get(normalize_id(user_id) or "", (np.zeros(0, int),) * 3)

@@ -99,7 +99,8 @@ class AppSpec:
             the demo shows (under ``models_dir``).
         tab: ``tab(service) -> None``: add the app's Gradio components to the current
             ``gr.Blocks`` context (the launcher opens a ``gr.Tab(title)`` around it).
-        routes: ``routes(service) -> routes`` for the REST server; ``None`` = no API yet.
+        routes: ``routes(service, config) -> domaintune.serving.Routes`` for the REST server
+            (``config``: its :class:`~domaintune.serving.ServeConfig`); ``None`` = no API.
         classifier: optional ``classifier(service) -> TextClassifier | None``: the text
             classifier the app's demo service is built on, which the launcher shows in the
             core's "Text classifier" tab instead of training a second one on the same data.
@@ -170,10 +171,12 @@ class AppSpec:
         hook = self.hook("classifier")
         return None if hook is None else hook(service)
 
-    def build_routes(self, service: Any) -> Any:
-        """The app's REST routes around ``service``; ``None`` when it has none."""
+    def build_routes(self, service: Any, config: Any = None) -> Any:
+        """The app's REST routes around ``service`` (a :class:`domaintune.serving.Routes`,
+        with the limits of ``config``, a :class:`domaintune.serving.ServeConfig`); ``None``
+        when it has none."""
         routes = self.hook("routes")
-        return None if routes is None else routes(service)
+        return None if routes is None else routes(service, config)
 
 
 def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]

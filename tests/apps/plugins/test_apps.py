@@ -91,11 +91,10 @@ def test_the_support_bot_is_registered_and_its_hooks_resolve():
     names = [ep.name for ep in apps_module.entry_points()]
     assert "support_bot" in names
     app = get_app("support_bot")
-    assert isinstance(app, AppSpec) and app.title == "Support bot" and app.routes is None
-    for hook in ("load", "samples", "demo", "tab"):
+    assert isinstance(app, AppSpec) and app.title == "Support bot"
+    for hook in ("load", "samples", "demo", "tab", "routes"):
         assert callable(app.hook(hook)), hook
     assert app.config_class.__name__ == "BotConfig"
-    assert app.hook("routes") is None
 
 
 def test_discovery_loads_specs_and_reports_a_broken_app_without_hiding_the_others(registered):
@@ -135,8 +134,10 @@ def test_a_spec_is_checked_and_a_bad_hook_reference_is_one_clear_error():
         spec.build_tab(None)
     assert spec.build_routes("service") is None  # no REST routes yet
     with_routes = AppSpec(name="x", title="x", config=dict, load=dict, samples=dict,
-                          demo=dict, tab=dict, routes=lambda service: ["GET /x", service])
-    assert with_routes.build_routes("service") == ["GET /x", "service"]
+                          demo=dict, tab=dict,
+                          routes=lambda service, config: ["GET /x", service, config])
+    assert with_routes.build_routes("service") == ["GET /x", "service", None]
+    assert with_routes.build_routes("service", "limits") == ["GET /x", "service", "limits"]
     assert resolve("json:dumps") is json.dumps
     assert resolve("pathlib:Path.cwd") == Path.cwd
 
