@@ -11,6 +11,7 @@ Examples:
     domaintune check-data tickets.csv --label-column queue --output reports/checks
     domaintune models list | show NAME | promote NAME VERSION | rollback NAME
     domaintune apps
+    domaintune serve models/tickets --port 8000 [--api-key-env DOMAINTUNE_API_KEY]
 """
 
 from __future__ import annotations
@@ -624,6 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     apps = sub.add_parser("apps", help="list the registered applications (domaintune.apps "
                                        "entry points); imports no app's models")
     apps.set_defaults(func=_apps)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -631,6 +633,31 @@ def _apps(args: argparse.Namespace) -> int:
     from .apps import main as list_apps
 
     return list_apps([])
+
+
+def _add_serve_parser(sub: Any) -> None:
+    # domaintune.serving.config is standard library only: --help imports no FastAPI
+    from .serving.config import add_serve_options
+
+    srv = sub.add_parser(
+        "serve", help="serve a model or ONNX export over REST (FastAPI + uvicorn)",
+        description="Serve DIR over HTTP: POST /v1/predict (text classifier, NER) or POST "
+                    "/v1/embed (bi-encoder), GET /health, /ready, /v1/model, /metrics, "
+                    "/openapi.json. Binds to 127.0.0.1 unless --host says otherwise; SIGTERM "
+                    "finishes the requests in flight, then exits.")
+    srv.add_argument("model_dir", metavar="DIR", help="a model directory (served with PyTorch) "
+                     "or an ONNX export directory (ONNX Runtime)")
+    add_serve_options(srv)
+    srv.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serving.config import serve_config_from_args
+    from .serving.server import serve_model
+
+    result = serve_model(args.model_dir, serve_config_from_args(args))
+    _emit({"model": args.model_dir, **result})
+    return 0
 
 
 NOISY_LOGGERS = ("httpx", "urllib3", "matplotlib", "huggingface_hub", "faiss",

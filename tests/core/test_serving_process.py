@@ -1,0 +1,128 @@
+"""`domaintune serve DIR` as a real uvicorn process on a free loopback port: it starts, answers
+like the model, and on SIGTERM finishes the request in flight before it exits with status 0.
+
+The process serves an ONNX export of the tiny classifier (ONNX Runtime: the server process
+starts without importing PyTorch, in seconds); tests/core/test_serving.py serves PyTorch models
+in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import train_tiny_classifier
+
+STARTUP_S = 40  # bounded: a busy 2-core machine can take a while to import the server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"the server was not ready within {STARTUP_S}s:\n{log.read_text()[-3000:]}")
+
+
+def inflight(base: str) -> float:
+    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+        if line.startswith("domaintune_inflight_requests "):
+            return float(line.split()[1])
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir, tmp_path_factory):
+    clf = train_tiny_classifier(tiny_model_dir, max_length=32)
+    return clf, clf.export_onnx(tmp_path_factory.mktemp("served") / "clf-onnx")
+
+
+def test_served_process_answers_and_drains_on_sigterm(model_dir, tmp_path):
+    clf, path = model_dir
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    # a batch of 4 texts runs at once; a single text waits up to 3 s for others to join its
+    # batch (--max-wait-ms): an honest slow request, in flight when SIGTERM comes
+    cmd = [sys.executable, "-m", "domaintune.cli", "serve", str(path), "--port", str(port),
+           "--max-batch-size", "4", "--max-wait-ms", "3000", "--graceful-timeout", "20"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, text=True)
+    try:
+        wait_ready(base, proc, log)
+        texts = ["where is my refund", "card lost", "hello", "card stolen"]
+        reply = httpx.post(f"{base}/v1/predict", json={"texts": texts}, timeout=10)
+        assert reply.status_code == 200, reply.text
+        assert [p["label"] for p in reply.json()["predictions"]] == clf.predict(texts)
+        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        info = httpx.get(f"{base}/v1/model", timeout=5).json()
+        assert info["labels"] == clf.labels and info["backend"] == "onnx"
+        bad = httpx.post(f"{base}/v1/predict", content=b"{", timeout=5,
+                         headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+
+        slow: dict[str, object] = {}
+
+        def slow_request() -> None:
+            start = time.monotonic()
+            try:
+                r = httpx.post(f"{base}/v1/predict", json={"text": "card lost"}, timeout=30)
+                slow.update(status=r.status_code, body=r.json())
+            except Exception as exc:  # reported by the assertions below
+                slow["error"] = repr(exc)
+            slow["seconds"] = time.monotonic() - start
+
+        thread = threading.Thread(target=slow_request)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while inflight(base) < 2 and time.monotonic() < deadline:  # it and this /metrics
+            time.sleep(0.05)
+        assert inflight(base) >= 2, "the slow request never reached the server"
+        proc.send_signal(signal.SIGTERM)
+        thread.join(30)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    stderr = log.read_text()
+    assert slow.get("status") == 200, (slow, stderr[-3000:])
+    assert slow["body"]["predictions"][0]["label"] == clf.predict("card lost")
+    assert 1.0 < slow["seconds"] < 25  # it waited for its batch window, then was answered
+    assert proc.returncode == 0, stderr[-3000:]
+    assert f"serving on {base} (loopback only: pass --host 0.0.0.0" in stderr
+    assert json.loads(out.strip().splitlines()[-1]) == {"model": str(path), "url": base,
+                                                         "stopped_by": "SIGTERM"}
+    with pytest.raises(httpx.TransportError):  # and it is gone
+        httpx.get(f"{base}/health", timeout=2)
+
+
+def test_serve_help_imports_no_server_or_model_library():
+    code = ("import sys, domaintune.cli as c\n"
+            "try:\n    c.main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'fastapi', 'uvicorn', 'pydantic', "
+            "'prometheus_client', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout and "--api-key-env VAR" in result.stdout
