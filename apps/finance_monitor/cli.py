@@ -72,10 +72,16 @@ def _serve(args: argparse.Namespace) -> int:
     from .api import routes
     from .service import Monitor
 
+    from domaintune import ConfigError
+
     config = serve_config_from_args(args)
+    if config.workers != 1:
+        raise ConfigError(f"finance-monitor serve runs one server process (the detector's state "
+                          f"is written by one writer), found --workers {config.workers}; pass "
+                          "--workers 1")
     monitor_config = _config(args)
-    # one process: the detector's state is written in one transaction per request
-    return serve(lambda: routes(Monitor.from_config(monitor_config), config), config)
+    serve(lambda: routes(Monitor.from_config(monitor_config), config), config)
+    return 0
 
 
 def _store(args: argparse.Namespace):
@@ -294,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(p)
     from domaintune.serving.config import add_serve_options
 
-    add_serve_options(p, workers=False)
+    add_serve_options(p)
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("demo", help="the Gradio dashboard of --db (without --model: the demo's "

@@ -89,7 +89,9 @@ def routes(bot: SupportBot, config: ServeConfig | None = None) -> Routes:
     @router.post("/v1/reply", response_model=ReplyResponse,
                  summary="answer one message of a conversation")
     async def reply(request: ReplyRequest) -> dict[str, Any]:
-        text = check_text(request.text, "text", config, allow_empty=True)
+        text = request.text  # an empty message is answered (asking for one), not refused
+        if text.strip():
+            text = check_text(text, "text", config)
         cid = request.conversation_id
         if cid is not None and not cid.strip():
             raise ApiError(422, "invalid_conversation_id",

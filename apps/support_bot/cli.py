@@ -360,10 +360,10 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_serve_options(p: argparse.ArgumentParser, *, workers: bool) -> None:
+def _add_serve_options(p: argparse.ArgumentParser) -> None:
     from domaintune.serving.config import add_serve_options
 
-    add_serve_options(p, workers=workers)
+    add_serve_options(p)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -373,11 +373,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .api import routes
     from .service import SupportBot
 
+    from domaintune import ConfigError
+
     config = serve_config_from_args(args)
+    if config.workers != 1:
+        # the conversations' state and locks live in the process (the micro-batcher already
+        # shares each forward pass between concurrent conversations)
+        raise ConfigError(f"support-bot serve runs one server process (the conversations' state "
+                          f"lives in it), found --workers {config.workers}; pass --workers 1")
     bot_dir = _bot_dir(args)
-    # one process: the conversations' state and locks live in it (the micro-batcher already
-    # shares each forward pass between concurrent conversations)
-    return serve(lambda: routes(SupportBot.load(bot_dir), config), config)
+    serve(lambda: routes(SupportBot.load(bot_dir), config), config)
+    return 0
 
 
 def _retrain(args: argparse.Namespace) -> int:
@@ -482,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve the bot over REST: POST /v1/reply, /v1/feedback "
                                       "(FastAPI + uvicorn; loopback by default)")
     sv.add_argument("bot_dir")
-    _add_serve_options(sv, workers=False)
+    _add_serve_options(sv)
     sv.set_defaults(func=_serve)
     for command in (t, e, r):
         command.add_argument("--json", action="store_true",

@@ -285,7 +285,8 @@ def _serve(args: argparse.Namespace) -> int:
     from domaintune.serving.config import serve_config_from_args
     from domaintune.serving.server import serve_app
 
-    return serve_app("text_recommender", args.rec_dir, serve_config_from_args(args))
+    serve_app("text_recommender", args.rec_dir, serve_config_from_args(args))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

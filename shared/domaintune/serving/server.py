@@ -143,7 +143,7 @@ def _model_loader(path: str | Path, config: ServeConfig) -> Callable[[], Routes]
     return load
 
 
-def _app_loader(app_name: str, path: str | Path) -> Callable[[], Routes]:
+def _app_loader(app_name: str, path: str | Path, config: ServeConfig) -> Callable[[], Routes]:
     from ..apps import get_app
 
     app = get_app(app_name)
@@ -153,7 +153,7 @@ def _app_loader(app_name: str, path: str | Path) -> Callable[[], Routes]:
                               "a routes hook to the app")
 
     def load() -> Routes:
-        routes = app.build_routes(app.load_service(path))
+        routes = app.build_routes(app.load_service(path), config)
         if routes is None:
             raise DomaintuneError(f"app {app_name!r}: its routes hook returned None; it must "
                                   "return a domaintune.serving.Routes")
@@ -181,7 +181,7 @@ def serve_app(app_name: str, path: str | Path, config: ServeConfig | None = None
         DomaintuneError: the app has no routes.
     """
     config = config or ServeConfig()
-    return serve(_app_loader(app_name, path), config, title=f"domaintune: {app_name}",
+    return serve(_app_loader(app_name, path, config), config, title=f"domaintune: {app_name}",
                  spec={"kind": "app", "app": app_name, "path": str(Path(path).resolve())})
 
 
@@ -198,5 +198,5 @@ def _factory() -> Any:
     if spec["kind"] == "model":
         load = _model_loader(spec["path"], config)
     else:
-        load = _app_loader(spec["app"], spec["path"])
+        load = _app_loader(spec["app"], spec["path"], config)
     return create_app(load(), config, title=spec.get("title", "domaintune"))

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 from fm_helpers import make_monitor
 
+from domaintune import ConfigError
 from domaintune.serving import ServeConfig, create_app
 from finance_monitor.api import routes
 from finance_monitor.cli import build_parser
+from finance_monitor.samples import spec, write_samples
 
 
 @pytest.fixture
 def monitor(tmp_path):
-    m = make_monitor(f"sqlite:///{tmp_path / 'fm.db'}", config={
-        "detection": {"warmup_windows": 3, "min_volume": 3}})
+    m = make_monitor(f"sqlite:///{tmp_path / 'fm.db'}")
     yield m
     m.close()
 
@@ -55,30 +56,34 @@ def test_score_limits_and_bad_bodies(client):
         assert r.json()["error"]["code"] == code, (body, r.json())
 
 
-def test_documents_are_stored_idempotently_and_a_surge_raises_an_alert(client, monitor):
-    start = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
-    docs, n = [], 0
-    for hour in range(8):  # quiet hours, then a negative surge for $ACME
-        ts = start + timedelta(hours=hour)
-        texts = ([f"$ACME shares plunge #{i}" for i in range(12)] if hour == 7 else
-                 [f"$ACME steady day {i}" for i in range(4)] + ["$ACME tumbles"])
-        for text in texts:
-            n += 1
-            docs.append({"id": f"d{n}", "text": text,
-                         "timestamp": (ts + timedelta(minutes=n % 50)).isoformat()})
-    docs.append({"id": "late-close", "text": "$ACME quiet", "timestamp":
-                 (start + timedelta(hours=9)).isoformat()})
-    r = client.post("/v1/documents", json={"documents": docs})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["counts"]["scored"] == len(docs) and body["skipped"] == {}
-    alerts = client.get("/v1/alerts", params={"ticker": "acme"}).json()["alerts"]
-    assert [a["alert_id"] for a in alerts] == [a.alert_id for a in monitor.alerts(ticker="ACME")]
-    assert alerts and alerts[0]["series_key"] == "ACME"
-    assert {a["alert_id"] for a in body["alerts"]} <= {a["alert_id"] for a in alerts}
-    again = client.post("/v1/documents", json={"documents": docs}).json()
-    assert again["counts"].get("scored", 0) == 0 and again["counts"]["already_stored"] == len(docs)
-    assert again["alerts"] == []
+def test_documents_are_stored_idempotently_and_raise_the_planted_alert(tmp_path):
+    samples = write_samples(tmp_path / "data")
+    docs = [json.loads(line) for line in samples["stream"].read_text().splitlines()]
+    config = ServeConfig()
+    served = make_monitor(f"sqlite:///{tmp_path / 'api.db'}", watchlist=samples["watchlist"])
+    direct = make_monitor(f"sqlite:///{tmp_path / 'direct.db'}", watchlist=samples["watchlist"])
+    body = [{"id": d["id"], "text": d["text"], "timestamp": d["timestamp"]} for d in docs]
+    with TestClient(create_app(routes(served, config), config)) as client:
+        raised, scored = [], 0
+        for i in range(0, len(body), 1000):
+            r = client.post("/v1/documents", json={"documents": body[i : i + 1000]})
+            assert r.status_code == 200, r.text
+            scored += r.json()["counts"].get("scored", 0)
+            raised += [a["alert_id"] for a in r.json()["alerts"]]
+        assert scored == len(docs)
+        for i in range(0, len(docs), 1000):
+            direct.ingest(docs[i : i + 1000])
+        expected = [a.alert_id for a in direct.alerts()]
+        episode = spec()["episode"]["ticker"]
+        got = client.get("/v1/alerts").json()["alerts"]
+        assert [a["alert_id"] for a in got] == expected and sorted(raised) == sorted(expected)
+        assert any(a["series_key"] == episode for a in got)
+        mine = client.get("/v1/alerts", params={"ticker": episode.lower()}).json()["alerts"]
+        assert mine and {a["series_key"] for a in mine} == {episode}
+        again = client.post("/v1/documents", json={"documents": body[:500]}).json()
+        assert again["counts"].get("scored", 0) == 0 and again["counts"]["already_stored"] == 500
+        assert again["alerts"] == []
+    direct.close()
 
 
 def test_bad_documents_are_counted_or_refused(client):
@@ -93,7 +98,8 @@ def test_bad_documents_are_counted_or_refused(client):
 
 
 def test_concurrent_score_requests_get_their_own_results(client):
-    texts = [f"$T{i} beats" if i % 2 else f"$T{i} plunge" for i in range(24)]
+    names = [f"X{chr(65 + i)}" for i in range(24)]
+    texts = [f"${n} beats" if i % 2 else f"${n} plunge" for i, n in enumerate(names)]
 
     def send(text):
         return client.post("/v1/score", json={"text": text}).json()["results"][0]
@@ -101,12 +107,13 @@ def test_concurrent_score_requests_get_their_own_results(client):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(send, texts))
     for i, res in enumerate(results):
-        assert res["tickers"] == [f"T{i}"]
+        assert res["tickers"] == [names[i]]
         assert res["label"] == ("positive" if i % 2 else "negative")
 
 
 def test_serve_command_parses_and_refuses_workers():
     args = build_parser().parse_args(["serve", "--db", "sqlite:///x.db", "--port", "9001"])
     assert args.port == 9001 and args.func.__name__ == "_serve"
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--workers", "2"])
+    args = build_parser().parse_args(["serve", "--workers", "2"])
+    with pytest.raises(ConfigError, match="--workers 1"):
+        args.func(args)

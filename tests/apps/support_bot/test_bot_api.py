@@ -9,6 +9,7 @@ import pytest
 from conftest import write_csv
 from fastapi.testclient import TestClient
 
+from domaintune import ConfigError
 from domaintune.serving import ServeConfig, create_app
 from support_bot import SupportBot
 from support_bot.api import routes
@@ -127,8 +128,9 @@ def test_concurrent_conversations_get_their_own_replies(client, bot):
 def test_model_info_and_the_cli_parser():
     args = build_parser().parse_args(["serve", "BOT", "--port", "8123"])
     assert args.port == 8123 and args.func.__name__ == "_serve"
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "BOT", "--workers", "2"])
+    args = build_parser().parse_args(["serve", "BOT", "--workers", "2"])
+    with pytest.raises(ConfigError, match="--workers 1"):
+        args.func(args)
 
 
 def test_v1_model_names_the_bot(client, bot):
