@@ -669,3 +669,26 @@ def test_workers_need_a_spec_and_the_worker_factory_builds_the_app(saved_dir, mo
         assert c.post("/v1/predict", json={"texts": ["a", "b", "c"]}).json()["error"]["code"] \
             == "too_many_texts"
         assert c.post("/v1/predict", json={"text": "card lost"}).status_code == 200
+
+
+# ------------------------------------------------------------------------------ fuzzing the spec
+def test_generated_requests_never_get_a_server_error_and_match_the_spec():
+    """schemathesis on every route with its default checks: no 5xx, responses as documented
+    (one error shape), schema-valid requests accepted, schema-invalid ones rejected."""
+    schemathesis = pytest.importorskip("schemathesis")  # a test-only dependency
+    from hypothesis import HealthCheck, given, settings
+
+    cfg = ServeConfig(max_texts=8, max_chars=200, max_body_bytes=4_000)
+    app = create_app(model_routes(FakeClassifier(), cfg), cfg)
+    with TestClient(app):  # the lifespan runs: the batcher is started
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} >= {"/health", "/ready", "/v1/predict"}
+        for operation in operations:
+            @given(case=operation.as_strategy())
+            @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck))
+            def check(case):
+                case.call_and_validate()
+
+            check()

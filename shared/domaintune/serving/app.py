@@ -419,6 +419,15 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
             return {"name": services[0].name, **services[0].info()}
         return {"name": title, "services": [{"name": s.name, **s.info()} for s in services]}
 
+    def openapi() -> dict[str, Any]:  # FastAPI's spec, with the server's limits written in
+        if app.openapi_schema is None:
+            from .schemas import apply_limits
+
+            app.openapi_schema = apply_limits(FastAPI.openapi(app), config)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     for service in services:
         _document_errors(service.router.routes)
         app.include_router(service.router)
