@@ -692,3 +692,30 @@ def test_generated_requests_never_get_a_server_error_and_match_the_spec():
                 case.call_and_validate()
 
             check()
+
+
+def test_query_parameters_and_a_routes_own_http_errors_keep_the_error_shape():
+    from fastapi import HTTPException, Query
+
+    router = APIRouter()
+
+    @router.get("/v1/items/{item_id}")
+    async def item(item_id: int, k: int = Query(10, ge=1, le=100)) -> dict:
+        if item_id == 7:
+            raise HTTPException(404, "item 7: no such item; list the items with GET /v1/items")
+        return {"item": item_id, "k": k}
+
+    with client(Routes("items", router)) as c:
+        assert c.get("/v1/items/3?k=5").json() == {"item": 3, "k": 5}
+        low = c.get("/v1/items/3?k=0").json()["error"]
+        assert low == {"code": "invalid_request", "field": "k (query)",
+                       "message": "k (query): expected a value >= 1, found '0'"}
+        word = c.get("/v1/items/3?k=many").json()["error"]
+        assert word["message"] == "k (query): expected an integer, found 'many'"
+        path = c.get("/v1/items/x").json()["error"]
+        assert path["message"] == "item_id (path): expected an integer, found 'x'"
+        missing = c.get("/v1/items/7")
+        assert missing.status_code == 404 and missing.json()["error"] == {
+            "code": "not_found", "message": "item 7: no such item; list the items with GET /v1/items"}
+        text = c.get("/metrics").text
+    assert 'route="/v1/items/{item_id}",status="422"} 3.0' in text  # the template, not the path

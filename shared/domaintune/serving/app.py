@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -86,8 +87,13 @@ _EXPECTED = {
     "float_parsing": "a number", "bool_type": "true or false", "bool_parsing": "true or false",
     "dict_type": "a JSON object", "model_type": "a JSON object",
     "model_attributes_type": "a JSON object", "tuple_type": "a list", "set_type": "a list",
-    "string_too_short": None, "string_too_long": None,
 }
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_LENGTHS = {"string_too_short": ("characters", "at least", "min_length"),
+            "string_too_long": ("characters", "at most", "max_length"),
+            "too_short": ("items", "at least", "min_length"),
+            "too_long": ("items", "at most", "max_length")}
 
 
 # ------------------------------------------------------------------------------- error bodies
@@ -108,8 +114,10 @@ def _field_path(loc: Sequence[Any]) -> str:
     return f"{path or where} ({where})"
 
 
-def _found(value: Any, where: str) -> str:
+def _found(value: Any, where: str, show_numbers: bool = False) -> str:
     kind = next((name for t, name in _JSON_TYPES.items() if type(value) is t), None)
+    if show_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
     if isinstance(value, (bytes, bytearray)):
         return "a body that is not JSON (send Content-Type: application/json)"
     if where != "body" and isinstance(value, str):  # a query/path value: short, safe to show
@@ -141,6 +149,14 @@ def _describe(error: dict[str, Any], request: Request) -> tuple[str, str]:
         hint = closest(str(loc[-1]), known) if known else ""
         listed = f"; expected {' or '.join(map(repr, known))}" if known and not hint else ""
         return field, f"{field}: unknown field{listed}{hint}"
+    ctx = error.get("ctx") or {}
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        return field, (f"{field}: expected a value {op} {ctx.get(key)}, found "
+                       f"{_found(error.get('input'), where, show_numbers=True)}")
+    if kind in _LENGTHS:
+        word, op, key = _LENGTHS[kind]
+        return field, f"{field}: expected {op} {ctx.get(key)} {word}"
     expected = _EXPECTED.get(kind)
     if expected:
         return field, f"{field}: expected {expected}, found {_found(error.get('input'), where)}"
@@ -378,6 +394,11 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         method, path = request.method, request.url.path
+        # the router's own 404/405 carry the status phrase; a route's carry their message
+        routed = str(exc.detail) == HTTPStatus(exc.status_code).phrase
+        if not routed and exc.status_code in (404, 405):
+            code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+            return _error(metrics, exc.status_code, code, str(exc.detail), headers=headers)
         if exc.status_code == 404:
             return _error(metrics, 404, "not_found", f"no route {method} {path}; the routes are "
                           "listed in /openapi.json (and /docs)", headers=headers)
