@@ -218,6 +218,10 @@ JSON = {"content-type": "application/json"}
     ({"json": {"text": "x" * 21}}, 422, "text_too_long", "text: expected at most 20 characters"),
     ({"json": {"texts": ["a", "  \t"]}}, 422, "empty_text", "texts[1]: expected a non-empty text"),
     ({"json": {"text": "\x00\x01"}}, 422, "empty_text", "text: expected a non-empty text"),
+    ({"content": b'{"texts": ["ok", "a\\ud800b"]}', "headers": JSON}, 422, "invalid_text",
+     "texts[1]: expected valid Unicode text, found a lone surrogate ('\\ud800') at character 1"),
+    ({"content": b'{"texts": ["\xff\xfe"]}', "headers": JSON}, 400, "invalid_json",
+     "body: expected JSON text in UTF-8"),
     ({"json": {"texts": ["x" * 20] * 30}}, 413, "body_too_large",
      "body: expected at most 400 bytes, found Content-Length"),
 ])
@@ -233,6 +237,14 @@ def test_each_bad_request_gets_its_status_and_an_error_naming_the_field(request_
         assert "Traceback" not in reply.text
         assert c.get("/health").status_code == 200  # the server is still fine
     assert model.batches == []  # nothing invalid reached the model
+
+
+def test_json_nested_too_deeply_is_invalid_json_not_a_crash():
+    c, model = fake_client()
+    with c:
+        reply = c.post("/v1/predict", content=b"[" * 50_000 + b"]" * 50_000, headers=JSON)
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"
+    assert "nested too deeply" in reply.json()["error"]["message"]
 
 
 def test_a_streamed_body_over_the_limit_is_refused_without_content_length():

@@ -15,7 +15,8 @@ status  code                      when
 422     ``invalid_request``       wrong types, missing or unknown fields (the message names the
                                   field path: ``texts[2]: expected a string, found number``)
 422     route codes               ``missing_texts``, ``empty_texts``, ``too_many_texts``,
-                                  ``text_too_long``, ``empty_text`` (:func:`texts_of`) ...
+                                  ``text_too_long``, ``empty_text``, ``invalid_text``
+                                  (:func:`texts_of`) ...
 500     ``internal_error``        anything else; ``id`` is logged with the traceback
 503     ``not_ready``             the model is not loaded yet, or the server is shutting down
 ======  ========================  ============================================================
@@ -406,6 +407,13 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
             allowed = headers.get("Allow") or headers.get("allow") or "?"
             return _error(metrics, 405, "method_not_allowed",
                           f"{path} does not accept {method}; use {allowed}", headers=headers)
+        if exc.status_code == 400 and str(exc.detail) == "There was an error parsing the body":
+            # FastAPI's answer to a body json.loads cannot even start on (not UTF-8, nested
+            # too deeply ...)
+            return _error(metrics, 400, "invalid_json",
+                          "body: expected JSON text in UTF-8, found bytes that cannot be parsed "
+                          "(not UTF-8, or nested too deeply); send a JSON object such as "
+                          '{"texts": ["..."]}', headers=headers)
         if exc.status_code == 413:
             return _error(metrics, 413, "body_too_large", str(exc.detail), headers=headers)
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(

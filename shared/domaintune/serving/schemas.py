@@ -72,13 +72,21 @@ def check_text(value: str, field: str, config: ServeConfig) -> str:
         config: the server's limits.
 
     Raises:
-        ApiError: 422 ``text_too_long`` or ``empty_text``, naming ``field``.
+        ApiError: 422 ``text_too_long``, ``invalid_text`` (a lone surrogate) or ``empty_text``,
+            naming ``field``.
     """
     if len(value) > config.max_chars:
         raise ApiError(422, "text_too_long",
                        f"{field}: expected at most {config.max_chars} characters, found "
                        f"{len(value)}; shorten or split the text (the server's limit is set by "
                        "--max-chars)")
+    try:  # JSON can carry lone surrogates ("\ud800"), which no tokenizer takes
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(422, "invalid_text",
+                       f"{field}: expected valid Unicode text, found a lone surrogate "
+                       f"({value[exc.start]!r}) at character {exc.start}; send the text as "
+                       "UTF-8 with its surrogate pairs complete") from None
     if not clean_text(value).strip():  # the models reject blank texts (data.check_texts)
         raise ApiError(422, "empty_text", f"{field}: expected a non-empty text, found "
                                           f"{'an empty string' if not value else 'only whitespace'}")
@@ -91,7 +99,7 @@ def texts_of(request: TextsRequest, config: ServeConfig) -> list[str]:
     Raises:
         ApiError: 422 with code ``missing_texts`` (neither or both of ``texts`` and ``text``),
             ``empty_texts`` (``[]``), ``too_many_texts`` (more than ``max_texts``),
-            ``text_too_long`` or ``empty_text`` (naming ``texts[i]``).
+            ``text_too_long``, ``invalid_text`` or ``empty_text`` (naming ``texts[i]``).
     """
     for name in ("texts", "text"):
         if name in request.model_fields_set and getattr(request, name) is None:
