@@ -731,3 +731,38 @@ def test_query_parameters_and_a_routes_own_http_errors_keep_the_error_shape():
             "code": "not_found", "message": "item 7: no such item; list the items with GET /v1/items"}
         text = c.get("/metrics").text
     assert 'route="/v1/items/{item_id}",status="422"} 3.0' in text  # the template, not the path
+
+
+def test_an_apps_routes_hook_gets_the_service_and_the_server_config(monkeypatch, tmp_path):
+    import domaintune.apps
+    from domaintune.apps import AppSpec
+    from domaintune.serving.server import _app_loader
+
+    def routes(service, config):
+        batcher = MicroBatcher(service.score, max_batch_size=config.max_batch_size,
+                               max_wait_ms=config.max_wait_ms, name="scores")
+        router = APIRouter()
+
+        @router.post("/v1/score")
+        async def score(body: TextsRequest) -> dict:
+            return {"scores": await batcher.submit_many(texts_of(body, config))}
+
+        return Routes("fake_app", router, info=lambda: {"path": str(service.path)},
+                      batchers=[batcher])
+
+    class Service:
+        def __init__(self, path):
+            self.path = path
+
+        def score(self, texts):
+            return [len(t) for t in texts]
+
+    spec = AppSpec(name="fake_app", title="Fake", config=dict, load=Service, samples=dict,
+                   demo=dict, tab=print, routes=routes)
+    monkeypatch.setattr(domaintune.apps, "get_app", lambda name: spec)
+    cfg = ServeConfig(max_texts=2)
+    with client(_app_loader("fake_app", tmp_path, cfg)(), cfg) as c:
+        assert c.post("/v1/score", json={"texts": ["ab", "abc"]}).json() == {"scores": [2, 3]}
+        assert c.post("/v1/score", json={"texts": ["a"] * 3}).json()["error"]["code"] \
+            == "too_many_texts"
+        assert c.get("/v1/model").json() == {"name": "fake_app", "path": str(tmp_path)}

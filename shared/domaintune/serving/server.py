@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -143,7 +144,16 @@ def _model_loader(path: str | Path, config: ServeConfig) -> Callable[[], Routes]
     return load
 
 
-def _app_loader(app_name: str, path: str | Path) -> Callable[[], Routes]:
+def _takes_config(hook: Callable[..., Any]) -> bool:
+    """Whether a routes hook is ``routes(service, config)`` (else ``routes(service)``)."""
+    try:
+        params = list(inspect.signature(hook).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _app_loader(app_name: str, path: str | Path, config: ServeConfig) -> Callable[[], Routes]:
     from ..apps import get_app
 
     app = get_app(app_name)
@@ -153,7 +163,9 @@ def _app_loader(app_name: str, path: str | Path) -> Callable[[], Routes]:
                               "a routes hook to the app")
 
     def load() -> Routes:
-        routes = app.build_routes(app.load_service(path))
+        service = app.load_service(path)
+        hook = app.hook("routes")  # routes(service, config): the server's limits and batching
+        routes = hook(service, config) if _takes_config(hook) else app.build_routes(service)
         if routes is None:
             raise DomaintuneError(f"app {app_name!r}: its routes hook returned None; it must "
                                   "return a domaintune.serving.Routes")
@@ -176,12 +188,16 @@ def serve_model(path: str | Path, config: ServeConfig | None = None) -> dict[str
 def serve_app(app_name: str, path: str | Path, config: ServeConfig | None = None) -> dict[str, Any]:
     """Serve an app's service directory with the app's routes (``AppSpec.routes``).
 
+    The routes hook is called as ``routes(service, config)`` when it takes two arguments (the
+    :class:`ServeConfig`: limits for :func:`texts_of`, batching for its batchers), else as
+    ``routes(service)``.
+
     Raises:
         AppLoadError: the app is not registered.
         DomaintuneError: the app has no routes.
     """
     config = config or ServeConfig()
-    return serve(_app_loader(app_name, path), config, title=f"domaintune: {app_name}",
+    return serve(_app_loader(app_name, path, config), config, title=f"domaintune: {app_name}",
                  spec={"kind": "app", "app": app_name, "path": str(Path(path).resolve())})
 
 
@@ -198,5 +214,5 @@ def _factory() -> Any:
     if spec["kind"] == "model":
         load = _model_loader(spec["path"], config)
     else:
-        load = _app_loader(spec["app"], spec["path"])
+        load = _app_loader(spec["app"], spec["path"], config)
     return create_app(load(), config, title=spec.get("title", "domaintune"))
