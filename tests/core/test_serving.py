@@ -218,6 +218,10 @@ JSON = {"content-type": "application/json"}
     ({"json": {"text": "x" * 21}}, 422, "text_too_long", "text: expected at most 20 characters"),
     ({"json": {"texts": ["a", "  \t"]}}, 422, "empty_text", "texts[1]: expected a non-empty text"),
     ({"json": {"text": "\x00\x01"}}, 422, "empty_text", "text: expected a non-empty text"),
+    ({"content": b'{"texts": ["ok", "a\\ud800b"]}', "headers": JSON}, 422, "invalid_text",
+     "texts[1]: expected valid Unicode text, found a lone surrogate ('\\ud800') at character 1"),
+    ({"content": b'{"texts": ["\xff\xfe"]}', "headers": JSON}, 400, "invalid_json",
+     "body: expected JSON text in UTF-8"),
     ({"json": {"texts": ["x" * 20] * 30}}, 413, "body_too_large",
      "body: expected at most 400 bytes, found Content-Length"),
 ])
@@ -233,6 +237,14 @@ def test_each_bad_request_gets_its_status_and_an_error_naming_the_field(request_
         assert "Traceback" not in reply.text
         assert c.get("/health").status_code == 200  # the server is still fine
     assert model.batches == []  # nothing invalid reached the model
+
+
+def test_json_nested_too_deeply_is_invalid_json_not_a_crash():
+    c, model = fake_client()
+    with c:
+        reply = c.post("/v1/predict", content=b"[" * 50_000 + b"]" * 50_000, headers=JSON)
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_json"
+    assert "nested too deeply" in reply.json()["error"]["message"]
 
 
 def test_a_streamed_body_over_the_limit_is_refused_without_content_length():
@@ -669,3 +681,88 @@ def test_workers_need_a_spec_and_the_worker_factory_builds_the_app(saved_dir, mo
         assert c.post("/v1/predict", json={"texts": ["a", "b", "c"]}).json()["error"]["code"] \
             == "too_many_texts"
         assert c.post("/v1/predict", json={"text": "card lost"}).status_code == 200
+
+
+# ------------------------------------------------------------------------------ fuzzing the spec
+def test_generated_requests_never_get_a_server_error_and_match_the_spec():
+    """schemathesis on every route with its default checks: no 5xx, responses as documented
+    (one error shape), schema-valid requests accepted, schema-invalid ones rejected."""
+    schemathesis = pytest.importorskip("schemathesis")  # a test-only dependency
+    from hypothesis import HealthCheck, given, settings
+
+    cfg = ServeConfig(max_texts=8, max_chars=200, max_body_bytes=4_000)
+    app = create_app(model_routes(FakeClassifier(), cfg), cfg)
+    with TestClient(app):  # the lifespan runs: the batcher is started
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        operations = [result.ok() for result in schema.get_all_operations()]
+        assert {op.path for op in operations} >= {"/health", "/ready", "/v1/predict"}
+        for operation in operations:
+            @given(case=operation.as_strategy())
+            @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck))
+            def check(case):
+                case.call_and_validate()
+
+            check()
+
+
+def test_query_parameters_and_a_routes_own_http_errors_keep_the_error_shape():
+    from fastapi import HTTPException, Query
+
+    router = APIRouter()
+
+    @router.get("/v1/items/{item_id}")
+    async def item(item_id: int, k: int = Query(10, ge=1, le=100)) -> dict:
+        if item_id == 7:
+            raise HTTPException(404, "item 7: no such item; list the items with GET /v1/items")
+        return {"item": item_id, "k": k}
+
+    with client(Routes("items", router)) as c:
+        assert c.get("/v1/items/3?k=5").json() == {"item": 3, "k": 5}
+        low = c.get("/v1/items/3?k=0").json()["error"]
+        assert low == {"code": "invalid_request", "field": "k (query)",
+                       "message": "k (query): expected a value >= 1, found '0'"}
+        word = c.get("/v1/items/3?k=many").json()["error"]
+        assert word["message"] == "k (query): expected an integer, found 'many'"
+        path = c.get("/v1/items/x").json()["error"]
+        assert path["message"] == "item_id (path): expected an integer, found 'x'"
+        missing = c.get("/v1/items/7")
+        assert missing.status_code == 404 and missing.json()["error"] == {
+            "code": "not_found", "message": "item 7: no such item; list the items with GET /v1/items"}
+        text = c.get("/metrics").text
+    assert 'route="/v1/items/{item_id}",status="422"} 3.0' in text  # the template, not the path
+
+
+def test_an_apps_routes_hook_gets_the_service_and_the_server_config(monkeypatch, tmp_path):
+    import domaintune.apps
+    from domaintune.apps import AppSpec
+    from domaintune.serving.server import _app_loader
+
+    def routes(service, config):
+        batcher = MicroBatcher(service.score, max_batch_size=config.max_batch_size,
+                               max_wait_ms=config.max_wait_ms, name="scores")
+        router = APIRouter()
+
+        @router.post("/v1/score")
+        async def score(body: TextsRequest) -> dict:
+            return {"scores": await batcher.submit_many(texts_of(body, config))}
+
+        return Routes("fake_app", router, info=lambda: {"path": str(service.path)},
+                      batchers=[batcher])
+
+    class Service:
+        def __init__(self, path):
+            self.path = path
+
+        def score(self, texts):
+            return [len(t) for t in texts]
+
+    spec = AppSpec(name="fake_app", title="Fake", config=dict, load=Service, samples=dict,
+                   demo=dict, tab=print, routes=routes)
+    monkeypatch.setattr(domaintune.apps, "get_app", lambda name: spec)
+    cfg = ServeConfig(max_texts=2)
+    with client(_app_loader("fake_app", tmp_path, cfg)(), cfg) as c:
+        assert c.post("/v1/score", json={"texts": ["ab", "abc"]}).json() == {"scores": [2, 3]}
+        assert c.post("/v1/score", json={"texts": ["a"] * 3}).json()["error"]["code"] \
+            == "too_many_texts"
+        assert c.get("/v1/model").json() == {"name": "fake_app", "path": str(tmp_path)}

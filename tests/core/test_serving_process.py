@@ -126,3 +126,43 @@ def test_serve_help_imports_no_server_or_model_library():
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout and "--api-key-env VAR" in result.stdout
+
+
+def test_two_workers_serve_and_stop_on_sigterm(model_dir, tmp_path):
+    clf, path = model_dir
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "workers.log"
+    cmd = [sys.executable, "-m", "domaintune.cli", "serve", str(path), "--port", str(port),
+           "--workers", "2", "--max-texts", "3"]
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        wait_ready(base, proc, log)
+        for _ in range(4):  # whichever worker answers, it loaded the model and the config
+            reply = httpx.post(f"{base}/v1/predict", json={"texts": ["card lost"]}, timeout=10)
+            assert reply.json()["predictions"][0]["label"] == clf.predict("card lost")
+            too_many = httpx.post(f"{base}/v1/predict", json={"texts": ["a"] * 4}, timeout=10)
+            assert too_many.json()["error"]["code"] == "too_many_texts"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert log.read_text().count("Application startup complete") == 2
+
+
+def test_a_port_in_use_is_a_clear_error(model_dir):
+    _, path = model_dir
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "domaintune.cli", "serve", str(path),
+                                 "--port", str(port)], capture_output=True, text=True,
+                                timeout=60, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert (f"error: the server could not start on http://127.0.0.1:{port} (see uvicorn's error "
+            "above): is the port in use? pass another --port") in result.stderr

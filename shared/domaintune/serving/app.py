@@ -15,7 +15,8 @@ status  code                      when
 422     ``invalid_request``       wrong types, missing or unknown fields (the message names the
                                   field path: ``texts[2]: expected a string, found number``)
 422     route codes               ``missing_texts``, ``empty_texts``, ``too_many_texts``,
-                                  ``text_too_long``, ``empty_text`` (:func:`texts_of`) ...
+                                  ``text_too_long``, ``empty_text``, ``invalid_text``
+                                  (:func:`texts_of`) ...
 500     ``internal_error``        anything else; ``id`` is logged with the traceback
 503     ``not_ready``             the model is not loaded yet, or the server is shutting down
 ======  ========================  ============================================================
@@ -35,6 +36,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -86,8 +88,13 @@ _EXPECTED = {
     "float_parsing": "a number", "bool_type": "true or false", "bool_parsing": "true or false",
     "dict_type": "a JSON object", "model_type": "a JSON object",
     "model_attributes_type": "a JSON object", "tuple_type": "a list", "set_type": "a list",
-    "string_too_short": None, "string_too_long": None,
 }
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_LENGTHS = {"string_too_short": ("characters", "at least", "min_length"),
+            "string_too_long": ("characters", "at most", "max_length"),
+            "too_short": ("items", "at least", "min_length"),
+            "too_long": ("items", "at most", "max_length")}
 
 
 # ------------------------------------------------------------------------------- error bodies
@@ -108,8 +115,10 @@ def _field_path(loc: Sequence[Any]) -> str:
     return f"{path or where} ({where})"
 
 
-def _found(value: Any, where: str) -> str:
+def _found(value: Any, where: str, show_numbers: bool = False) -> str:
     kind = next((name for t, name in _JSON_TYPES.items() if type(value) is t), None)
+    if show_numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
     if isinstance(value, (bytes, bytearray)):
         return "a body that is not JSON (send Content-Type: application/json)"
     if where != "body" and isinstance(value, str):  # a query/path value: short, safe to show
@@ -141,6 +150,14 @@ def _describe(error: dict[str, Any], request: Request) -> tuple[str, str]:
         hint = closest(str(loc[-1]), known) if known else ""
         listed = f"; expected {' or '.join(map(repr, known))}" if known and not hint else ""
         return field, f"{field}: unknown field{listed}{hint}"
+    ctx = error.get("ctx") or {}
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        return field, (f"{field}: expected a value {op} {ctx.get(key)}, found "
+                       f"{_found(error.get('input'), where, show_numbers=True)}")
+    if kind in _LENGTHS:
+        word, op, key = _LENGTHS[kind]
+        return field, f"{field}: expected {op} {ctx.get(key)} {word}"
     expected = _EXPECTED.get(kind)
     if expected:
         return field, f"{field}: expected {expected}, found {_found(error.get('input'), where)}"
@@ -378,6 +395,11 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         method, path = request.method, request.url.path
+        # the router's own 404/405 carry the status phrase; a route's carry their message
+        routed = str(exc.detail) == HTTPStatus(exc.status_code).phrase
+        if not routed and exc.status_code in (404, 405):
+            code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+            return _error(metrics, exc.status_code, code, str(exc.detail), headers=headers)
         if exc.status_code == 404:
             return _error(metrics, 404, "not_found", f"no route {method} {path}; the routes are "
                           "listed in /openapi.json (and /docs)", headers=headers)
@@ -385,6 +407,13 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
             allowed = headers.get("Allow") or headers.get("allow") or "?"
             return _error(metrics, 405, "method_not_allowed",
                           f"{path} does not accept {method}; use {allowed}", headers=headers)
+        if exc.status_code == 400 and str(exc.detail) == "There was an error parsing the body":
+            # FastAPI's answer to a body json.loads cannot even start on (not UTF-8, nested
+            # too deeply ...)
+            return _error(metrics, 400, "invalid_json",
+                          "body: expected JSON text in UTF-8, found bytes that cannot be parsed "
+                          "(not UTF-8, or nested too deeply); send a JSON object such as "
+                          '{"texts": ["..."]}', headers=headers)
         if exc.status_code == 413:
             return _error(metrics, 413, "body_too_large", str(exc.detail), headers=headers)
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden"}.get(
@@ -418,6 +447,15 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
         if len(services) == 1:
             return {"name": services[0].name, **services[0].info()}
         return {"name": title, "services": [{"name": s.name, **s.info()} for s in services]}
+
+    def openapi() -> dict[str, Any]:  # FastAPI's spec, with the server's limits written in
+        if app.openapi_schema is None:
+            from .schemas import apply_limits
+
+            app.openapi_schema = apply_limits(FastAPI.openapi(app), config)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     for service in services:
         _document_errors(service.router.routes)
