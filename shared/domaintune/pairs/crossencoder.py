@@ -47,10 +47,6 @@ logger = logging.getLogger(__name__)
 TASK = "cross-encoder"
 
 
-_task = as_task  # the names this module has always had (domaintune.pairs.scoring defines them)
-_as_pairs = as_pairs
-
-
 class CrossEncoderModel(PairScorer):
     """Pair scorer/classifier. Build one with :meth:`from_pretrained` (then :meth:`fit`) or
     :meth:`load`; the wrapped ``CrossEncoder`` is ``self.model``."""
@@ -64,7 +60,7 @@ class CrossEncoderModel(PairScorer):
         base_model: str = "default",
     ) -> None:
         self.model = model
-        self.task = _task(task)
+        self.task = as_task(task)
         self.labels = [label_key(v) for v in labels] if labels is not None else None
         self.base_model = str(base_model)
         self.training_config: PairTrainingConfig | None = None
@@ -102,7 +98,7 @@ class CrossEncoderModel(PairScorer):
         from sentence_transformers import CrossEncoder
         from sentence_transformers.base.modules import Transformer
 
-        task = _task(task if task is not None else ("classification" if labels else "binary"))
+        task = as_task(task if task is not None else ("classification" if labels else "binary"))
         if task == CrossEncoderTask.CLASSIFICATION:
             names = [label_key(v) for v in (labels or [])]
             if len(set(names)) < 2 or len(set(names)) != len(names):
@@ -419,7 +415,7 @@ class CrossEncoderModel(PairScorer):
         meta = read_artifact(path, task=TASK, required=("config.json", WEIGHTS_FILE),
                              loader="CrossEncoderModel.save")
         try:
-            task = _task(meta["pair_task"])
+            task = as_task(meta["pair_task"])
         except (KeyError, ConfigError) as exc:
             raise ModelLoadError(f"{path}/domaintune.json is corrupted ({exc}); re-save or retrain "
                                  "the model") from None
