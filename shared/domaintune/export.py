@@ -6,8 +6,15 @@ ONNX Runtime runs the same graph fused. Measured on the packaged MiniLM (2 CPU c
 equal to 2e-6), 1.2 ms with int8 dynamic quantization (outputs move: cosine ~0.98 to the fp32
 vectors, so measure accuracy before serving int8). See ``benchmarks/bench_export.py``.
 
-Every export checks itself: the exported graph and the PyTorch model run on probe texts and an
-fp32 export whose outputs differ by more than ``tolerance`` is refused. The directory holds
+Every task exports: a text classifier (:class:`OnnxTextClassifier`), a bi-encoder
+(:class:`OnnxBiEncoder`), a NER tagger (:class:`OnnxNerModel`: per-token logits, decoded into
+entities by the same code as the PyTorch tagger) and a cross-encoder
+(:class:`OnnxCrossEncoder`: text pairs, tokenized as pairs). ``domaintune.load(EXPORT_DIR)``
+picks the class from the manifest's ``kind``.
+
+Every export checks itself: the exported graph and the PyTorch model run on probe texts (probe
+pairs for a cross-encoder; the real, unpadded tokens for a per-token output) and an fp32 export
+whose outputs differ by more than ``tolerance`` is refused. The directory holds
 ``model.onnx``, the tokenizer files and ``onnx.json`` (what the graph computes, its inputs, the
 labels / temperature or the embedding fingerprint, and the parity figures). Loading needs only
 ``onnxruntime`` and the tokenizer, not the PyTorch model.
