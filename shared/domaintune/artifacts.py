@@ -456,6 +456,8 @@ LOADERS: dict[str, tuple[str, str]] = {
 EXPORT_LOADERS: dict[str, tuple[str, str]] = {
     "text-classifier": ("domaintune.export", "OnnxTextClassifier"),
     "bi-encoder": ("domaintune.export", "OnnxBiEncoder"),
+    "token-classifier": ("domaintune.export", "OnnxNerModel"),
+    "cross-encoder": ("domaintune.export", "OnnxCrossEncoder"),
 }
 
 

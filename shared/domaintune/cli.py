@@ -423,17 +423,22 @@ def _export(args: argparse.Namespace) -> int:
     from .ner import commands as ner_commands
 
     task = ner_commands.model_task(args.model_dir)
-    if task == "bi-encoder":
-        from .pairs import BiEncoder
+    # task -> (module, class) of the saved model; each has export_onnx
+    exporters = {"text-classification": ("domaintune.classifier", "TextClassifier"),
+                 "bi-encoder": ("domaintune.pairs", "BiEncoder"),
+                 "token-classification": ("domaintune.ner", "TokenClassifier"),
+                 "cross-encoder": ("domaintune.pairs", "CrossEncoderModel")}
+    if (Path(args.model_dir) / ONNX_MANIFEST).is_file():
+        raise DataError(f"{args.model_dir} is already an ONNX export; pass the directory of the "
+                        "saved model it was exported from")
+    if task not in exporters:
+        raise DataError(f"{args.model_dir} holds a {task} model; ONNX export covers "
+                        f"{', '.join(sorted(exporters))} models: pass one of those")
+    import importlib
 
-        model = BiEncoder.load(args.model_dir, device="cpu")
-    elif task == "text-classification":
-        from .classifier import TextClassifier
-
-        model = TextClassifier.load(args.model_dir, device="cpu")
-    else:
-        raise DataError(f"{args.model_dir} holds a {task} model; ONNX export covers text "
-                        "classifiers and bi-encoders: pass one of those")
+    module, name = exporters[task]
+    model = getattr(importlib.import_module(module), name).load(args.model_dir, device="cpu")
+    # the int8 refusal limit applies where the export measures accuracy on stored data
     extra = {"max_int8_drop": args.max_int8_drop} if task == "text-classification" else {}
     out = model.export_onnx(args.output, quantize=args.int8, overwrite=args.overwrite, **extra)
     manifest = json.loads((out / ONNX_MANIFEST).read_text(encoding="utf-8"))
@@ -545,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--encoding", default="utf-8")
     predict.set_defaults(func=_predict, spelling=PREDICT_SPELLING)
 
-    exp = sub.add_parser("export", help="export a text classifier to ONNX for fast CPU serving")
+    exp = sub.add_parser("export", help="export a model (text classifier, NER tagger, bi-encoder, "
+                                        "cross-encoder) to ONNX for fast CPU serving")
     exp.add_argument("model_dir")
     exp.add_argument("--output", required=True, help="directory to write (new or empty)")
     exp.add_argument("--overwrite", action="store_true",

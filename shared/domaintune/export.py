@@ -6,8 +6,15 @@ ONNX Runtime runs the same graph fused. Measured on the packaged MiniLM (2 CPU c
 equal to 2e-6), 1.2 ms with int8 dynamic quantization (outputs move: cosine ~0.98 to the fp32
 vectors, so measure accuracy before serving int8). See ``benchmarks/bench_export.py``.
 
-Every export checks itself: the exported graph and the PyTorch model run on probe texts and an
-fp32 export whose outputs differ by more than ``tolerance`` is refused. The directory holds
+Every task exports: a text classifier (:class:`OnnxTextClassifier`), a bi-encoder
+(:class:`OnnxBiEncoder`), a NER tagger (:class:`OnnxNerModel`: per-token logits, decoded into
+entities by the same code as the PyTorch tagger) and a cross-encoder
+(:class:`OnnxCrossEncoder`: text pairs, tokenized as pairs). ``domaintune.load(EXPORT_DIR)``
+picks the class from the manifest's ``kind``.
+
+Every export checks itself: the exported graph and the PyTorch model run on probe texts (probe
+pairs for a cross-encoder; the real, unpadded tokens for a per-token output) and an fp32 export
+whose outputs differ by more than ``tolerance`` is refused. The directory holds
 ``model.onnx``, the tokenizer files and ``onnx.json`` (what the graph computes, its inputs, the
 labels / temperature or the embedding fingerprint, and the parity figures). Loading needs only
 ``onnxruntime`` and the tokenizer, not the PyTorch model.
@@ -39,7 +46,7 @@ from .artifacts import check_target, read_record, verify_files, write_artifact
 from .calibration import decide, probabilities
 from .config import Runtime
 from .data import check_texts, text_batch
-from .errors import ConfigError, DomaintuneError, ModelLoadError
+from .errors import ConfigError, DataError, DomaintuneError, ModelLoadError
 
 if TYPE_CHECKING:  # PyTorch is imported by the export functions only: serving runs without it
     import torch
@@ -56,6 +63,48 @@ PROBE_TEXTS = (
     "a much longer message that goes on about several things at once: the transfer, the fee, the "
     "exchange rate that looked wrong and the app that logged me out twice while I was paying",
 )
+
+
+#: the parity check's (query, passage) pairs for a cross-encoder: short and long sides, one
+#: pair longer than a small ``max_length`` (so ``longest_first`` truncation is exercised)
+PROBE_PAIRS = (
+    ("hello", "hi there"),
+    ("where is my card?", "Cards are sent within 5 working days; track yours in the app."),
+    ("Überweisung ins Ausland 🙂", "海外送金 takes one to three days"),
+    (PROBE_TEXTS[3], "the transfer fee is shown before you pay, and the exchange rate is the one "
+                     "at the moment the payment is sent " * 2),
+)
+
+
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, tuple) and len(item) == 2
+
+
+def _tokenize(tokenizer: Any, items: Sequence[Any], max_length: int) -> Any:
+    """A Hugging Face tokenizer's padded, truncated PyTorch batch of texts or of
+    ``(text, text_pair)`` pairs (pairs truncated ``longest_first``, as a cross-encoder reads them)."""
+    items = list(items)
+    if items and all(_is_pair(i) for i in items):
+        return tokenizer([a for a, _ in items], [b for _, b in items], padding=True,
+                         truncation="longest_first", max_length=max_length, return_tensors="pt")
+    return tokenizer(items, padding=True, truncation=True, max_length=max_length,
+                     return_tensors="pt")
+
+
+def _runner(model: Any, names: tuple[str, ...]) -> Any:
+    """``run(feeds) -> np.ndarray`` for int64 NumPy feeds: an ONNX Runtime session, or the
+    PyTorch graph (fp32, no gradients)."""
+    if hasattr(model, "run"):
+        return lambda feeds: model.run(None, {n: np.asarray(feeds[n], dtype=np.int64)
+                                              for n in names})[0]
+    import torch
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return model(*(torch.as_tensor(np.asarray(feeds[n], dtype=np.int64))
+                           for n in names)).float().numpy()
+
+    return run
 
 
 def _require_onnxruntime():
@@ -141,6 +190,28 @@ def int8_check_summary(check: dict[str, Any]) -> str:
     """
     if check.get("skipped"):
         return f"int8 agreement not measured: {check['skipped']}"
+    if "token_top1_agreement" in check:  # token classification
+        line = (f"int8 vs fp32 on {check['n_texts']} {check.get('measured_on', 'texts')} "
+                f"({check['n_tokens']} tokens): per-token top-1 agreement "
+                f"{check['token_top1_agreement']:.1%}")
+        if check.get("entity_f1_fp32") is not None:
+            drop = check["entity_f1_drop_points"]
+            line += (f", entity F1 {check['entity_f1_fp32']:.3f} -> {check['entity_f1_int8']:.3f} "
+                     f"({abs(drop):.2f} points {'lost' if drop >= 0 else 'gained'})")
+        elif check.get("entity_f1_skipped"):
+            line += f"; entity F1 not measured: {check['entity_f1_skipped']}"
+        if check.get("acceptable") is not None:
+            line += ("; acceptable" if check["acceptable"] else "; NOT acceptable") + (
+                f" (at most {check['max_drop_points']:g} points may be lost)")
+        return line
+    if "n_pairs" in check:  # cross-encoder
+        line = f"int8 vs fp32 on {check['n_pairs']} {check.get('measured_on', 'pairs')}: "
+        if check.get("top1_agreement") is not None:
+            line += f"top-1 agreement {check['top1_agreement']:.1%}, "
+        line += f"max |logit difference| {check['max_abs_diff']:.3g}"
+        if check.get("accuracy_skipped"):
+            line += f"; accuracy not measured: {check['accuracy_skipped']}"
+        return line
     line = (f"int8 vs fp32 on {check['n_texts']} stored validation texts: top-1 agreement "
             f"{check['top1_agreement']:.1%}")
     if check.get("accuracy_fp32") is not None:
@@ -198,7 +269,14 @@ def _cpu_copy(module: torch.nn.Module) -> torch.nn.Module:
         module.to(device)
 
 
-def _compare(got: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+def _compare(got: np.ndarray, reference: np.ndarray,
+             mask: np.ndarray | None = None) -> tuple[float, float]:
+    """Largest |difference| and lowest cosine of the output rows; a per-token output
+    ``(batch, sequence, k)`` is compared on the tokens that ``mask`` (the attention mask) keeps,
+    never on padding."""
+    if got.ndim == 3:
+        keep = np.ones(got.shape[:2], dtype=bool) if mask is None else np.asarray(mask).astype(bool)
+        got, reference = got[keep], reference[keep]
     diff = float(np.abs(got - reference).max())
     cosine = float(np.min(np.sum(got * reference, 1) / (
         np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1) + 1e-12)))
@@ -222,20 +300,25 @@ def export_module(
     holdout_texts: Sequence[str] | None = None,
     holdout_targets: Sequence[int] | None = None,
     max_int8_drop: float | None = None,
+    probe: Sequence[str] | Sequence[tuple[str, str]] = PROBE_TEXTS,
+    int8_check: Any = None,
 ) -> Path:
     """Trace ``fn(module, inputs) -> tensor`` into ``directory`` (atomically) and check it.
 
     The check runs the exported graph and the PyTorch model on probe texts (a padded batch, each
     text alone and a pair, so that padding and sequence lengths other than the traced one are
-    covered); an fp32 export that differs by more than ``tolerance`` is refused.
+    covered); an fp32 export that differs by more than ``tolerance`` is refused. A per-token
+    output ``(batch, sequence, k)`` (token classification) is compared on the real tokens only.
 
     Args:
         module: the PyTorch model (copied to the CPU; the original is left as it is).
-        fn: ``fn(module, {"input_ids": ..., "attention_mask": ...}) -> (batch, k) tensor``.
+        fn: ``fn(module, {"input_ids": ..., "attention_mask": ...}) -> (batch, k) tensor`` (or
+            ``(batch, sequence, k)``: per-token outputs).
         tokenizer: a Hugging Face tokenizer (saved alongside).
         directory: output directory; replaced only when the export and its check succeed.
         max_length: tokens per text at serving time.
-        kind: what the graph computes (``text-classifier`` or ``bi-encoder``).
+        kind: what the graph computes (``text-classifier``, ``bi-encoder``,
+            ``token-classifier`` or ``cross-encoder``).
         info: extra manifest fields (labels, temperature, fingerprint ...).
         prepare: optional ``prepare(cpu_copy) -> module`` (e.g. merging LoRA adapters).
         quantize: also apply int8 dynamic quantization to the weights of linear layers.
@@ -252,6 +335,13 @@ def export_module(
         max_int8_drop: refuse (nothing written) an int8 export that loses more than one text and
             more accuracy points
             than this on the holdout texts (``None``: record the figures, refuse nothing).
+        probe: the parity check's inputs: texts, or ``(text, text_pair)`` pairs for a model that
+            reads pairs (a cross-encoder; tokenized as a pair, truncated ``longest_first``).
+        int8_check: with ``quantize``, ``int8_check(run_fp32, run_int8) -> dict`` replaces the
+            top-1 check on ``holdout_texts``; each ``run`` maps int64 NumPy feeds to the
+            graph's output (the fp32 PyTorch model / the int8 session). It may raise
+            :class:`Int8AccuracyError` (nothing is written). Its dict is the manifest's
+            ``int8_check``.
 
     Returns:
         ``directory``.
@@ -272,20 +362,20 @@ def export_module(
         cpu_module = prepare(cpu_module)
     cpu_module.eval()
 
-    def encode(texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
-                         return_tensors="pt")
+    def encode(texts: Sequence[Any]) -> dict[str, torch.Tensor]:
+        return _tokenize(tokenizer, texts, max_length)
 
-    probe = encode(PROBE_TEXTS)
-    names = tuple(n for n in INPUT_NAMES if n in probe)
+    probe = list(probe)
+    encoded = encode(probe)
+    names = tuple(n for n in INPUT_NAMES if n in encoded)
     graph = _Graph(fn, cpu_module, names).eval()
-    inputs = tuple(probe[n] for n in names)
-    checks = [list(PROBE_TEXTS)] + [[t] for t in PROBE_TEXTS] + [list(PROBE_TEXTS[:2])]
+    inputs = tuple(encoded[n] for n in names)
+    checks = [probe] + [[t] for t in probe] + [probe[:2]]
     with torch.inference_mode():
         references = [graph(*(enc[n] for n in names)).float().numpy()
                       for enc in map(encode, checks)]
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["output"] = {0: "batch"}
+    axes["output"] = {0: "batch", 1: "sequence"} if references[0].ndim == 3 else {0: "batch"}
     with write_artifact(directory, task=None, overwrite=overwrite, meta_file=MANIFEST_FILE,
                         what="ONNX export") as art:
         tmp = art.dir
@@ -314,21 +404,24 @@ def export_module(
         for texts, reference in zip(checks, references, strict=True):
             enc = encode(texts)
             got = session.run(None, {n: enc[n].numpy().astype(np.int64) for n in names})[0]
-            d, c = _compare(got, reference)
+            d, c = _compare(got, reference, enc["attention_mask"].numpy())
             diffs.append(d)
             cosines.append(c)
         diff, cosine = max(diffs), min(cosines)
         if not quantize and not diff <= tolerance:
             raise ModelLoadError(f"the ONNX export of this {kind} does not reproduce the PyTorch "
-                                 f"outputs (max |difference| {diff:.2e} on {len(PROBE_TEXTS)} probe "
+                                 f"outputs (max |difference| {diff:.2e} on {len(probe)} probe "
                                  f"texts, tolerance {tolerance:g}); keep serving it with PyTorch "
                                  "and report the model type")
         if quantize and cosine < 0.95:
             logger.warning("the int8 export of this %s moves its outputs a lot (lowest cosine to "
                            "the PyTorch outputs on the probe texts: %.3f); evaluate it before "
                            "serving it, or export in fp32", kind, cosine)
-        int8_check = None
-        if quantize and holdout_texts:
+        checker, int8_check = int8_check, None
+        if quantize and checker is not None:  # a task's own check (token classification)
+            int8_check = checker(_runner(graph, names), _runner(session, names))
+            logger.info("%s", int8_check_summary(int8_check))
+        elif quantize and holdout_texts:
             int8_check = _int8_check(session, graph, encode, names, list(holdout_texts),
                                      holdout_targets, max_int8_drop)
             logger.info("%s", int8_check_summary(int8_check))
@@ -354,7 +447,7 @@ def export_module(
             "precision": "int8" if quantize else "fp32", "inputs": list(names),
             "max_length": int(max_length), "opset": opset, "torch_version": torch.__version__,
             "onnxruntime_version": ort.__version__,
-            "parity": {"probe_texts": len(PROBE_TEXTS), "checks": len(checks),
+            "parity": {"probe_texts": len(probe), "checks": len(checks),
                        "max_abs_diff": diff, "min_cosine": cosine},
             **({"int8_check": int8_check} if int8_check is not None else {}),
             **info,
@@ -411,9 +504,14 @@ class ExportTokenizer:
                                     pad_id=pad_id, pad_type_id=int(config.get("pad_token_type_id", 0)),
                                     pad_token=pad)
 
-    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """``input_ids``, ``attention_mask`` and ``token_type_ids``: int64 ``(batch, tokens)``."""
-        encodings = self.backend.encode_batch(list(texts))
+    def __call__(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """``input_ids``, ``attention_mask`` and ``token_type_ids``: int64 ``(batch, tokens)``.
+
+        ``texts`` may be ``(text, text_pair)`` pairs: encoded as a pair (segment ids 0 then 1),
+        truncated ``longest_first`` to ``max_length``, as the Hugging Face tokenizer does with
+        ``tokenizer(texts, text_pairs, truncation=True)``."""
+        encodings = self.backend.encode_batch(
+            [(t[0], t[1]) if _is_pair(t) else t for t in texts])
         return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
@@ -431,10 +529,97 @@ class _TransformersTokenizer:
         self.max_length = int(max_length)
         self.backend = AutoTokenizer.from_pretrained(str(directory))
 
-    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        enc = self.backend(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                           return_tensors="np")
+    def __call__(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        items = list(texts)
+        if items and all(_is_pair(t) for t in items):
+            enc = self.backend([a for a, _ in items], [b for _, b in items], padding=True,
+                               truncation="longest_first", max_length=self.max_length,
+                               return_tensors="np")
+        else:
+            enc = self.backend(items, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="np")
         return {k: np.asarray(v).astype(np.int64) for k, v in enc.items()}
+
+
+class _WordEncoding:
+    """What :func:`domaintune.ner.alignment.encode_windows` reads of a Hugging Face
+    ``BatchEncoding``: ``word_ids(row)``, ``enc["input_ids"]``, ``"token_type_ids" in enc``."""
+
+    def __init__(self, encodings: list[Any], with_types: bool) -> None:
+        self.encodings = encodings
+        self.keys = ("input_ids", "attention_mask") + (("token_type_ids",) if with_types else ())
+
+    def word_ids(self, row: int) -> list[int | None]:
+        return list(self.encodings[row].word_ids)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def __getitem__(self, key: str) -> list[list[int]]:
+        if key not in self.keys:
+            raise KeyError(key)
+        field = {"input_ids": "ids", "attention_mask": "attention_mask",
+                 "token_type_ids": "type_ids"}[key]
+        return [list(getattr(e, field)) for e in self.encodings]
+
+
+class ExportWordTokenizer:
+    """An export's ``tokenizer.json`` for pre-split words (token classification), run with the
+    ``tokenizers`` library: the part of a Hugging Face fast tokenizer that
+    :func:`~domaintune.ner.alignment.encode_windows` uses (``is_split_into_words=True``,
+    ``word_ids``, special tokens, truncation without padding), so an ONNX NER export windows
+    and aligns texts with the same code as the PyTorch model. Needs neither transformers nor
+    PyTorch.
+
+    Args:
+        directory: the export directory (``tokenizer.json``, ``tokenizer_config.json``).
+        with_types: whether to return ``token_type_ids`` (the graph's inputs say).
+    """
+
+    def __init__(self, directory: str | Path, *, with_types: bool = True) -> None:
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        path = directory / TOKENIZER_FILE
+        if not path.is_file():
+            raise ModelLoadError(f"{directory} has no {TOKENIZER_FILE}; an ONNX token-classifier "
+                                 "export needs the fast tokenizer it was exported with: export "
+                                 "the model again")
+        config = _read_json_object(directory / "tokenizer_config.json")
+        special = _read_json_object(directory / "special_tokens_map.json")
+        self.with_types = with_types
+        self.side = str(config.get("truncation_side", "right"))
+        self.plain = Tokenizer.from_file(str(path))
+        self.plain.no_truncation()
+        self.plain.no_padding()
+        self.truncating = Tokenizer.from_file(str(path))
+        self.truncating.no_padding()
+        unk = config.get("unk_token", special.get("unk_token"))
+        unk = unk.get("content") if isinstance(unk, dict) else unk
+        self.unk_token: str | None = unk if isinstance(unk, str) else None
+        pad = config.get("pad_token", special.get("pad_token"))
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_token_id = self.plain.token_to_id(pad) if isinstance(pad, str) else None
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return int(self.plain.num_special_tokens_to_add(pair))
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(self.plain.encode(text, add_special_tokens=False).tokens)
+
+    def __call__(self, words: Sequence[Sequence[str]], *, is_split_into_words: bool = True,
+                 add_special_tokens: bool = True, truncation: bool = False,
+                 max_length: int | None = None) -> _WordEncoding:
+        if not is_split_into_words:
+            raise ValueError("ExportWordTokenizer encodes pre-split words only")
+        backend = self.plain
+        if truncation and max_length is not None:
+            backend = self.truncating
+            backend.enable_truncation(int(max_length), strategy="longest_first",
+                                      direction=self.side)
+        encodings = backend.encode_batch([list(w) for w in words], is_pretokenized=True,
+                                         add_special_tokens=add_special_tokens)
+        return _WordEncoding(encodings, self.with_types)
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -509,13 +694,20 @@ class OnnxModel:
         """``fp32`` or ``int8``."""
         return str(self.manifest.get("precision", "fp32"))
 
-    def run(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """The graph's output for each text, in input order (texts batched by length)."""
-        check_texts(texts)
+    def run(self, texts: Sequence[str] | Sequence[tuple[str, str]],
+            batch_size: int = 64) -> np.ndarray:
+        """The graph's output for each text, in input order (texts batched by length).
+
+        ``texts`` may be ``(text, text_pair)`` pairs (a cross-encoder export; the caller
+        checks them)."""
+        pairs = bool(texts) and all(_is_pair(t) for t in texts)
+        if not pairs:
+            check_texts(texts)
         out: list[np.ndarray | None] = [None] * len(texts)
         # longest first, as domaintune.training.length_grouped_batches does for inference
         # (imported from there, it would bring PyTorch along)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = np.argsort([-(len(t[0]) + len(t[1]) if pairs else len(t)) for t in texts],
+                           kind="stable")
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             enc = self.tokenizer([texts[i] for i in batch])
@@ -613,3 +805,187 @@ class OnnxBiEncoder:
     def __repr__(self) -> str:
         return (f"OnnxBiEncoder(dim={self.dim}, precision={self.model.precision!r}, "
                 f"directory={str(self.model.directory)!r})")
+
+
+def _ner_modules() -> tuple[Any, Any]:
+    from .ner import alignment, decoding
+
+    return alignment, decoding
+
+
+class OnnxNerModel:
+    """Serve a :class:`~domaintune.ner.TokenClassifier` exported with ``export_onnx``.
+
+    Same prediction API and outputs as the PyTorch tagger (``predict`` -> entities
+    ``{"type", "text", "start", "end", "score"}`` with character offsets, ``predict_tags``,
+    ``evaluate``): texts are split into words, cut into the same overlapping windows and
+    decoded by the same functions (:mod:`domaintune.ner.decoding`); only the forward pass runs
+    in ONNX Runtime. Words are tokenized with the export's ``tokenizer.json``
+    (:class:`ExportWordTokenizer`). Training stays with the PyTorch model.
+
+    Example:
+        >>> ner = OnnxNerModel.load("models/ner-onnx")  # doctest: +SKIP
+        >>> ner.predict("alice lost her card in paris")  # doctest: +SKIP
+        [{'type': 'PER', 'text': 'alice', 'start': 0, 'end': 5, 'score': 0.93}, ...]
+    """
+
+    KIND = "token-classifier"
+
+    def __init__(self, model: OnnxModel) -> None:
+        self.model = model
+        self.tags: list[str] = [str(t) for t in model.require("tags")]
+        if "O" not in self.tags:
+            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ('tags' must "
+                                 f"be BIO tags including 'O', found {self.tags[:10]}); export "
+                                 "the model again (export_onnx)")
+        self.base_model = model.manifest.get("base_model")
+        self.max_length = model.max_length
+        self.stride = int(model.require("stride"))
+        try:
+            self.tokenizer = ExportWordTokenizer(
+                model.directory, with_types="token_type_ids" in model.inputs)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load the tokenizer of the ONNX export in "
+                                 f"{model.directory} ({type(exc).__name__}: {str(exc)[:200]}); "
+                                 "export it again") from None
+        self.pad_id = self.tokenizer.pad_token_id or 0
+
+    @classmethod
+    def load(cls, directory: str | Path, *, threads: int | None = None,
+             providers: Sequence[str] | None = None) -> OnnxNerModel:
+        """Load an export directory (see :class:`OnnxModel` for ``threads`` / ``providers``)."""
+        return cls(OnnxModel(directory, cls.KIND, threads=threads, providers=providers))
+
+    @property
+    def entity_types(self) -> list[str]:
+        """Entity types the model predicts, in tag order."""
+        return [t[2:] for t in self.tags if t.startswith("B-")]
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.model.session.run(None, {n: feeds[n] for n in self.model.inputs})[0]
+
+    def _word_logits(self, sentences: Sequence[Sequence[str]], batch_size: int) -> list[np.ndarray]:
+        alignment, decoding = _ner_modules()
+        windows = alignment.encode_windows(self.tokenizer, sentences, max_length=self.max_length,
+                                           stride=self.stride)
+        logits = decoding.run_windows(windows, self._run, pad_id=self.pad_id,
+                                      names=self.model.inputs, batch_size=batch_size)
+        return decoding.word_scores(windows, logits, [len(s) for s in sentences], len(self.tags))
+
+    def predict(self, texts: str | Sequence[str], batch_size: int = 64):
+        """Entity spans in one text or in each text of a list (same shape back); see
+        :meth:`domaintune.ner.TokenClassifier.predict`."""
+        _, decoding = _ner_modules()
+        batch, single = text_batch(texts, "texts to tag", keep_offsets=True)
+        spans, words = decoding.split_words(batch)
+        scores = self._word_logits(words, batch_size)
+        out = [decoding.entities(text, offs, logits, self.tags)
+               for text, offs, logits in zip(batch, spans, scores, strict=True)]
+        return out[0] if single else out
+
+    def predict_tags(self, tokens: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64):
+        """BIO tags for pre-tokenized words: one word list, or a list of word lists."""
+        _, decoding = _ner_modules()
+        sentences, single = decoding.word_lists(tokens)
+        out = [decoding.decode_tags(s, self.tags)[0] for s in self._word_logits(sentences, batch_size)]
+        return out[0] if single else out
+
+    def evaluate(self, data: Any, batch_size: int = 64) -> dict[str, Any]:
+        """Entity-level scores on tagged sentences (a ``TokenDataset``), as
+        :meth:`domaintune.ner.TokenClassifier.evaluate` computes them."""
+        from .ner.metrics import entity_metrics
+
+        if getattr(data, "tags", None) is None:
+            raise DataError("evaluate needs tagged sentences (a TokenDataset with tags, from "
+                            "domaintune.ner.load_ner_dataset)")
+        unknown = sorted({t for seq in data.tags for t in seq} - set(self.tags))
+        if unknown:
+            raise DataError(f"{data.source}: evaluation data has tags {unknown[:10]} that the "
+                            f"model does not know; it knows {self.entity_types}")
+        pred = self.predict_tags(list(data.tokens), batch_size) if len(data) else []
+        if len(data) == 1:
+            pred = [pred]
+        return entity_metrics(data.tags, pred)
+
+    def __repr__(self) -> str:
+        return (f"OnnxNerModel(entity_types={self.entity_types}, precision="
+                f"{self.model.precision!r}, directory={str(self.model.directory)!r})")
+
+
+def _pair_scorer() -> Any:
+    from .pairs.scoring import PairScorer
+
+    return PairScorer
+
+
+class OnnxCrossEncoder:
+    """Serve a :class:`~domaintune.pairs.CrossEncoderModel` exported with ``export_onnx``.
+
+    Same ``predict`` / ``predict_proba`` / ``rank`` as the PyTorch cross-encoder: both run the
+    methods of :class:`~domaintune.pairs.scoring.PairScorer` on their own logits (borrowed
+    here, not inherited, so that importing this module does not import the ``pairs``
+    package). Pairs are tokenized as pairs with the export's ``tokenizer.json``
+    (``token_type_ids``, ``longest_first`` truncation to ``max_length``) and scored in ONNX
+    Runtime.
+
+    Example:
+        >>> ce = OnnxCrossEncoder.load("models/reranker-onnx")  # doctest: +SKIP
+        >>> ce.rank("where is my refund?", ["Refunds take 5 days.", "Cards ship in a week."])  # doctest: +SKIP
+    """
+
+    KIND = "cross-encoder"
+
+    def __init__(self, model: OnnxModel) -> None:
+        from .pairs.scoring import CrossEncoderTask, as_task
+
+        self.model = model
+        try:
+            self.task = as_task(model.require("pair_task"))
+        except ConfigError as exc:
+            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ({exc}); export "
+                                 "the model again (export_onnx)") from None
+        labels = model.manifest.get("labels")
+        self.labels = [str(x) for x in labels] if labels is not None else None
+        if self.task == CrossEncoderTask.CLASSIFICATION and not self.labels:
+            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} has no 'labels' for a "
+                                 "classification cross-encoder; export the model again")
+        self.base_model = model.manifest.get("base_model")
+        self.fingerprint = model.manifest.get("fingerprint")
+        self.max_length = model.max_length
+
+    @classmethod
+    def load(cls, directory: str | Path, *, threads: int | None = None,
+             providers: Sequence[str] | None = None) -> OnnxCrossEncoder:
+        """Load an export directory (see :class:`OnnxModel` for ``threads`` / ``providers``)."""
+        return cls(OnnxModel(directory, cls.KIND, threads=threads, providers=providers))
+
+    def _logits(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
+        if not pairs:
+            return self._empty()
+        out = self.model.run(pairs, batch_size).astype(np.float32)
+        return out if self.task.value == "classification" else out[:, 0]
+
+    def _empty(self) -> np.ndarray:
+        return _pair_scorer()._empty(self)
+
+    def predict_proba(self, pairs: Any, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (``classification``) or the positive class's probability
+        (``binary``); see :meth:`domaintune.pairs.CrossEncoderModel.predict_proba`."""
+        return _pair_scorer().predict_proba(self, pairs, batch_size)
+
+    def predict(self, pairs: Any, batch_size: int = 32) -> Any:
+        """Score or class of one pair or of each pair of a list; see
+        :meth:`domaintune.pairs.CrossEncoderModel.predict`."""
+        return _pair_scorer().predict(self, pairs, batch_size)
+
+    def rank(self, query: str, passages: Sequence[str], top_k: int | None = None,
+             batch_size: int = 32) -> list[dict[str, Any]]:
+        """Passages sorted by score for ``query``, best first; see
+        :meth:`domaintune.pairs.CrossEncoderModel.rank`."""
+        return _pair_scorer().rank(self, query, passages, top_k, batch_size)
+
+    def __repr__(self) -> str:
+        return (f"OnnxCrossEncoder(task={self.task.value!r}, labels={self.labels}, precision="
+                f"{self.model.precision!r}, directory={str(self.model.directory)!r})")

@@ -39,15 +39,24 @@ from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
 from ..persistence import write_json_atomic
 from ..training import length_grouped_batches, set_seed
-from .alignment import Window, attach_labels, encode_windows, merge_windows
-from .data import TokenDataset, bio_chunks, repair_bio, tags_for_types
+from .alignment import Window, attach_labels, encode_windows
+from .data import TokenDataset, tags_for_types
+from .decoding import (
+    WORD_RE,
+    decode_tags,
+    entities,
+    run_windows,
+    split_words,
+    word_lists,
+    word_scores,
+)
 from .metrics import MODE, SCHEME, entity_metrics
 from .training import HEAD_NAME, collate, train_windows
 
 logger = logging.getLogger(__name__)
 
 TASK = "token-classification"
-_WORD_RE = re.compile(r"\S+")
+_WORD_RE = WORD_RE  # a word: a whitespace-separated piece (domaintune.ner.decoding)
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json",
                     "sentencepiece.bpe.model", "spm.model")
 
@@ -271,24 +280,12 @@ class TokenClassifier:
                      windows: list[Window] | None = None) -> tuple[list[np.ndarray], list[Window], list[np.ndarray]]:
         windows = self._encode(sentences) if windows is None else windows
         token_logits = self._window_logits(windows, batch_size)
-        scores, filled = merge_windows(windows, token_logits, [len(s) for s in sentences], len(self.tags))
-        for arr, mask in zip(scores, filled, strict=True):
-            arr[~mask] = -1e4
-            arr[~mask, 0] = 0.0  # a word the model never saw (no sub-token, no unk) is O
+        scores = word_scores(windows, token_logits, [len(s) for s in sentences], len(self.tags))
         return scores, windows, token_logits
-
-    @staticmethod
-    def _softmax(logits: np.ndarray) -> np.ndarray:
-        z = logits - logits.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=-1, keepdims=True)
 
     def _decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Tags (made valid IOB2) and the probability of each word's argmax tag."""
-        probs = self._softmax(logits)
-        best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=int)
-        tags = repair_bio([self.tags[j] for j in best])[0]
-        return tags, probs[np.arange(len(best)), best] if len(probs) else np.zeros(0)
+        return decode_tags(logits, self.tags)
 
     def _check_fitted(self) -> None:
         if self.method is None:
@@ -451,17 +448,10 @@ class TokenClassifier:
         """
         self._check_fitted()
         batch, single = text_batch(texts, "texts to tag", keep_offsets=True)
-        spans = [[m.span() for m in _WORD_RE.finditer(t)] for t in batch]
-        words = [[t[a:b] for a, b in sp] for t, sp in zip(batch, spans, strict=True)]
+        spans, words = split_words(batch)
         scores, _, _ = self._word_logits(words, batch_size)
-        out = []
-        for text, offs, logits in zip(batch, spans, scores, strict=True):
-            tags, conf = self._decode(logits)
-            out.append([
-                {"type": kind, "text": text[offs[a][0] : offs[b - 1][1]], "start": offs[a][0],
-                 "end": offs[b - 1][1], "score": float(conf[a:b].mean())}
-                for kind, a, b in bio_chunks(tags)
-            ])
+        out = [entities(text, offs, logits, self.tags)
+               for text, offs, logits in zip(batch, spans, scores, strict=True)]
         return out[0] if single else out
 
     def predict_tags(self, tokens: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 64):
@@ -472,11 +462,7 @@ class TokenClassifier:
             ['B-person', 'O', 'O', 'B-location']
         """
         self._check_fitted()
-        single = len(tokens) > 0 and all(isinstance(t, str) for t in tokens)
-        sentences = [list(tokens)] if single else [list(s) for s in tokens]
-        for i, sent in enumerate(sentences):
-            if any(not isinstance(w, str) or _WORD_RE.fullmatch(w) is None for w in sent):
-                raise DataError(f"sentence {i}: expected non-empty words without whitespace")
+        sentences, single = word_lists(tokens)
         scores, _, _ = self._word_logits(sentences, batch_size)
         out = [self._decode(s)[0] for s in scores]
         return out[0] if single else out
@@ -510,6 +496,101 @@ class TokenClassifier:
             out.mkdir(parents=True, exist_ok=True)
             write_json_atomic(out / "metrics.json", metrics)
         return metrics
+
+    # ------------------------------------------------------------------ export
+    def export_onnx(self, directory: str | Path, *, quantize: bool = False,
+                    overwrite: bool = False, validation: TokenDataset | None = None,
+                    max_int8_drop: float | None = None) -> Path:
+        """Export the tagger (encoder and tagging head) to ONNX for fast CPU serving.
+
+        Load the export with :class:`domaintune.export.OnnxNerModel` (or ``domaintune.load``):
+        same ``predict`` / ``predict_tags``, same entities (texts are split into words,
+        windowed and decoded by the same code, :mod:`domaintune.ner.decoding`). The graph
+        returns per-token logits ``(batch, sequence, tags)``; an fp32 export is checked to
+        reproduce this model's logits on the real (unpadded) tokens of probe texts.
+
+        With ``quantize`` (int8 weights) the manifest's ``int8_check`` records the per-token
+        top-1 agreement of int8 with fp32, on ``validation`` sentences when given (plus
+        entity-level F1, seqeval IOB2 strict, fp32 vs int8), else on the probe texts (a saved
+        tagger keeps no validation sentences, so entity F1 is recorded as not measured).
+
+        Args:
+            directory: a new or empty directory (or an earlier export, with ``overwrite``).
+            quantize: int8 dynamic quantization of the linear layers' weights.
+            overwrite: replace an earlier ONNX export at ``directory``.
+            validation: tagged sentences for the int8 check.
+            max_int8_drop: refuse (nothing written) an int8 export that loses more entity-F1
+                points than this on ``validation`` (``None``: record, refuse nothing).
+
+        Raises:
+            Int8AccuracyError: the int8 export loses more than ``max_int8_drop`` F1 points.
+
+        Example:
+            >>> ner.export_onnx("models/ner-onnx")  # doctest: +SKIP
+        """
+        from ..export import (
+            INPUT_NAMES,
+            PROBE_TEXTS,
+            Int8AccuracyError,
+            OnnxNerModel,
+            export_module,
+        )
+
+        self._check_fitted()
+        if validation is not None:
+            if not isinstance(validation, TokenDataset):
+                raise DataError(f"expected a TokenDataset as validation, found "
+                                f"{type(validation).__name__}; load it with load_ner_dataset")
+            self._tag_ids(validation, purpose="the int8 check's")
+            if not len(validation):
+                raise DataError(f"{validation.source}: the validation data for the int8 check "
+                                "has no sentences")
+        sentences = list(validation.tokens) if validation is not None else split_words(PROBE_TEXTS)[1]
+        pad_id = self.tokenizer.pad_token_id or 0
+
+        def check(run_fp32, run_int8) -> dict[str, Any]:
+            windows = self._encode(sentences)
+            fp32 = run_windows(windows, run_fp32, pad_id=pad_id, names=INPUT_NAMES)
+            int8 = run_windows(windows, run_int8, pad_id=pad_id, names=INPUT_NAMES)
+            same = np.concatenate([a.argmax(-1) == b.argmax(-1) for a, b in zip(fp32, int8, strict=True)])
+            result: dict[str, Any] = {
+                "n_texts": len(sentences),
+                "measured_on": "validation sentences" if validation is not None else "probe texts",
+                "n_tokens": int(same.size), "token_top1_agreement": float(same.mean()),
+                "entity_f1_fp32": None, "entity_f1_int8": None, "entity_f1_drop_points": None,
+                "max_drop_points": max_int8_drop, "acceptable": None}
+            if validation is None:
+                result["entity_f1_skipped"] = (
+                    "a saved NER model keeps no validation sentences; pass validation=... "
+                    "(tagged sentences) to measure entity F1")
+                return result
+            n_words = [len(s) for s in sentences]
+            f1 = []
+            for logits in (fp32, int8):
+                scores = word_scores(windows, logits, n_words, len(self.tags))
+                pred = [decode_tags(s, self.tags)[0] for s in scores]
+                f1.append(entity_metrics(validation.tags, pred)["entity_f1"])  # type: ignore[arg-type]
+            drop = round((f1[0] - f1[1]) * 100, 4)
+            result.update(entity_f1_fp32=f1[0], entity_f1_int8=f1[1], entity_f1_drop_points=drop)
+            if max_int8_drop is not None:
+                result["acceptable"] = bool(drop <= max_int8_drop)
+                if not result["acceptable"]:
+                    raise Int8AccuracyError(
+                        f"the int8 export loses {drop:.2f} entity-F1 points on the "
+                        f"{len(sentences)} validation sentences (fp32 {f1[0]:.3f} -> int8 "
+                        f"{f1[1]:.3f}, per-token top-1 agreement {same.mean():.1%}), more than "
+                        f"the {max_int8_drop:g} allowed; nothing was written to {directory}. "
+                        "Export in fp32 (without int8 quantization), or raise max_int8_drop")
+            return result
+
+        return export_module(
+            self.model, lambda m, inputs: m(**inputs).logits, self.tokenizer, directory,
+            max_length=self.max_length, kind=OnnxNerModel.KIND, quantize=quantize,
+            overwrite=overwrite, int8_check=check,
+            info={"tags": self.tags, "entity_types": self.entity_types,
+                  "base_model": self.base_model, "stride": self._resolved_stride(),
+                  "method": self.method.value if self.method else None,  # type: ignore[union-attr]
+                  "scheme": SCHEME})
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

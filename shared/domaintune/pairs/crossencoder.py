@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Sequence
@@ -33,13 +32,14 @@ import torch
 from ..artifacts import META_FILE, check_labels, read_artifact, write_artifact
 from ..data import _rows_phrase
 from ..device import resolve_device
-from ..errors import ConfigError, DataError, ModelLoadError, closest
+from ..errors import ConfigError, DataError, ModelLoadError
 from ..hub import resolve_model
 from ..persistence import write_json_atomic
 from .config import PairTrainingConfig
 from .data import PairDataset, label_key
 from .io import WEIGHTS_FILE, fingerprint, restore_state, versions
 from .metrics import pair_classification_metrics, retrieval_metrics
+from .scoring import CrossEncoderTask, PairScorer, as_pairs, as_task
 from .training import count_truncated, run_trainer
 
 logger = logging.getLogger(__name__)
@@ -47,39 +47,7 @@ logger = logging.getLogger(__name__)
 TASK = "cross-encoder"
 
 
-class CrossEncoderTask(str, enum.Enum):
-    """What a cross-encoder predicts for a pair."""
-
-    BINARY = "binary"  # relevant or not: a probability (sigmoid), binary cross-entropy
-    REGRESSION = "regression"  # a real-valued score, mean squared error
-    CLASSIFICATION = "classification"  # one of several named classes (softmax), cross-entropy
-
-
-def _task(value: Any) -> CrossEncoderTask:
-    valid = [t.value for t in CrossEncoderTask]
-    text = value.value if isinstance(value, CrossEncoderTask) else str(value)
-    if text not in valid:
-        raise ConfigError(f"task expects one of {valid}, found {value!r}{closest(text, valid)}")
-    return CrossEncoderTask(text)
-
-
-def _as_pairs(pairs: Any) -> tuple[list[tuple[str, str]], bool]:
-    """Normalise one pair, a list of pairs or a PairDataset to a list; say whether it was one."""
-    if isinstance(pairs, PairDataset):
-        return list(zip(pairs.queries, pairs.passages, strict=True)), False
-    if isinstance(pairs, (tuple, list)) and len(pairs) == 2 and all(isinstance(t, str) for t in pairs):
-        return [(pairs[0], pairs[1])], True
-    out = []
-    for i, pair in enumerate(pairs):
-        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                or not all(isinstance(t, str) for t in pair)):
-            raise DataError(f"expected (query, passage) pairs of two strings, found {pair!r} at "
-                            f"position {i}")
-        out.append((pair[0], pair[1]))
-    return out, False
-
-
-class CrossEncoderModel:
+class CrossEncoderModel(PairScorer):
     """Pair scorer/classifier. Build one with :meth:`from_pretrained` (then :meth:`fit`) or
     :meth:`load`; the wrapped ``CrossEncoder`` is ``self.model``."""
 
@@ -92,7 +60,7 @@ class CrossEncoderModel:
         base_model: str = "default",
     ) -> None:
         self.model = model
-        self.task = _task(task)
+        self.task = as_task(task)
         self.labels = [label_key(v) for v in labels] if labels is not None else None
         self.base_model = str(base_model)
         self.training_config: PairTrainingConfig | None = None
@@ -130,7 +98,7 @@ class CrossEncoderModel:
         from sentence_transformers import CrossEncoder
         from sentence_transformers.base.modules import Transformer
 
-        task = _task(task if task is not None else ("classification" if labels else "binary"))
+        task = as_task(task if task is not None else ("classification" if labels else "binary"))
         if task == CrossEncoderTask.CLASSIFICATION:
             names = [label_key(v) for v in (labels or [])]
             if len(set(names)) < 2 or len(set(names)) != len(names):
@@ -170,77 +138,77 @@ class CrossEncoderModel:
         return self.model.max_seq_length
 
     # ------------------------------------------------------------------ inference
+    # predict_proba / predict / rank: domaintune.pairs.scoring.PairScorer, from these logits
     def _logits(self, pairs: list[tuple[str, str]], batch_size: int) -> np.ndarray:
         if not pairs:
-            n = len(self.labels) if self.labels else 1
-            return np.zeros((0, n) if self.task == CrossEncoderTask.CLASSIFICATION else 0, np.float32)
+            return self._empty()
         out = self.model.predict(pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(),
                                  convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 
-    def predict_proba(self, pairs: Any, batch_size: int = 32) -> np.ndarray:
-        """Class probabilities (``classification``: ``(n, n_labels)``) or the probability of the
-        positive class (``binary``: ``(n,)``); one pair gives one row/number."""
-        if self.task == CrossEncoderTask.REGRESSION:
-            raise ConfigError("predict_proba needs a binary or classification cross-encoder; this "
-                              "one does regression, so use predict()")
-        batch, single = _as_pairs(pairs)
-        logits = torch.as_tensor(self._logits(batch, batch_size))
-        if self.task == CrossEncoderTask.BINARY:
-            probs = torch.sigmoid(logits).numpy()
-        else:
-            probs = torch.softmax(logits, dim=-1).numpy()
-        return probs[0] if single else probs
+    # ------------------------------------------------------------------ export
+    def export_onnx(self, directory: str | Path, *, quantize: bool = False,
+                    overwrite: bool = False, validation: PairDataset | None = None) -> Path:
+        """Export the cross-encoder (encoder and head) to ONNX for fast CPU serving.
 
-    def predict(self, pairs: Any, batch_size: int = 32) -> Any:
-        """Score or class of each pair.
+        Load the export with :class:`domaintune.export.OnnxCrossEncoder` (or
+        ``domaintune.load``): same ``predict`` / ``predict_proba`` / ``rank``. The graph reads a
+        (query, passage) pair tokenized as a pair (``token_type_ids`` where the encoder uses
+        them, truncated ``longest_first`` to :attr:`max_length`) and returns the logits; an fp32
+        export is checked to reproduce this model's logits on probe pairs. With ``quantize``
+        (int8 weights) the manifest's ``int8_check`` records how often int8 and fp32 agree
+        (same side of 0.5 for ``binary``, same class for ``classification``, largest score
+        difference for ``regression``) on ``validation`` pairs when given, else on the probe
+        pairs (the model stores no validation pairs).
 
         Args:
-            pairs: one ``(query, passage)`` pair, a list of pairs, or a :class:`PairDataset`.
-            batch_size: pairs per forward pass.
-
-        Returns:
-            ``binary``: probabilities; ``regression``: scores (a float for one pair, an array
-            for a list); ``classification``: label names (a string or a list).
+            directory: a new or empty directory (or an earlier export, with ``overwrite``).
+            quantize: int8 dynamic quantization of the linear layers' weights.
+            overwrite: replace an earlier ONNX export at ``directory``.
+            validation: pairs on which to compare int8 with fp32 (labels are not needed).
 
         Example:
-            >>> ce.predict(("where is my refund?", "Refunds take 5 days."))  # doctest: +SKIP
-            0.97
+            >>> ce.export_onnx("models/reranker-onnx")  # doctest: +SKIP
         """
-        batch, single = _as_pairs(pairs)
-        if self.task == CrossEncoderTask.CLASSIFICATION:
-            probs = self.predict_proba(batch, batch_size)
-            out = [self.labels[j] for j in probs.argmax(axis=1)] if len(batch) else []
-            return out[0] if single else out
-        scores = self.predict_proba(batch, batch_size) if self.task == CrossEncoderTask.BINARY \
-            else self._logits(batch, batch_size)
-        return float(scores[0]) if single else scores
+        from ..export import PROBE_PAIRS, OnnxCrossEncoder, export_module
 
-    def rank(
-        self, query: str, passages: Sequence[str], top_k: int | None = None, batch_size: int = 32
-    ) -> list[dict[str, Any]]:
-        """Passages sorted by score for ``query``, best first (``binary``/``regression``).
+        max_length = int(self.max_length or 512)
+        tokenizer = self.model.tokenizer
+        measured = as_pairs(validation)[0] if validation is not None else list(PROBE_PAIRS)
+        if not measured:
+            raise DataError("the validation pairs for the int8 check are empty; pass pairs or "
+                            "validation=None (the probe pairs are used)")
+        source = "validation pairs" if validation is not None else "probe pairs"
 
-        Args:
-            query: the query.
-            passages: candidate passages (e.g. a bi-encoder's top 50).
-            top_k: return only the best ``top_k``.
-            batch_size: pairs per forward pass.
+        def check(run_fp32, run_int8) -> dict[str, Any]:
+            fp32, int8 = [], []
+            for start in range(0, len(measured), 32):
+                batch = measured[start : start + 32]
+                enc = tokenizer([a for a, _ in batch], [b for _, b in batch], padding=True,
+                                truncation="longest_first", max_length=max_length,
+                                return_tensors="np")
+                feeds = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+                fp32.append(run_fp32(feeds))
+                int8.append(run_int8(feeds))
+            a, b = np.concatenate(fp32), np.concatenate(int8)
+            result: dict[str, Any] = {"n_pairs": len(measured), "measured_on": source,
+                                      "max_abs_diff": float(np.abs(a - b).max())}
+            if self.task == CrossEncoderTask.CLASSIFICATION:
+                result["top1_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
+            elif self.task == CrossEncoderTask.BINARY:
+                result["top1_agreement"] = float(np.mean((a[:, 0] > 0) == (b[:, 0] > 0)))
+            if validation is None:
+                result["accuracy_skipped"] = ("the cross-encoder stores no validation pairs; "
+                                              "pass validation=... to measure on your own pairs")
+            return result
 
-        Returns:
-            ``[{"index": position in passages, "score": float, "passage": text}, ...]``.
-
-        Example:
-            >>> ce.rank("where is my refund?", candidates, top_k=3)  # doctest: +SKIP
-        """
-        if self.task == CrossEncoderTask.CLASSIFICATION:
-            raise ConfigError("rank needs a binary or regression cross-encoder; this one classifies "
-                              f"pairs into {self.labels}; use predict_proba() instead")
-        if not isinstance(query, str):
-            raise DataError(f"expected the query as a string, found {type(query).__name__}")
-        scores = np.atleast_1d(self.predict([(query, p) for p in passages], batch_size))
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        return [{"index": int(i), "score": float(scores[i]), "passage": passages[i]} for i in order]
+        return export_module(
+            self.model, lambda ce, inputs: ce(dict(inputs))["scores"], tokenizer, directory,
+            max_length=max_length, kind=OnnxCrossEncoder.KIND, quantize=quantize,
+            overwrite=overwrite, probe=PROBE_PAIRS, int8_check=check,
+            info={"pair_task": self.task.value, "labels": self.labels,
+                  "base_model": self.base_model,
+                  "fingerprint": self.fingerprint + ("-int8" if quantize else "")})
 
     # ------------------------------------------------------------------ training
     def _training_rows(self, data: PairDataset, purpose: str) -> tuple[list[tuple[str, str]], list[Any]]:
@@ -447,7 +415,7 @@ class CrossEncoderModel:
         meta = read_artifact(path, task=TASK, required=("config.json", WEIGHTS_FILE),
                              loader="CrossEncoderModel.save")
         try:
-            task = _task(meta["pair_task"])
+            task = as_task(meta["pair_task"])
         except (KeyError, ConfigError) as exc:
             raise ModelLoadError(f"{path}/domaintune.json is corrupted ({exc}); re-save or retrain "
                                  "the model") from None
