@@ -661,11 +661,16 @@ def test_cli_serve_errors_before_loading_anything(saved_dir, capsys, monkeypatch
     assert "--max-texts" in capsys.readouterr().err
 
 
-def test_an_app_without_routes_is_a_clear_error(tmp_path):
+def test_an_app_without_routes_is_a_clear_error(tmp_path, monkeypatch):
+    import domaintune.apps
+    from domaintune.apps import AppSpec
     from domaintune.serving import serve_app
 
+    spec = AppSpec(name="no_api", title="No API", config=dict, load=dict, samples=dict,
+                   demo=dict, tab=print, routes=None)
+    monkeypatch.setattr(domaintune.apps, "get_app", lambda name: spec)
     with pytest.raises(DomaintuneError, match="has no REST routes yet"):
-        serve_app("support_bot", tmp_path, ServeConfig())
+        serve_app("no_api", tmp_path, ServeConfig())
 
 
 def test_workers_need_a_spec_and_the_worker_factory_builds_the_app(saved_dir, monkeypatch):
