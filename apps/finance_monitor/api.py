@@ -10,7 +10,6 @@
 The server adds ``/health``, ``/ready``, ``/v1/model``, ``/metrics`` and ``/openapi.json``.
 """
 
-from __future__ import annotations
 
 import threading
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, TextsRequest, texts_of
+from domaintune.serving import MicroBatcher, Routes, ServeConfig, TextsRequest, texts_of
 from domaintune.serving.calls import call
 
 from .alerts import _json_safe
@@ -43,18 +42,23 @@ class ScoreResponse(BaseModel):
     results: list[ScoredText]
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(..., min_length=1, max_length=500)
-    text: str
-    timestamp: str | float | int = Field(
-        ..., description="ISO 8601 (with a time zone; naive times are read in input.assume_tz) "
-                         "or epoch seconds / milliseconds")
+def documents_request(config: ServeConfig) -> type[BaseModel]:
+    """The body of ``POST /v1/documents``, with the server's text limit in its schema."""
 
+    class DocumentIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        id: str = Field(..., min_length=1, max_length=500, pattern=r"\S")
+        text: str = Field(..., max_length=config.max_chars,
+                          description="an empty text is skipped and counted (missing_text)")
+        timestamp: str | float | int = Field(
+            ..., description="ISO 8601 (naive times are read in input.assume_tz) or epoch "
+                             "seconds / milliseconds; an unreadable one is skipped and counted")
 
-class DocumentsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    documents: list[DocumentIn] = Field(..., description=f"at most {MAX_DOCUMENTS} per request")
+    class DocumentsRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        documents: list[DocumentIn] = Field(..., min_length=1, max_length=MAX_DOCUMENTS)
+
+    return DocumentsRequest
 
 
 class DocumentsResponse(BaseModel):
@@ -82,7 +86,7 @@ def routes(monitor: Monitor, config: ServeConfig | None = None) -> Routes:
         texts = texts_of(request, config)
         return {"results": _json_safe(await batcher.submit_many(texts))}
 
-    def ingest(documents: list[DocumentIn]) -> dict[str, Any]:
+    def ingest(documents: list[Any]) -> dict[str, Any]:
         issues = RowIssues()
         rows = [{parser.id_column: d.id, parser.text_column: d.text,
                  parser.time_column: d.timestamp} for d in documents]
@@ -95,20 +99,11 @@ def routes(monitor: Monitor, config: ServeConfig | None = None) -> Routes:
                 "skipped": {k: int(v) for k, v in issues.skipped.items()},
                 "alerts": [_json_safe(a.to_dict()) for a in result.alerts]}
 
+    DocumentsRequest = documents_request(config)
+
     @router.post("/v1/documents", response_model=DocumentsResponse,
                  summary="score, store and aggregate documents; returns the alerts raised")
     async def documents(request: DocumentsRequest) -> dict[str, Any]:
-        if not request.documents:
-            raise ApiError(422, "empty_documents", "documents: expected at least one document, "
-                           "found []")
-        if len(request.documents) > MAX_DOCUMENTS:
-            raise ApiError(422, "too_many_documents", f"documents: expected at most "
-                           f"{MAX_DOCUMENTS} per request, found {len(request.documents)}; send "
-                           "them in several requests (or use finance-monitor score for files)")
-        for i, d in enumerate(request.documents):
-            if len(d.text) > config.max_chars:
-                raise ApiError(422, "text_too_long", f"documents[{i}].text: expected at most "
-                               f"{config.max_chars} characters, found {len(d.text)}")
         return await call(ingest, request.documents)
 
     @router.get("/v1/alerts", response_model=AlertsResponse, summary="stored alerts, newest first")

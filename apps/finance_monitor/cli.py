@@ -66,13 +66,12 @@ def _monitor(args: argparse.Namespace):
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from domaintune import ConfigError
     from domaintune.serving.config import serve_config_from_args
     from domaintune.serving.server import serve
 
     from .api import routes
     from .service import Monitor
-
-    from domaintune import ConfigError
 
     config = serve_config_from_args(args)
     if config.workers != 1:

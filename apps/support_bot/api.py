@@ -7,29 +7,37 @@ the intent it should have had. The server adds ``/health``, ``/ready``, ``/v1/mo
 ``/metrics`` and ``/openapi.json``.
 """
 
-from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, check_text
+from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, error_response
 from domaintune.serving.calls import call
 
 from .service import SupportBot
 
 MAX_CONVERSATION_ID = 200
+NOT_BLANK = r"\S"  # at least one non-space character
 
 
-class ReplyRequest(BaseModel):
-    """One customer message."""
+def reply_request(config: ServeConfig) -> type[BaseModel]:
+    """The body of ``POST /v1/reply``, with the server's text limit in its schema."""
 
-    model_config = ConfigDict(extra="forbid")
-    conversation_id: str | None = Field(
-        None, max_length=MAX_CONVERSATION_ID,
-        description="any id of the conversation (a session or ticket id); omit it to start one")
-    text: str = Field(..., description="the customer's message")
+    class ReplyRequest(BaseModel):
+        """One customer message."""
+
+        model_config = ConfigDict(extra="forbid")
+        conversation_id: str | None = Field(
+            None, min_length=1, max_length=MAX_CONVERSATION_ID, pattern=NOT_BLANK,
+            description="any id of the conversation (a session or ticket id); omit it to start "
+                        "one")
+        text: str = Field(..., max_length=config.max_chars,
+                          description="the customer's message (an empty one is answered with a "
+                                      "request for a message)")
+
+    return ReplyRequest
 
 
 class Answer(BaseModel):
@@ -53,14 +61,26 @@ class ReplyResponse(BaseModel):
     top_answers: list[Answer]
 
 
-class FeedbackRequest(BaseModel):
-    """Feedback on one reply (``turn_id`` from /v1/reply)."""
+def feedback_request(intents: list[str]) -> type[BaseModel]:
+    """The body of ``POST /v1/feedback``: the bot's intents are the schema's enum."""
+    Intent = Literal[tuple(intents)] if intents else str  # type: ignore[valid-type]
 
-    model_config = ConfigDict(extra="forbid")
-    turn_id: int = Field(..., ge=1, le=2**63 - 1)
-    helpful: bool | None = None
-    corrected_intent: str | None = Field(None, max_length=200)
-    allow_new_intent: bool = False
+    class FeedbackRequest(BaseModel):
+        """Feedback on one reply (``turn_id`` from /v1/reply): ``helpful`` and/or the intent
+        it should have had (``corrected_intent``, one the bot knows; or ``new_intent``, one it
+        does not know yet: retraining adds it)."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "anyOf": [{"required": ["helpful"]}, {"required": ["corrected_intent"]},
+                      {"required": ["new_intent"]}],
+            "not": {"required": ["corrected_intent", "new_intent"]}})
+        turn_id: int = Field(..., ge=1, le=2**63 - 1)
+        helpful: bool = Field(None, description="whether the reply helped")
+        corrected_intent: Intent = Field(None, description="the right intent, one the bot knows")
+        new_intent: str = Field(None, min_length=1, max_length=200, pattern=NOT_BLANK,
+                                description="the right intent, one the bot does not know yet")
+
+    return FeedbackRequest
 
 
 class FeedbackResponse(BaseModel):
@@ -86,31 +106,36 @@ def routes(bot: SupportBot, config: ServeConfig | None = None) -> Routes:
                            max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms)
     router = APIRouter(tags=["support bot"])
 
+    ReplyRequest = reply_request(config)
+
     @router.post("/v1/reply", response_model=ReplyResponse,
                  summary="answer one message of a conversation")
     async def reply(request: ReplyRequest) -> dict[str, Any]:
         text = request.text  # an empty message is answered (asking for one), not refused
-        if text.strip():
-            text = check_text(text, "text", config)
         cid = request.conversation_id
-        if cid is not None and not cid.strip():
-            raise ApiError(422, "invalid_conversation_id",
-                           "conversation_id: expected 1 to 200 characters, found a blank id; "
-                           "omit it to start a new conversation")
         model_text = bot.model_text(text)
         analysis = await batcher.submit(model_text) if model_text else None
         answer = await call(bot.reply, cid, text, analysis=analysis)
         return reply_json(answer)
 
+    FeedbackRequest = feedback_request(list(bot.intents))
+
     @router.post("/v1/feedback", response_model=FeedbackResponse,
+                 responses={404: error_response("No such turn (`unknown_turn`)")},
                  summary="record whether a reply helped, or its right intent")
     async def feedback(request: FeedbackRequest) -> dict[str, Any]:
-        if request.helpful is None and request.corrected_intent is None:
-            raise ApiError(422, "missing_feedback", "expected helpful (true/false) and/or "
-                           "corrected_intent, found neither")
+        given = request.model_fields_set
+        if not given & {"helpful", "corrected_intent", "new_intent"}:
+            raise ApiError(422, "missing_feedback", "expected helpful (true/false), "
+                           "corrected_intent or new_intent, found none of them")
+        if {"corrected_intent", "new_intent"} <= given:
+            raise ApiError(422, "invalid_feedback", "expected corrected_intent (an intent the "
+                           "bot knows) or new_intent (a new one), found both")
+        intent = request.corrected_intent if "corrected_intent" in given else request.new_intent
+        # the only input error left is an unknown turn (the schema checked the rest)
         await call(bot.feedback, request.turn_id, helpful=request.helpful,
-                   corrected_intent=request.corrected_intent,
-                   allow_new_intent=request.allow_new_intent, code="invalid_feedback")
+                   corrected_intent=intent, allow_new_intent="new_intent" in given,
+                   status=404, code="unknown_turn")
         return {"turn_id": request.turn_id, "recorded": True}
 
     def info() -> dict[str, Any]:

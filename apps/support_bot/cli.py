@@ -367,13 +367,12 @@ def _add_serve_options(p: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from domaintune import ConfigError
     from domaintune.serving.config import serve_config_from_args
     from domaintune.serving.server import serve
 
     from .api import routes
     from .service import SupportBot
-
-    from domaintune import ConfigError
 
     config = serve_config_from_args(args)
     if config.workers != 1:

@@ -9,32 +9,42 @@ Requests run one at a time in the core's micro-batcher's worker thread (never on
 loop); the server adds ``/health``, ``/ready``, ``/v1/model``, ``/metrics``, ``/openapi.json``.
 """
 
-from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from domaintune.errors import DataError
-from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, check_text
+from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, error_response
 
 from .data import normalize_id
-from .service import Recommender
+from .service import Recommender, UnknownItemError
 
 MAX_K = 100
 MAX_ITEMS = 200
+NOT_BLANK = r"\S"  # at least one non-space character
+ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
 
 
-class RecommendRequest(BaseModel):
-    """A query (a taste in words) or liked items (cold start)."""
+def recommend_request(config: ServeConfig) -> type[BaseModel]:
+    """The body of ``POST /v1/recommend``, with the server's text limit in its schema."""
 
-    model_config = ConfigDict(extra="forbid")
-    query: str | None = Field(None, description="what the user likes, in words")
-    items: list[str] | None = Field(None, description=f"liked item ids (at most {MAX_ITEMS})")
-    k: int = Field(10, ge=1, le=MAX_K)
-    diversity: float | None = Field(None, ge=0.0, le=1.0, description="MMR λ (0 = none)")
-    exclude: list[str] = Field([], description=f"item ids not to recommend (at most {MAX_ITEMS})")
+    class RecommendRequest(BaseModel):
+        """A query (a taste in words) or liked items (cold start): exactly one of them."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "oneOf": [{"required": ["query"]}, {"required": ["items"]}]})
+        query: str = Field(None, min_length=1, max_length=config.max_chars, pattern=NOT_BLANK,
+                           description="what the user likes, in words")
+        items: list[ItemId] = Field(None, min_length=1, max_length=MAX_ITEMS,
+                                    description="liked item ids")
+        k: int = Field(10, ge=1, le=MAX_K)
+        diversity: float | None = Field(None, ge=0.0, le=1.0, description="MMR λ (0 = none)")
+        exclude: list[ItemId] = Field([], max_length=MAX_ITEMS,
+                                      description="item ids not to recommend")
+
+    return RecommendRequest
 
 
 class Item(BaseModel):
@@ -66,9 +76,10 @@ def _run(rec: Recommender, job: dict[str, Any]) -> dict[str, Any] | ApiError:
         else:
             found = rec.recommend_for_items(job["items"], job["k"], diversity=job["diversity"],
                                             exclude=job["exclude"])
-    except DataError as exc:  # unknown items, an empty query ...
-        return ApiError(422, "unknown_items" if job["kind"] == "items" else "invalid_request",
-                        str(exc))
+    except UnknownItemError as exc:  # a liked item that is not in the catalogue
+        return ApiError(404, "unknown_items", str(exc))
+    except DataError as exc:  # e.g. a query with nothing to match
+        return ApiError(422, "invalid_request", str(exc))
     return {"recommendations": [r.to_dict() for r in found]}
 
 
@@ -88,7 +99,8 @@ def routes(rec: Recommender, config: ServeConfig | None = None) -> Routes:
 
     @router.get("/v1/recommend", response_model=RecommendResponse,
                 summary="a user's top-k items, with explanations")
-    async def recommend_user(user: str = Query(..., min_length=1, max_length=200),
+    async def recommend_user(user: str = Query(..., min_length=1, max_length=200,
+                                               pattern=NOT_BLANK),
                              k: int = Query(10, ge=1, le=MAX_K),
                              diversity: float | None = Query(None, ge=0.0, le=1.0)
                              ) -> dict[str, Any]:
@@ -98,7 +110,11 @@ def routes(rec: Recommender, config: ServeConfig | None = None) -> Routes:
         out = await answer({"kind": "user", "user": uid, "k": k, "diversity": diversity})
         return {"user": uid, "known_user": rec.has_history(uid), **out}
 
+    RecommendRequest = recommend_request(config)
+
     @router.post("/v1/recommend", response_model=RecommendResponse,
+                 responses={404: error_response("A liked item is not in the catalogue "
+                                                "(`unknown_items`)")},
                  summary="top-k items for a taste in words or a few liked items (cold start)")
     async def recommend_post(request: RecommendRequest) -> dict[str, Any]:
         if (request.query is None) == (request.items is None):
@@ -106,17 +122,10 @@ def routes(rec: Recommender, config: ServeConfig | None = None) -> Routes:
                            "words) or items (liked item ids), found "
                            f"{'both' if request.query is not None else 'neither'}; for a known "
                            "user use GET /v1/recommend?user=...")
-        for name, values in (("items", request.items or []), ("exclude", request.exclude)):
-            if len(values) > MAX_ITEMS:
-                raise ApiError(422, f"too_many_{name}", f"{name}: expected at most {MAX_ITEMS} "
-                               f"item ids, found {len(values)}")
         job = {"k": request.k, "diversity": request.diversity, "exclude": request.exclude}
         if request.query is not None:
-            job.update(kind="query", query=check_text(request.query, "query", config))
+            job.update(kind="query", query=request.query)
         else:
-            if not request.items:
-                raise ApiError(422, "empty_items", "items: expected at least one item id, "
-                               "found []")
             job.update(kind="items", items=request.items)
         return await answer(job)
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import train_tiny_classifier
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from fuzz import fuzz_every_route
 
 from domaintune import ConfigError, DomaintuneError, TrainingConfig
 from domaintune.serving import (
@@ -692,23 +693,9 @@ def test_workers_need_a_spec_and_the_worker_factory_builds_the_app(saved_dir, mo
 def test_generated_requests_never_get_a_server_error_and_match_the_spec():
     """schemathesis on every route with its default checks: no 5xx, responses as documented
     (one error shape), schema-valid requests accepted, schema-invalid ones rejected."""
-    schemathesis = pytest.importorskip("schemathesis")  # a test-only dependency
-    from hypothesis import HealthCheck, given, settings
-
     cfg = ServeConfig(max_texts=8, max_chars=200, max_body_bytes=4_000)
-    app = create_app(model_routes(FakeClassifier(), cfg), cfg)
-    with TestClient(app):  # the lifespan runs: the batcher is started
-        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-        operations = [result.ok() for result in schema.get_all_operations()]
-        assert {op.path for op in operations} >= {"/health", "/ready", "/v1/predict"}
-        for operation in operations:
-            @given(case=operation.as_strategy())
-            @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
-            def check(case):
-                case.call_and_validate()
-
-            check()
+    fuzz_every_route(create_app(model_routes(FakeClassifier(), cfg), cfg),
+                     expect={"/health", "/ready", "/v1/predict"})
 
 
 def test_query_parameters_and_a_routes_own_http_errors_keep_the_error_shape():

@@ -75,6 +75,7 @@ from .routes import Routes
 # public name -> the submodule that defines it, imported on first use (PEP 562)
 _LAZY = {
     "create_app": "app",
+    "error_response": "app",
     "ERROR_RESPONSES": "app",
     "ServeMetrics": "metrics",
     "load_model": "model",
@@ -100,6 +101,7 @@ __all__ = [
     "check_text",
     "create_app",
     "error_body",
+    "error_response",
     "load_model",
     "model_routes",
     "resolve_api_key",

@@ -285,6 +285,14 @@ class _Observe:
 
 
 # ------------------------------------------------------------------------------- the app
+def error_response(description: str) -> dict[str, Any]:
+    """An error response for a route's ``responses={status: ...}`` in the OpenAPI spec (the one
+    error shape), for the statuses a route adds to the server's own, e.g.
+    ``@router.post("/v1/feedback", responses={404: error_response("no such turn")})``."""
+    return {"description": description,
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+
+
 def _document_errors(routes: Sequence[Any]) -> None:
     """List the error responses a route can give (in their one shape) in the OpenAPI spec."""
     for route in routes:

@@ -91,9 +91,14 @@ def test_bad_documents_are_counted_or_refused(client):
         {"id": "a", "text": "$X ok", "timestamp": "not a time"},
         {"id": "b", "text": "$X ok", "timestamp": "2026-01-01T00:00:00Z"}]})
     assert r.status_code == 200 and r.json()["skipped"] == {"bad_timestamp": 1}
-    for body in [{"documents": []}, {"documents": [{"id": "a", "text": "t"}]},
-                 {"documents": [{"id": "a", "text": "t", "timestamp": 1, "x": 2}]}]:
-        assert client.post("/v1/documents", json=body).status_code == 422, body
+    for body, field in [({"documents": []}, "documents"),
+                        ({"documents": [{"id": "a", "text": "t"}]}, "timestamp"),
+                        ({"documents": [{"id": "a", "text": "t", "timestamp": 1, "x": 2}]}, "x"),
+                        ({"documents": [{"id": "a", "text": "t" * 10_001, "timestamp": 1}]},
+                         "text"),
+                        ({"documents": [{"id": " ", "text": "t", "timestamp": 1}]}, "id")]:
+        r = client.post("/v1/documents", json=body)
+        assert r.status_code == 422 and field in r.json()["error"]["message"], (body, r.json())
     assert client.get("/v1/alerts", params={"limit": 0}).status_code == 422
 
 
@@ -117,3 +122,11 @@ def test_serve_command_parses_and_refuses_workers():
     args = build_parser().parse_args(["serve", "--workers", "2"])
     with pytest.raises(ConfigError, match="--workers 1"):
         args.func(args)
+
+
+def test_fuzzing_every_route_gives_no_5xx(monitor):
+    from fuzz import fuzz_every_route
+
+    config = ServeConfig(max_wait_ms=0.0, max_chars=300)
+    fuzz_every_route(create_app(routes(monitor, config), config), max_examples=30,
+                     expect={"/v1/score", "/v1/documents", "/v1/alerts", "/health"})

@@ -88,10 +88,15 @@ def test_feedback_is_recorded_and_bad_feedback_is_a_4xx(client, bot):
     assert r.status_code == 200 and r.json() == {"turn_id": turn["turn_id"], "recorded": True}
     row = bot.log.turns("c3")[0]
     assert row["feedback"] == "not_helpful" and row["corrected_intent"] == "card_lost"
-    cases = [({"turn_id": turn["turn_id"]}, "missing_feedback"),
-             ({"turn_id": 999999, "helpful": True}, "invalid_feedback"),
-             ({"turn_id": turn["turn_id"], "corrected_intent": "no_such"}, "invalid_feedback"),
-             ({"turn_id": turn["turn_id"], "helpful": True, "extra": 1}, "invalid_request"),
+    r = client.post("/v1/feedback", json={"turn_id": turn["turn_id"], "new_intent": "card_frozen"})
+    assert r.status_code == 200 and bot.log.turns("c3")[0]["corrected_intent"] == "card_frozen"
+    missing = client.post("/v1/feedback", json={"turn_id": 999999, "helpful": True})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_turn"
+    t = turn["turn_id"]
+    cases = [({"turn_id": t}, "missing_feedback"),
+             ({"turn_id": t, "corrected_intent": "refund", "new_intent": "x"}, "invalid_feedback"),
+             ({"turn_id": t, "corrected_intent": "no_such"}, "invalid_request"),
+             ({"turn_id": t, "helpful": True, "extra": 1}, "invalid_request"),
              ({"turn_id": "x", "helpful": True}, "invalid_request")]
     for body, code in cases:
         r = client.post("/v1/feedback", json=body)
@@ -106,7 +111,9 @@ def test_bad_reply_requests_name_the_field(client):
         assert r.status_code == 422, body
         assert field in r.json()["error"]["message"], r.json()
     r = client.post("/v1/reply", json={"text": "x" * 20_000})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "text_too_long"
+    assert r.status_code == 422 and "text" in r.json()["error"]["message"]
+    r = client.post("/v1/reply", json={"text": "hi", "conversation_id": "  "})
+    assert r.status_code == 422 and "conversation_id" in r.json()["error"]["message"]
 
 
 def test_concurrent_conversations_get_their_own_replies(client, bot):
@@ -136,3 +143,11 @@ def test_model_info_and_the_cli_parser():
 def test_v1_model_names_the_bot(client, bot):
     info = client.get("/v1/model").json()
     assert info["task"] == "support-bot" and sorted(info["intents"]) == sorted(bot.intents)
+
+
+def test_fuzzing_every_route_gives_no_5xx(bot):
+    from fuzz import fuzz_every_route
+
+    config = ServeConfig(max_wait_ms=0.0, max_chars=300)
+    fuzz_every_route(create_app(routes(bot, config), config), max_examples=30,
+                     expect={"/v1/reply", "/v1/feedback", "/v1/model", "/health"})

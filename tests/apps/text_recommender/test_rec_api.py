@@ -47,13 +47,18 @@ def test_bad_requests_are_4xx_naming_the_field(client):
              ("get", {"user": "u", "k": 101}, "k"), ("get", {"user": "u", "diversity": 2}, "diversity"),
              ("post", {}, "query"), ("post", {"query": "x", "items": ["1"]}, "query"),
              ("post", {"query": "   "}, "query"), ("post", {"items": []}, "items"),
-             ("post", {"items": ["no-such-item"]}, "no-such-item"),
              ("post", {"query": "x", "k": "ten"}, "k"), ("post", {"query": "x", "extra": 1}, "extra")]
     for method, data, field in cases:
         r = (client.get("/v1/recommend", params=data) if method == "get"
              else client.post("/v1/recommend", json=data))
         assert r.status_code == 422, (method, data, r.text)
         assert field in r.json()["error"]["message"], (data, r.json())
+
+
+def test_unknown_liked_items_are_a_404(client):
+    r = client.post("/v1/recommend", json={"items": ["no-such-item"]})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_items"
+    assert "no-such-item" in r.json()["error"]["message"]
 
 
 def test_concurrent_users_get_their_own_lists(client, rec):
@@ -77,3 +82,11 @@ def test_model_info_and_cli():
 def test_v1_model(client, rec):
     info = client.get("/v1/model").json()
     assert info["task"] == "text-recommender" and info["items"] == len(rec.catalog.ids)
+
+
+def test_fuzzing_every_route_gives_no_5xx(rec):
+    from fuzz import fuzz_every_route
+
+    config = ServeConfig(max_wait_ms=0.0, max_chars=300)
+    fuzz_every_route(create_app(routes(rec, config), config), max_examples=30,
+                     expect={"/v1/recommend", "/v1/model", "/health"})
