@@ -186,3 +186,27 @@ def rec(rec_dir):
     from text_recommender.service import Recommender
 
     return Recommender.load(rec_dir)
+
+
+# ---------------------------------------------------------------- REST server stand-in
+@pytest.fixture
+def fake_serve(monkeypatch) -> list[dict]:
+    """``domaintune.serving.server.serve`` replaced by an in-process run: the command's
+    ``load()`` builds its routes, the app answers ``/ready``, ``/v1/model`` and its spec, then
+    shuts down (lifespan drained). For tests that run ``... serve`` commands as written."""
+    from fastapi.testclient import TestClient
+
+    from domaintune.serving import ServeConfig, create_app
+
+    calls: list[dict] = []
+
+    def serve(load, config=None, **kwargs):
+        config = config or ServeConfig()
+        with TestClient(create_app(load(), config)) as client:
+            calls.append({"config": config, "ready": client.get("/ready").status_code,
+                          "model": client.get("/v1/model").json(),
+                          "paths": sorted(client.get("/openapi.json").json()["paths"])})
+        return {"url": config.url, "stopped_by": None}
+
+    monkeypatch.setattr("domaintune.serving.server.serve", serve)
+    return calls

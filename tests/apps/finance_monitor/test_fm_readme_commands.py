@@ -29,13 +29,13 @@ def test_the_readmes_have_the_monitor_commands():
         programs = {" ".join(c[:2]) for c in readme_commands(ROOT / name)}
         assert {"finance-monitor score", "finance-monitor alerts", "finance-monitor evaluate",
                 "finance-monitor deliver", "finance-monitor watch",
-                "finance-monitor demo"} <= programs, name
+                "finance-monitor demo", "finance-monitor serve"} <= programs, name
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not packaged_model_available(), reason="needs the packaged MiniLM")
 @pytest.mark.parametrize("readme", READMES)
-def test_readme_monitor_commands_run_as_written(readme, tmp_path, monkeypatch, capsys):
+def test_readme_monitor_commands_run_as_written(readme, tmp_path, monkeypatch, capsys, fake_serve):
     import gradio as gr
 
     from domaintune.cli import main as domaintune_main
@@ -72,3 +72,6 @@ def test_readme_monitor_commands_run_as_written(readme, tmp_path, monkeypatch, c
     assert json.loads(ran["evaluate"].out)["accuracy"] > 0.6
     assert json.loads(ran["watch"].out)["documents"] == 20
     assert launched
+    # `serve` ran as written, in process: its routes loaded and answered
+    assert [(c['config'].port, c['ready']) for c in fake_serve] == [(8002, 200)]
+    assert set(['/v1/score', '/v1/documents', '/v1/alerts']) <= set(fake_serve[0]['paths'])

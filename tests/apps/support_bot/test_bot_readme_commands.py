@@ -37,13 +37,13 @@ def test_the_readmes_have_the_bot_commands():
         commands = readme_commands(ROOT / name)
         programs = {c[0] + " " + c[1] for c in commands}
         assert {"support-bot train", "support-bot chat", "support-bot evaluate",
-                "support-bot retrain", "support-bot demo", "support-bot handoffs"} <= programs, name
+                "support-bot retrain", "support-bot demo", "support-bot handoffs", "support-bot serve"} <= programs, name
 
 
 @pytest.mark.slow  # two trainings with the packaged MiniLM: about a minute each on 2 cores
 @needs_minilm
 @pytest.mark.parametrize("readme", READMES)
-def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatch, capsys):
+def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatch, capsys, fake_serve):
     import gradio as gr
 
     from domaintune.cli import main as domaintune_main
@@ -77,3 +77,6 @@ def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatc
     retrain = json.loads(by_command["retrain"].out)
     assert retrain["version"] == 2 and retrain["n_examples"] == 2
     assert launched and (tmp_path / "models" / "bot-v2" / "bot.json").is_file()
+    # `serve` ran as written, in process: its routes loaded and answered
+    assert [(c['config'].port, c['ready']) for c in fake_serve] == [(8001, 200)]
+    assert set(['/v1/reply', '/v1/feedback']) <= set(fake_serve[0]['paths'])

@@ -26,13 +26,13 @@ def test_the_readmes_have_the_recommender_commands():
     for name in READMES:
         programs = {" ".join(c[:2]) for c in readme_commands(ROOT / name)}
         assert {"text-recommender split", "text-recommender fit", "text-recommender evaluate",
-                "text-recommender recommend", "text-recommender demo"} <= programs, name
+                "text-recommender recommend", "text-recommender demo", "text-recommender serve"} <= programs, name
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not packaged_model_available(), reason="needs the packaged MiniLM")
 @pytest.mark.parametrize("readme", READMES)
-def test_readme_recommender_commands_run_as_written(readme, tmp_path, monkeypatch, capsys):
+def test_readme_recommender_commands_run_as_written(readme, tmp_path, monkeypatch, capsys, fake_serve):
     import gradio as gr
 
     from text_recommender.cli import main
@@ -56,6 +56,9 @@ def test_readme_recommender_commands_run_as_written(readme, tmp_path, monkeypatc
     first = [json.loads(line) for line in ran["recommend"][0].out.splitlines()]
     assert len(first) == 5 and all(r["explanation"] for r in first)
     assert launched
+    # `serve` ran as written, in process: its routes loaded and answered
+    assert [(c['config'].port, c['ready']) for c in fake_serve] == [(8003, 200)]
+    assert set(['/v1/recommend']) <= set(fake_serve[0]['paths'])
     if readme.startswith("apps/"):
         block = re.search(r"```python\n(.*?)```", (ROOT / readme).read_text(), flags=re.S)
         exec(compile(block.group(1), readme, "exec"), {})
