@@ -120,7 +120,8 @@ class _Snapshot:
 class _State:
     """What one model object holds: the snapshot of its weights, their key, the twin, a failure."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards the fields
+    build_lock: threading.Lock = field(default_factory=threading.Lock)  # one export at a time
     snapshot: _Snapshot | None = None
     key: str | None = None
     twin: Any = None
@@ -201,10 +202,12 @@ def _install_hooks() -> None:
         return
     from torch.nn.modules import module
 
-    _HOOKS.extend(register(_count_registration) for register in (
-        module.register_module_module_registration_hook,
-        module.register_module_parameter_registration_hook,
-        module.register_module_buffer_registration_hook))
+    with _STATES_LOCK:
+        if not _HOOKS:
+            _HOOKS.extend(register(_count_registration) for register in (
+                module.register_module_module_registration_hook,
+                module.register_module_parameter_registration_hook,
+                module.register_module_buffer_registration_hook))
 
 
 def _tensors(spec: TwinSpec) -> list[tuple[weakref.ref, int, int]] | None:
@@ -390,20 +393,33 @@ def select(model: Any, n_texts: int, backend: str | Runtime = "auto") -> Any:
     if not auto and not _have_onnxruntime():
         raise BackendError("backend='onnx' needs onnxruntime, which is not installed; pip "
                            "install onnxruntime, or pass backend='torch'")
+    from .export import MANIFEST_FILE
+
     state = _state(model)
-    with state.lock:
+    with state.lock:  # short: checks only
         _refresh(state, spec)
         if state.twin is not None:
             return state.twin
         if auto and state.failed:
             return None
-        from .export import MANIFEST_FILE
-
         directory = _directory(state, spec)
         if auto and n_texts < AUTO_EXPORT_MIN_TEXTS and not (directory / MANIFEST_FILE).is_file():
             return None
+    # building takes seconds: other threads meanwhile run on PyTorch under auto (same
+    # outputs) and wait for this build under onnx
+    if not state.build_lock.acquire(blocking=not auto):
+        return None
+    try:
+        with state.lock:
+            _refresh(state, spec)
+            if state.twin is not None:  # built by the thread this one waited for
+                return state.twin
+            if auto and state.failed:
+                return None
+            directory = _directory(state, spec)
+            key = state.key
         try:
-            state.twin = _build(spec, directory)
+            twin = _build(spec, directory)
         except Exception as exc:  # tracing, ONNX Runtime and the file system raise many types
             reason = f"{type(exc).__name__}: {str(exc)[:300]}"
             if not auto:
@@ -411,13 +427,20 @@ def select(model: Any, n_texts: int, backend: str | Runtime = "auto") -> Any:
                     f"backend='onnx': cannot build the ONNX twin of this {spec.kind} in "
                     f"{directory} ({reason}); set {CACHE_ENV} to a writable directory, or pass "
                     "backend='torch' (or 'auto', which falls back to PyTorch)") from exc
-            state.failed = reason
+            with state.lock:
+                if state.key == key:
+                    state.failed = reason
             logger.warning("backend='auto': cannot build the ONNX twin of this %s in %s (%s); "
                            "running on PyTorch (same outputs). Set %s to a writable directory, "
                            "or pass backend='torch' to skip the attempt", spec.kind, directory,
                            reason, CACHE_ENV)
             return None
-        return state.twin
+        with state.lock:
+            if state.key == key:  # the weights did not change while it was built
+                state.twin = twin
+        return twin
+    finally:
+        state.build_lock.release()
 
 
 def onnx_twin(model: Any) -> Any:

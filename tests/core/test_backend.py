@@ -79,7 +79,7 @@ def test_biencoder_outputs_equal_across_backends(tiny_model):
 
 
 def test_auto_uses_torch_for_small_calls_and_onnx_from_the_threshold(saved, monkeypatch):
-    assert be.AUTO_EXPORT_MIN_TEXTS == 1000  # the documented default (module doc, README)
+    assert be.AUTO_EXPORT_MIN_TEXTS == 1000  # the documented default (domaintune.backend)
     monkeypatch.setattr(be, "AUTO_EXPORT_MIN_TEXTS", 8)
     clf = TextClassifier.load(saved)
     small = (TEXTS * 2)[:7]
@@ -92,6 +92,22 @@ def test_auto_uses_torch_for_small_calls_and_onnx_from_the_threshold(saved, monk
     fresh = TextClassifier.load(saved)  # a new object: a small call finds the cached twin
     fresh.predict(["hello"])
     assert be.current_backend(fresh) == "onnx"
+
+
+def test_threads_share_one_export(saved, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    exports = []
+    original = TextClassifier.export_onnx
+    monkeypatch.setattr(TextClassifier, "export_onnx",
+                        lambda self, d, **kw: exports.append(d) or original(self, d, **kw))
+    clf = TextClassifier.load(saved)
+    reference = clf.predict_proba(TEXTS, backend="torch")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(TEXTS, backend="onnx"), range(4)))
+    assert len(exports) == 1
+    for probs in results:
+        np.testing.assert_allclose(probs, reference, atol=1e-4)
 
 
 def test_a_gpu_model_and_use_backend_torch_stay_on_pytorch(saved, monkeypatch):
