@@ -23,10 +23,12 @@ The cache is ``$DOMAINTUNE_CACHE/onnx/<key>/`` (default ``$XDG_CACHE_HOME/domain
 ``~/.cache/domaintune``); ``<key>`` is a hash of the weights and those settings, so a twin is
 never used for weights it was not exported from. Entries are ordinary export directories
 (``model.onnx``, tokenizer, ``onnx.json``), written atomically; delete the folder to free the
-space (an entry is about the size of the weights: 87 MB for MiniLM).
+space (an entry is about the size of the weights: 87 MB for MiniLM; nothing is evicted
+automatically). A twin in memory holds a second copy of the weights. Choosing costs ~0.1 ms a
+call; the key (a hash of the weights, ~0.03-0.3 s for MiniLM) is computed once per weight state.
 
-Why ``AUTO_EXPORT_MIN_TEXTS = 1000``: see the constant; ``benchmarks/bench_backend.py``
-measures it.
+Why :data:`AUTO_EXPORT_MIN_TEXTS` is 1,000: see the constant (measured with
+``benchmarks/bench_backend.py``).
 
 Example:
     >>> clf.predict(["where is my card?"], backend="onnx")  # doctest: +SKIP
@@ -59,14 +61,18 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "DOMAINTUNE_CACHE"
 #: Under ``backend="auto"``, a model without a twin gets one (exported into the cache) when one
-#: call has at least this many texts; smaller calls run on PyTorch. Measured with
-#: ``benchmarks/bench_backend.py`` on the packaged MiniLM classifier (2 CPU cores): exporting
-#: costs about as long as PyTorch takes for a few hundred texts, and the fp32 twin is ~1.8x
-#: faster only for small batches (at ``batch_size=64`` the two are about equal), so one call
-#: hardly ever repays the export by itself. The threshold keeps one-off scripts and small
-#: requests on PyTorch and gives the twin to batch jobs (the finance monitor's 2,000-text chunks,
-#: a catalogue to embed), whose later calls and later processes then use it. Build it up front
-#: with :func:`onnx_twin` where every call counts (a service).
+#: call has at least this many texts; smaller calls run on PyTorch (until a twin exists).
+#: ``benchmarks/bench_backend.py``, packaged MiniLM classifier (77 labels), BANKING77 texts,
+#: ``batch_size=64``, 2 shared CPU cores (load average 4-7, 2026-12-01): building the twin
+#: (key + export + parity check + load) takes 11-19 s; the twin then saves 1.6 s on a 256-text
+#: call (PyTorch 7.4 s, ONNX 5.7 s: 11 such calls repay it) and 14.3 s on a 1,000-text call
+#: (37.4 s vs 23.1 s: the call repays the export by itself), and 0.58 s on one text (PyTorch's
+#: threads suffer most on a busy CPU). On a quiet machine (RESULTS.md, ONNX export) the export
+#: takes ~1.6 s and the twin is 1.8x faster for one text but no faster in batches of 64, so a
+#: 1,000-text call (~1.7 s on PyTorch) pays at most about as much again once, and later calls
+#: and processes reuse the twin. Below 1,000 texts the first call could cost several times a
+#: PyTorch call; build the twin up front with :func:`onnx_twin` where every call counts (a
+#: service), or pass ``backend="onnx"``.
 AUTO_EXPORT_MIN_TEXTS = 1000
 CACHE_FORMAT = 1  # part of every key: bump it when the twin's layout or meaning changes
 BACKENDS = tuple(r.value for r in Runtime)
