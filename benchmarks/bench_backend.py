@@ -6,7 +6,7 @@ Usage:
 
 Builds a classifier on the packaged MiniLM (BANKING77's 77 labels; the head stays as built:
 speed does not depend on it), then measures in a fresh cache (a temporary
-``DOMAINTUNE_CACHE``):
+``DOMAINTUNE_CACHE``, removed at the end):
 
 - the cold first ``backend="onnx"`` call: key (hash of the weights) + export + parity check +
   load, i.e. what ``auto`` pays once when a call reaches the threshold; then loading the twin
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -65,7 +66,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    os.environ["DOMAINTUNE_CACHE"] = tempfile.mkdtemp(prefix="bench-backend-")
+    cache = tempfile.mkdtemp(prefix="bench-backend-")
+    os.environ["DOMAINTUNE_CACHE"] = cache
+    try:
+        run(sizes, args.repeats)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)  # the twin: ~87 MB
+
+
+def run(sizes: list[int], repeats: int) -> None:
 
     import torch
 
@@ -117,7 +126,7 @@ def main() -> None:
     for n in sizes:
         batch = texts[:n]
         for backend in ("torch", "onnx"):
-            reps = 50 if n == 1 else args.repeats
+            reps = 50 if n == 1 else repeats
             seconds = median_seconds(lambda b=backend, x=batch: clf.predict_proba(x, backend=b), reps)
             result[f"{backend}_{n}_seconds"] = round(seconds, 4)
             result[f"{backend}_{n}_texts_per_s"] = round(n / seconds, 1)
