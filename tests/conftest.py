@@ -98,6 +98,12 @@ def _private_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("DOMAINTUNE_REGISTRY", f"sqlite:///{tmp_path / 'registry.db'}")
 
 
+@pytest.fixture(autouse=True)
+def _private_onnx_cache(tmp_path, monkeypatch):
+    """ONNX twins (domaintune.backend) go to the test's own cache, never the home directory."""
+    monkeypatch.setenv("DOMAINTUNE_CACHE", str(tmp_path / "domaintune-cache"))
+
+
 def train_tiny_classifier(model_dir, *, max_length: int = 32, temperature: float = 1.0):
     """A `full`-trained 3-label classifier on the tiny BERT (seconds), with a set temperature."""
     from domaintune import TextClassifier, TextDataset, TrainingConfig

@@ -81,9 +81,10 @@ class DetectionMethod(str, enum.Enum):
 
 
 class Backend(str, enum.Enum):
-    """How the monitor runs a model given as a training directory: ``auto`` (what the directory
-    is: a model directory runs with PyTorch, an ONNX export with ONNX Runtime), ``torch`` or
-    ``onnx`` (the model must be an ONNX export: ``domaintune export``)."""
+    """How the monitor runs a model: ``auto`` (an ONNX export with ONNX Runtime; a model
+    directory picks per call between PyTorch and its fp32 ONNX twin, see
+    ``domaintune.backend``), ``torch`` (a model directory, on PyTorch) or ``onnx`` (an export,
+    or a model directory's ONNX twin, exported into the cache on first use)."""
 
     AUTO = "auto"
     TORCH = "torch"

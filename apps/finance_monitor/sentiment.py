@@ -116,10 +116,14 @@ class SentimentScorer:
         labels: ``sentiment.labels`` overrides.
         batch_size: texts per model call.
         max_chars: characters of a text given to the model.
+        backend: ``auto``, ``torch`` or ``onnx``, passed to a ``TextClassifier``'s
+            ``predict_proba`` (``onnx``/``auto``: its fp32 ONNX twin, see
+            :mod:`domaintune.backend`; an ``OnnxTextClassifier`` already is ONNX).
     """
 
     def __init__(self, model: Any, labels: Mapping[str, str] | None = None, *,
-                 batch_size: int = 256, max_chars: int = 2000, where: str = "the sentiment model"):
+                 batch_size: int = 256, max_chars: int = 2000, where: str = "the sentiment model",
+                 backend: str = "auto"):
         if getattr(model, "multi_label", False):
             raise ConfigError(f"expected a single-label sentiment classifier, found {where} is "
                               "multi-label; train it without multi_label")
@@ -128,6 +132,9 @@ class SentimentScorer:
         self.mapping = polarity_map(self.labels, labels, where=where)
         self.batch_size = batch_size
         self.max_chars = max_chars
+        # a PyTorch classifier picks its backend per call; other models (ONNX exports, test
+        # doubles) take no backend argument
+        self._options = {"backend": backend} if type(model).__name__ == "TextClassifier" else {}
         self._columns = {p: np.array([self.mapping[lab] == p for lab in self.labels], dtype=float)
                          for p in POLARITIES}
 
@@ -141,7 +148,8 @@ class SentimentScorer:
                               "or set sentiment.model in the monitor config")
         loaded = load_text_model(source, config.backend.value, what="sentiment model")
         return cls(loaded, config.labels, batch_size=config.batch_size,
-                   max_chars=config.max_chars, where=f"the sentiment model {source}")
+                   max_chars=config.max_chars, where=f"the sentiment model {source}",
+                   backend=config.backend.value)
 
     def score(self, texts: Sequence[str]) -> SentimentBatch:
         """Probabilities, polarity, and score of each text."""
@@ -152,8 +160,9 @@ class SentimentScorer:
         # identical texts in a batch (retweets, one post tagged for several tickers: 31% of the
         # StockNet stream) are scored once
         unique, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
-        probs = np.atleast_2d(np.asarray(self.model.predict_proba(list(unique), self.batch_size),
-                                         dtype=float))[inverse.reshape(-1)]
+        probs = np.atleast_2d(np.asarray(
+            self.model.predict_proba(list(unique), self.batch_size, **self._options),
+            dtype=float))[inverse.reshape(-1)]
         top = probs.argmax(axis=1)
         model_label = [self.labels[i] for i in top]
         p = {pol: probs @ col for pol, col in self._columns.items()}
@@ -198,8 +207,9 @@ def load_text_model(source: str, backend: str, *, what: str) -> Any:
     """A text classifier (PyTorch or ONNX) from a directory or registered name.
 
     Raises:
-        ConfigError: the directory holds another kind of model, or ``backend="onnx"`` was asked
-            for a PyTorch model directory (says how to export it).
+        ConfigError: the directory holds another kind of model, or ``backend="torch"`` was
+            asked for an ONNX export (a model directory with ``backend="onnx"`` runs on its
+            fp32 ONNX twin, built by the core on first use).
     """
     import domaintune
 
@@ -208,10 +218,6 @@ def load_text_model(source: str, backend: str, *, what: str) -> Any:
     if kind not in ("TextClassifier", "OnnxTextClassifier"):
         raise ConfigError(f"expected a text classifier as the {what}, found {source} holds a "
                           f"{kind}; train one with `domaintune train` (task: classification)")
-    if backend == "onnx" and kind != "OnnxTextClassifier":
-        raise ConfigError(f"sentiment.backend is onnx, but {source} is a PyTorch model directory; "
-                          f"export it (domaintune export {source} --output {source}-onnx) and pass "
-                          "the export directory, or set sentiment.backend: auto")
     if backend == "torch" and kind == "OnnxTextClassifier":
         raise ConfigError(f"sentiment.backend is torch, but {source} is an ONNX export; pass the "
                           "model directory it was exported from, or set sentiment.backend: auto")

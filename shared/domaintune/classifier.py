@@ -401,16 +401,37 @@ class TextClassifier:
         return result
 
     # ------------------------------------------------------------------ inference
-    def predict_proba(self, texts: str | Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Calibrated probabilities: ``(n_labels,)`` for one string, ``(n, n_labels)`` for a list."""
+    def predict_proba(self, texts: str | Sequence[str], batch_size: int = 64, *,
+                      backend: str = "auto") -> np.ndarray:
+        """Calibrated probabilities: ``(n_labels,)`` for one string, ``(n, n_labels)`` for a list.
+
+        Args:
+            texts: one text or a list.
+            batch_size: texts per forward pass.
+            backend: ``auto`` (the faster of PyTorch and the model's fp32 ONNX twin),
+                ``torch`` or ``onnx``; same outputs either way (see :mod:`domaintune.backend`).
+
+        Example:
+            >>> clf.predict_proba(["where is my card?"], backend="onnx").shape  # doctest: +SKIP
+            (1, 77)
+        """
+        from .backend import select
+
         batch, single = text_batch(texts, "texts to classify")
-        probs = probabilities(self._logits(batch, batch_size), self.temperature, self.multi_label)
+        twin = select(self, len(batch), backend) if batch else None
+        if twin is not None:
+            probs = twin.predict_proba(batch, batch_size)
+        else:
+            probs = probabilities(self._logits(batch, batch_size), self.temperature,
+                                  self.multi_label)
         return probs[0] if single else probs
 
-    def predict(self, texts: str | Sequence[str], batch_size: int = 64):
-        """Label(s) for one string or a list (multi-label: a list of labels per text)."""
+    def predict(self, texts: str | Sequence[str], batch_size: int = 64, *,
+                backend: str = "auto"):
+        """Label(s) for one string or a list (multi-label: a list of labels per text);
+        ``backend`` as for :meth:`predict_proba`."""
         batch, single = text_batch(texts, "texts to classify")
-        probs = self.predict_proba(batch, batch_size)
+        probs = self.predict_proba(batch, batch_size, backend=backend)
         out = decide(probs, self.labels, self.multi_label, self.threshold)
         return out[0] if single else out
 
@@ -478,6 +499,21 @@ class TextClassifier:
             info={"labels": self.labels, "multi_label": self.multi_label,
                   "temperature": self.temperature, "threshold": self.threshold,
                   "base_model": self.base_model})
+
+    def _backend_spec(self):
+        """What :mod:`domaintune.backend` needs to build, key and load this model's ONNX twin."""
+        from .backend import TwinSpec
+        from .export import OnnxTextClassifier
+
+        return TwinSpec(
+            kind=OnnxTextClassifier.KIND, module=self.model, device=self.device,
+            tokenizer=self.tokenizer,
+            settings={"labels": self.labels, "multi_label": self.multi_label,
+                      "temperature": self.temperature, "threshold": self.threshold,
+                      "max_length": self.max_length, "pooling": [self.model.pooling.mode,
+                                                                 self.model.pooling.normalize]},
+            export=lambda directory: self.export_onnx(directory, quantize=False),
+            load=OnnxTextClassifier.load)
 
     def _int8_holdout(self) -> dict[str, Any]:
         """The stored validation texts (and, single-label, their label indices) for the int8

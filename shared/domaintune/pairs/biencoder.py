@@ -139,24 +139,33 @@ class BiEncoder:
 
     # ------------------------------------------------------------------ inference
     def encode(
-        self, texts: str | Sequence[str], batch_size: int = 64, progress: bool = False
+        self, texts: str | Sequence[str], batch_size: int = 64, progress: bool = False, *,
+        backend: str = "auto",
     ) -> np.ndarray:
         """L2-normalised float32 embeddings: ``(dim,)`` for one string, ``(n, dim)`` for a list.
 
         Args:
             texts: one text or a list of texts (queries and passages alike).
             batch_size: texts per forward pass.
-            progress: show a progress bar.
+            progress: show a progress bar (PyTorch only).
+            backend: ``auto`` (the faster of PyTorch and the encoder's fp32 ONNX twin),
+                ``torch`` or ``onnx``; same vectors either way (see :mod:`domaintune.backend`).
 
         Example:
             >>> enc.encode(["where is my refund?", "card lost"]).shape  # doctest: +SKIP
             (2, 384)
         """
+        from ..backend import select
+
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         check_texts(batch, "texts to encode")
         if not batch:
             return np.zeros((0, self.dim), dtype=np.float32)
+        twin = select(self, len(batch), backend)
+        if twin is not None:
+            out = twin.encode(batch, batch_size)
+            return out[0] if single else out
         out = self.model.encode(batch, batch_size=batch_size, show_progress_bar=progress,
                                 convert_to_numpy=True, normalize_embeddings=True)
         out = np.asarray(out, dtype=np.float32)
@@ -240,7 +249,10 @@ class BiEncoder:
                 show_progress_bar=False)
         else:
             loss = MultipleNegativesRankingLoss(self.model, scale=cfg.scale)
-        before = self.evaluate(validation) if validation is not None else None
+        from ..backend import use_backend
+
+        with use_backend("torch"):  # the weights are about to change: no ONNX twin for them
+            before = self.evaluate(validation) if validation is not None else None
         start = time.perf_counter()
         run = run_trainer(self.model, dataset, loss, cfg, cross_encoder=False, no_duplicates=True)
         self._fingerprint = None
@@ -309,6 +321,20 @@ class BiEncoder:
             kind=OnnxBiEncoder.KIND, quantize=quantize, overwrite=overwrite,
             info={"base_model": self.base_model, "dim": self.dim,
                   "fingerprint": self.fingerprint + ("-int8" if quantize else "")})
+
+    def _backend_spec(self):
+        """What :mod:`domaintune.backend` needs to build, key and load this encoder's ONNX twin."""
+        from ..backend import TwinSpec
+        from ..export import OnnxBiEncoder
+
+        modules = [type(m).__name__ for m in self.model]
+        modules += [m.get_config_dict() for m in list(self.model)[1:] if hasattr(m, "get_config_dict")]
+        return TwinSpec(
+            kind=OnnxBiEncoder.KIND, module=self.model, device=self.model.device,
+            tokenizer=self.model.tokenizer,
+            settings={"max_length": self.max_length, "modules": modules},
+            export=lambda directory: self.export_onnx(directory, quantize=False),
+            load=OnnxBiEncoder.load)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
