@@ -29,13 +29,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(base: str, proc: subprocess.Popen, log) -> None:
+def wait_ready(base: str, proc: subprocess.Popen, log, headers: dict | None = None) -> None:
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/ready", timeout=1, headers=headers).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -166,3 +166,67 @@ def test_a_port_in_use_is_a_clear_error(model_dir):
     assert result.returncode == 2, result.stderr[-2000:]
     assert (f"error: the server could not start on http://127.0.0.1:{port} (see uvicorn's error "
             "above): is the port in use? pass another --port") in result.stderr
+
+
+def _readme_serving_blocks() -> tuple[list[str], list[str], str]:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Serving (REST)\n", 1)[1].split("\n## ", 1)[0]
+    bash = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    python = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+
+    def lines(block: str) -> list[str]:
+        joined = re.sub(r"\\\n\s*", " ", block)
+        return [re.sub(r"\s+#.*$", "", line).strip() for line in joined.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+
+    return lines(bash[0]), lines(bash[1]), python
+
+
+def test_the_readme_serving_section_runs_as_written(model_dir, tmp_path):
+    """The README's serve commands (its model path and port swapped for the tiny export and a
+    free port; the public --host for loopback), its curl lines and its Python client."""
+    import shlex
+
+    clf, path = model_dir
+    servers, curls, client_code = _readme_serving_blocks()
+    assert len(servers) == 2 and len(curls) == 2
+    for n, line in enumerate(servers):
+        port = free_port()
+        argv = shlex.split(line)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        while "=" in argv[0]:  # VAR=value prefixes
+            name, value = argv.pop(0).split("=", 1)
+            env[name] = value
+        assert argv[:3] == ["domaintune", "serve", "models/intents-onnx"], line
+        argv = [sys.executable, "-m", "domaintune.cli", "serve", str(path),
+                *(a if a not in ("0.0.0.0",) else "127.0.0.1" for a in argv[3:])]
+        argv[argv.index("--port") + 1] = str(port)
+        log = tmp_path / f"server{n}.log"
+        with log.open("w") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            key = env.get("DOMAINTUNE_API_KEY") if n else None
+            wait_ready(base, proc, log, headers={"X-API-Key": key} if key else None)
+            curl = shlex.split(curls[n].replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
+            out = subprocess.run(curl, capture_output=True, text=True, timeout=30, check=True).stdout
+            labels = [p["label"] for p in json.loads(out)["predictions"]]
+            texts = json.loads(curl[curl.index("-d") + 1])
+            assert labels == clf.predict(texts.get("texts") or [texts["text"]])
+            if n == 0:  # the Python client, as written
+                code = client_code.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+                script = tmp_path / "client.py"
+                script.write_text(code)
+                printed = subprocess.run([sys.executable, str(script)], capture_output=True,
+                                         text=True, timeout=60, check=True).stdout.split()
+                assert printed[0] == clf.predict(["where is my refund?"])[0]
+            else:  # the key is required
+                assert httpx.post(f"{base}/v1/predict", json={"text": "hi"},
+                                  timeout=10).status_code == 401
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        assert proc.returncode == 0, log.read_text()[-2000:]
