@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domaintune.serving import MicroBatcher, Routes, ServeConfig, TextsRequest, texts_of
 from domaintune.serving.calls import call
+from domaintune.serving.schemas import TEXT_PATTERN
 
 from .alerts import _json_safe
 from .records import RowIssues, document_from_mapping
@@ -47,7 +48,7 @@ def documents_request(config: ServeConfig) -> type[BaseModel]:
 
     class DocumentIn(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        id: str = Field(..., min_length=1, max_length=500, pattern=r"\S")
+        id: str = Field(..., min_length=1, max_length=500, pattern=TEXT_PATTERN)
         text: str = Field(..., max_length=config.max_chars,
                           description="an empty text is skipped and counted (missing_text)")
         timestamp: str | float | int = Field(

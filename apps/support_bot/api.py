@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, error_response
 from domaintune.serving.calls import call
+from domaintune.serving.schemas import TEXT_PATTERN
 
 from .service import SupportBot
 
 MAX_CONVERSATION_ID = 200
-NOT_BLANK = r"\S"  # at least one non-space character
 
 
 def reply_request(config: ServeConfig) -> type[BaseModel]:
@@ -30,7 +30,7 @@ def reply_request(config: ServeConfig) -> type[BaseModel]:
 
         model_config = ConfigDict(extra="forbid")
         conversation_id: str | None = Field(
-            None, min_length=1, max_length=MAX_CONVERSATION_ID, pattern=NOT_BLANK,
+            None, min_length=1, max_length=MAX_CONVERSATION_ID, pattern=TEXT_PATTERN,
             description="any id of the conversation (a session or ticket id); omit it to start "
                         "one")
         text: str = Field(..., max_length=config.max_chars,
@@ -77,7 +77,7 @@ def feedback_request(intents: list[str]) -> type[BaseModel]:
         turn_id: int = Field(..., ge=1, le=2**63 - 1)
         helpful: bool = Field(None, description="whether the reply helped")
         corrected_intent: Intent = Field(None, description="the right intent, one the bot knows")
-        new_intent: str = Field(None, min_length=1, max_length=200, pattern=NOT_BLANK,
+        new_intent: str = Field(None, min_length=1, max_length=200, pattern=TEXT_PATTERN,
                                 description="the right intent, one the bot does not know yet")
 
     return FeedbackRequest

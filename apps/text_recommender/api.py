@@ -17,14 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domaintune.errors import DataError
 from domaintune.serving import ApiError, MicroBatcher, Routes, ServeConfig, error_response
+from domaintune.serving.schemas import TEXT_PATTERN
 
 from .data import normalize_id
 from .service import Recommender, UnknownItemError
 
 MAX_K = 100
 MAX_ITEMS = 200
-NOT_BLANK = r"\S"  # at least one non-space character
-ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 
 
 def recommend_request(config: ServeConfig) -> type[BaseModel]:
@@ -35,7 +35,7 @@ def recommend_request(config: ServeConfig) -> type[BaseModel]:
 
         model_config = ConfigDict(extra="forbid", json_schema_extra={
             "oneOf": [{"required": ["query"]}, {"required": ["items"]}]})
-        query: str = Field(None, min_length=1, max_length=config.max_chars, pattern=NOT_BLANK,
+        query: str = Field(None, min_length=1, max_length=config.max_chars, pattern=TEXT_PATTERN,
                            description="what the user likes, in words")
         items: list[ItemId] = Field(None, min_length=1, max_length=MAX_ITEMS,
                                     description="liked item ids")
@@ -100,7 +100,7 @@ def routes(rec: Recommender, config: ServeConfig | None = None) -> Routes:
     @router.get("/v1/recommend", response_model=RecommendResponse,
                 summary="a user's top-k items, with explanations")
     async def recommend_user(user: str = Query(..., min_length=1, max_length=200,
-                                               pattern=NOT_BLANK),
+                                               pattern=TEXT_PATTERN),
                              k: int = Query(10, ge=1, le=MAX_K),
                              diversity: float | None = Query(None, ge=0.0, le=1.0)
                              ) -> dict[str, Any]:

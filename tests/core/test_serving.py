@@ -758,3 +758,14 @@ def test_an_apps_routes_hook_gets_the_service_and_the_server_config(monkeypatch,
         assert c.post("/v1/score", json={"texts": ["a"] * 3}).json()["error"]["code"] \
             == "too_many_texts"
         assert c.get("/v1/model").json() == {"name": "fake_app", "path": str(tmp_path)}
+
+
+def test_probes_answer_head_and_made_up_methods_or_query_parameters_do_not_leak_into_metrics():
+    cfg = ServeConfig()
+    with client(model_routes(FakeClassifier(), cfg), cfg) as c:
+        assert c.head("/health").status_code == 200 and c.head("/ready").status_code == 200
+        assert c.request("X4A18C3AA", "/health").status_code == 405
+        r = c.get("/health", params={"verbos": 1})
+        assert r.status_code == 422 and r.json()["error"]["message"].startswith("verbos (query)")
+        text = c.get("/metrics").text
+    assert 'method="other"' in text and "X4A18C3AA" not in text

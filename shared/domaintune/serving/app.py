@@ -39,7 +39,7 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -280,7 +280,7 @@ class _Observe:
         finally:
             self.metrics.inflight.dec()
             self.metrics.observe_request(self.route_of(str(scope.get("path", ""))),
-                                         str(scope.get("method", "")), status,
+                                         _method_label(scope.get("method")), status,
                                          time.perf_counter() - start)
 
 
@@ -291,6 +291,32 @@ def error_response(description: str) -> dict[str, Any]:
     ``@router.post("/v1/feedback", responses={404: error_response("no such turn")})``."""
     return {"description": description,
             "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+
+
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+def _method_label(method: Any) -> str:
+    """The request method as a metrics label: a client's made-up method is ``other`` (labels
+    from client input would grow ``/metrics`` without bound)."""
+    return method if method in _METHODS else "other"
+
+
+def _strict_query(request: Request) -> None:
+    """Unknown query parameters are a 422 naming them (as unknown body fields are), with the
+    closest known one: ``?tickr=AAPL`` must not silently return everything."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = [p.alias for p in dependant.query_params]
+    for name in request.query_params:
+        if name not in known:
+            from ..errors import closest
+
+            raise ApiError(422, "invalid_request",
+                           f"{name} (query): unknown parameter{closest(name, known)}; "
+                           f"this route takes {known or 'no query parameters'}")
 
 
 def _document_errors(routes: Sequence[Any]) -> None:
@@ -358,11 +384,14 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
             yield
         finally:  # uvicorn drained the in-flight requests; drain what they queued, then close
             app.state.serving = False
+            stopped = True
             for batcher in batchers:
                 if not await batcher.stop(timeout=config.graceful_timeout_s):
-                    logger.warning("batcher %r did not finish within %gs", batcher.name,
+                    stopped = False
+                    logger.warning("batcher %r did not finish within %gs; the services are "
+                                   "left open (the process exits)", batcher.name,
                                    config.graceful_timeout_s)
-            for service in services:
+            for service in services if stopped else ():
                 if service.close is not None:
                     try:
                         service.close()
@@ -370,6 +399,7 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
                         logger.exception("closing %s failed", service.name)
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(_strict_query)],
                   description="domaintune REST API: every error is "
                               '`{"error": {"code": ..., "message": ...}}`.')
     app.state.serving = False
@@ -433,8 +463,7 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
         return {"status": "ok"}
 
     @app.get("/ready", tags=["operations"], summary="Readiness: the model is loaded and running",
-             responses={503: {"description": "Not ready (`not_ready`)",
-                              "content": {"application/json": {"schema": _ERROR_SCHEMA}}}})
+             responses={503: error_response("Not ready (`not_ready`)")})
     async def ready() -> Any:
         problems = [s.name for s in services if not _service_ready(s)]
         if not app.state.serving or problems:
@@ -442,6 +471,10 @@ def create_app(routes: Routes | Sequence[Routes], config: ServeConfig | None = N
                           f"not ready: {', '.join(problems) or 'the server'} is starting or "
                           "shutting down; retry in a moment")
         return {"status": "ready"}
+
+    # HEAD on the probes too (load balancers often probe with it); not in the spec
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+    app.add_api_route("/ready", ready, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
              response_class=Response)

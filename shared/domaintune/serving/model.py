@@ -160,14 +160,27 @@ def _metrics(model: Any, record: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- batch functions
+def _torch_backend(method: Any) -> dict[str, Any]:
+    """``backend="torch"`` for a PyTorch model's method (a model directory is served with
+    PyTorch, as ``/v1/model`` says; an ONNX export directory serves with ONNX Runtime)."""
+    import inspect
+
+    try:
+        return {"backend": "torch"} if "backend" in inspect.signature(method).parameters else {}
+    except (TypeError, ValueError):
+        return {}
+
+
 def _classify_fn(model: Any):
     labels = list(model.labels)
+    backend = _torch_backend(model.predict_proba)
     multi = bool(getattr(model, "multi_label", False))
     threshold = float(getattr(model, "threshold", 0.5))
     from ..calibration import decide
 
     def classify(texts: list[str]) -> list[dict[str, Any]]:
-        probs = np.atleast_2d(np.asarray(model.predict_proba(texts, batch_size=len(texts))))
+        probs = np.atleast_2d(np.asarray(model.predict_proba(texts, batch_size=len(texts),
+                                                             **backend)))
         rows = []
         for p, label in zip(probs, decide(probs, labels, multi, threshold), strict=True):
             top = np.argsort(-p, kind="stable")[:TOP_SCORES]
@@ -195,8 +208,10 @@ def _ner_fn(model: Any):
 
 
 def _embed_fn(model: Any):
+    backend = _torch_backend(model.encode)
+
     def embed(texts: list[str]) -> list[list[float]]:
-        vectors = np.atleast_2d(np.asarray(model.encode(texts, batch_size=len(texts))))
+        vectors = np.atleast_2d(np.asarray(model.encode(texts, batch_size=len(texts), **backend)))
         return vectors.astype(np.float32).tolist()
 
     return embed

@@ -176,9 +176,8 @@ def serve_model(path: str | Path, config: ServeConfig | None = None) -> dict[str
 def serve_app(app_name: str, path: str | Path, config: ServeConfig | None = None) -> dict[str, Any]:
     """Serve an app's service directory with the app's routes (``AppSpec.routes``).
 
-    The routes hook is called as ``routes(service, config)`` when it takes two arguments (the
-    :class:`ServeConfig`: limits for :func:`texts_of`, batching for its batchers), else as
-    ``routes(service)``.
+    The routes hook is called as ``routes(service, config)`` (the :class:`ServeConfig`: limits
+    for :func:`texts_of`, batching for its batchers; see ``AppSpec.routes``).
 
     Raises:
         AppLoadError: the app is not registered.

@@ -100,6 +100,8 @@ def test_bad_documents_are_counted_or_refused(client):
         r = client.post("/v1/documents", json=body)
         assert r.status_code == 422 and field in r.json()["error"]["message"], (body, r.json())
     assert client.get("/v1/alerts", params={"limit": 0}).status_code == 422
+    typo = client.get("/v1/alerts", params={"tickr": "AAPL"})  # not silently every alert
+    assert typo.status_code == 422 and "did you mean 'ticker'" in typo.json()["error"]["message"]
 
 
 def test_concurrent_score_requests_get_their_own_results(client):
