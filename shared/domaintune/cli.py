@@ -552,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--int8", nargs="?", const=True, default=False, metavar="RECIPE|auto",
                      help="int8: faster and smaller, slightly different outputs (checked on the "
                           "model's stored validation texts). Alone: the default recipe "
-                          "(fused-dynamic-reduce-range); a recipe name (dynamic, "
+                          "(dynamic-per-channel); a recipe name (dynamic, "
                           "dynamic-per-channel, static-qdq, ... see domaintune.quantize.RECIPES); "
                           "or auto: measure the candidate recipes on the stored validation texts "
                           "and keep the fastest within --max-int8-drop")
