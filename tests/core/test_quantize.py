@@ -98,7 +98,7 @@ def test_auto_keeps_the_fastest_acceptable_recipe_and_records_every_candidate(cl
         assert row["texts_per_s"] > 0 and 0 <= row["top1_agreement"] <= 1
         assert row["acceptable"] is True and "accuracy_drop_points" in row
     chosen = next(r for r in rows if r["recipe"] == check["recipe"])
-    assert chosen["texts_per_s"] >= 0.95 * max(r["texts_per_s"] for r in rows)
+    assert chosen["texts_per_s"] >= 0.9 * max(r["texts_per_s"] for r in rows)
     assert check["acceptable"] is True and check["n_texts"] == len(HOLDOUT)
     assert json.loads((out / MANIFEST_FILE).read_text())["int8_recipe"]["name"] == check["recipe"]
     assert sorted(p.name for p in out.glob("*.onnx")) == ["model.onnx"]  # candidates removed
@@ -126,7 +126,8 @@ def test_select_recipe_prefers_accuracy_among_equally_fast(fp32_export, tmp_path
     result = select_recipe(fp32_export / "model.onnx", tmp_path / "best.onnx", batches=batches,
                            targets=targets, max_drop=None, candidates=("dynamic", "dynamic-u8u8"),
                            speed_tie=10.0)  # every candidate counts as equally fast
-    best = min(result["candidates"], key=lambda r: (r["accuracy_drop_points"], -r["texts_per_s"]))
+    best = min(result["candidates"], key=lambda r: (r["accuracy_drop_points"], -r["top1_agreement"],
+                                                    -r["texts_per_s"]))
     assert result["recipe"] == best["recipe"] and (tmp_path / "best.onnx").is_file()
     assert result["acceptable"] is None  # no limit given: nothing refused
     skipped = select_recipe(fp32_export / "model.onnx", tmp_path / "s.onnx", batches=batches,
