@@ -7,7 +7,7 @@ Examples:
     domaintune predict models/tickets "where is my refund?"
     domaintune predict models/tickets-onnx "where is my refund?"   # an ONNX export: no PyTorch
     domaintune update models/tickets --data new.csv --output models/tickets-v2
-    domaintune export models/tickets --output models/tickets-onnx [--int8]
+    domaintune export models/tickets --output models/tickets-onnx [--int8 [RECIPE|auto]]
     domaintune check-data tickets.csv --label-column queue --output reports/checks
     domaintune models list | show NAME | promote NAME VERSION | rollback NAME
     domaintune apps
@@ -585,9 +585,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--output", required=True, help="directory to write (new or empty)")
     exp.add_argument("--overwrite", action="store_true",
                      help="replace an earlier ONNX export in --output")
-    exp.add_argument("--int8", action="store_true",
-                     help="int8 weights: faster and smaller, slightly different outputs "
-                          "(checked on the model's stored validation texts)")
+    exp.add_argument("--int8", nargs="?", const=True, default=False, metavar="RECIPE|auto",
+                     help="int8: faster and smaller, slightly different outputs (checked on the "
+                          "model's stored validation texts). Alone: the default recipe "
+                          "(dynamic-per-channel); a recipe name (dynamic, "
+                          "dynamic-per-channel, static-qdq, ... see domaintune.quantize.RECIPES); "
+                          "or auto: measure the candidate recipes on the stored validation texts "
+                          "and keep the fastest within --max-int8-drop")
     exp.add_argument("--max-int8-drop", type=float, default=DEFAULT_MAX_INT8_DROP,
                      metavar="POINTS",
                      help="refuse an int8 export that loses more accuracy points than this on "

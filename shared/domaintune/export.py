@@ -293,7 +293,7 @@ def export_module(
     kind: str,
     info: dict[str, Any],
     prepare: Any = None,
-    quantize: bool = False,
+    quantize: bool | str = False,
     tolerance: float = 1e-3,
     opset: int = 17,
     overwrite: bool = False,
@@ -321,7 +321,13 @@ def export_module(
             ``token-classifier`` or ``cross-encoder``).
         info: extra manifest fields (labels, temperature, fingerprint ...).
         prepare: optional ``prepare(cpu_copy) -> module`` (e.g. merging LoRA adapters).
-        quantize: also apply int8 dynamic quantization to the weights of linear layers.
+        quantize: also quantize to int8: ``True`` (the default recipe,
+            :data:`domaintune.quantize.DEFAULT_RECIPE`), a recipe name from
+            :data:`domaintune.quantize.RECIPES`, or ``"auto"``: each of
+            :data:`~domaintune.quantize.AUTO_CANDIDATES` is measured on ``holdout_texts`` and the
+            fastest whose accuracy drop is within ``max_int8_drop`` is kept (every candidate's
+            agreement, drop and texts/s go to ``int8_check["candidates"]``; without holdout
+            texts, the default recipe). Static recipes calibrate on ``holdout_texts``.
         tolerance: largest allowed |ONNX - PyTorch| on the probe texts for an fp32 export.
         opset: ONNX opset.
         overwrite: replace an earlier export at ``directory`` (a directory holding anything
@@ -387,17 +393,31 @@ def export_module(
             torch.onnx.export(graph, inputs, str(path), input_names=list(names),
                               output_names=["output"], dynamic_axes=axes, opset_version=opset,
                               dynamo=False)
+        selection, recipe = None, None
         if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from . import quantize as q
 
             fp32 = tmp / "model.fp32.onnx"
             path.rename(fp32)
-            note = _DropMessage(*QUANTIZER_NOTES)
-            logging.getLogger().addFilter(note)
-            try:
-                quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
-            finally:
-                logging.getLogger().removeFilter(note)
+            texts = list(holdout_texts or [])
+            by_length = sorted(texts, key=len)  # batches as OnnxModel.run makes them
+
+            def feeds() -> list[dict[str, np.ndarray]]:  # inputs from the stored validation texts
+                return [{n: v.numpy().astype(np.int64) for n, v in encode(by_length[i : i + 32]).items()
+                         if n in names} for i in range(0, len(by_length), 32)]
+
+            if quantize == q.AUTO and texts:
+                selection = q.select_recipe(fp32, path, batches=feeds(), targets=holdout_targets,
+                                            max_drop=max_int8_drop, calibration_feeds=feeds)
+                recipe = q.get_recipe(selection["recipe"])
+            else:
+                recipe = q.get_recipe(True if quantize == q.AUTO else quantize)
+                if recipe.static and not texts:
+                    raise ConfigError(f"the int8 recipe {recipe.name!r} calibrates on the model's "
+                                      "stored validation texts and this model has none; choose a "
+                                      f"dynamic recipe such as {q.DEFAULT_RECIPE!r}")
+                q.quantize_onnx(fp32, path, recipe=recipe,
+                                calibration_feeds=feeds() if recipe.static else None)
             fp32.unlink()
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         diffs, cosines = [], []
@@ -424,6 +444,9 @@ def export_module(
         elif quantize and holdout_texts:
             int8_check = _int8_check(session, graph, encode, names, list(holdout_texts),
                                      holdout_targets, max_int8_drop)
+            int8_check["recipe"] = recipe.name
+            if selection is not None:  # auto: every candidate's figures, measured here
+                int8_check["candidates"] = selection["candidates"]
             logger.info("%s", int8_check_summary(int8_check))
             if int8_check["acceptable"] is False:
                 from .advice import advise
@@ -436,11 +459,13 @@ def export_module(
                     f"{int8_check['top1_agreement']:.1%}), more than the {max_int8_drop:g} "
                     f"allowed; nothing was written to {directory}. Export in fp32 (without "
                     "int8 quantization), or accept the loss with "
-                    f"{advise('max_int8_drop', _ceil_points(int8_check['accuracy_drop_points']))}")
+                    f"{advise('max_int8_drop', _ceil_points(int8_check['accuracy_drop_points']))}"
+                    + (f" (recipe {recipe.name!r}, the most accurate of the {len(selection['candidates'])} "
+                       "that auto tried)" if selection is not None else ""))
         elif quantize and holdout_texts is not None:  # given, but empty
             int8_check = {"skipped": "the model has no stored validation texts (holdout.jsonl: "
                                      "it was trained without validation data); evaluate the "
-                                     "export before serving it"}
+                                     "export before serving it", "recipe": recipe.name}
         tokenizer.save_pretrained(str(tmp))
         art.meta.update({
             "kind": kind,
@@ -450,6 +475,7 @@ def export_module(
             "parity": {"probe_texts": len(probe), "checks": len(checks),
                        "max_abs_diff": diff, "min_cosine": cosine},
             **({"int8_check": int8_check} if int8_check is not None else {}),
+            **({"int8_recipe": recipe.to_dict()} if quantize else {}),
             **info,
         })
     logger.info("exported the %s to %s (%s) in %.1fs; probe texts: max |ONNX - PyTorch| %.2e, "
