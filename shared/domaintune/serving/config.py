@@ -57,7 +57,10 @@ class ServeConfig:
         max_chars: most characters in one text (more: 422 ``text_too_long``).
         max_body_bytes: largest request body (more: 413 ``body_too_large``).
         max_batch_size: most texts the model runs at once (micro-batching across requests).
-        max_wait_ms: how long the first queued text waits for others to join its batch.
+        max_wait_ms: how long the first queued text waits for others to join its batch
+            (0, the default: no waiting; batches form from what queued while the model was busy,
+            which measured best on 2 cores: a 5 ms wait cost a single client 40% of its
+            requests/s and bought nothing under load, see benchmarks/RESULTS.md).
         cors_origins: origins allowed by CORS (``()``: CORS off, browsers on other origins
             cannot call the API; ``("*",)``: any origin).
         log_texts: log the texts of each request (off: texts never reach the log).
@@ -74,7 +77,7 @@ class ServeConfig:
     max_chars: int = 10_000
     max_body_bytes: int = 1_000_000
     max_batch_size: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 0.0
     cors_origins: tuple[str, ...] = ()
     log_texts: bool = False
     graceful_timeout_s: float = 30.0

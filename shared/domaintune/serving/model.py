@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,12 @@ def _metrics(model: Any, record: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- batch functions
+#: texts per forward pass inside one micro-batch: the models sort a batch by length and run it
+#: in slices of this size, so short texts are not padded to the longest of 32 (measured on the
+#: BANKING77 int8 export under 64 clients: see benchmarks/RESULTS.md, "REST server")
+_SUB_BATCH = int(os.environ.get("DOMAINTUNE_SERVE_SUB_BATCH", "16"))
+
+
 def _torch_backend(method: Any) -> dict[str, Any]:
     """``backend="torch"`` for a PyTorch model's method (a model directory is served with
     PyTorch, as ``/v1/model`` says; an ONNX export directory serves with ONNX Runtime)."""
@@ -179,7 +186,7 @@ def _classify_fn(model: Any):
     from ..calibration import decide
 
     def classify(texts: list[str]) -> list[dict[str, Any]]:
-        probs = np.atleast_2d(np.asarray(model.predict_proba(texts, batch_size=len(texts),
+        probs = np.atleast_2d(np.asarray(model.predict_proba(texts, batch_size=_SUB_BATCH,
                                                              **backend)))
         rows = []
         for p, label in zip(probs, decide(probs, labels, multi, threshold), strict=True):
@@ -199,7 +206,7 @@ def _classify_fn(model: Any):
 
 def _ner_fn(model: Any):
     def tag(texts: list[str]) -> list[dict[str, Any]]:
-        found = model.predict(texts, batch_size=len(texts))
+        found = model.predict(texts, batch_size=_SUB_BATCH)
         return [{"entities": [{"text": e["text"], "label": e["type"], "start": int(e["start"]),
                                "end": int(e["end"]), "score": float(e["score"])} for e in ents]}
                 for ents in found]
@@ -211,7 +218,7 @@ def _embed_fn(model: Any):
     backend = _torch_backend(model.encode)
 
     def embed(texts: list[str]) -> list[list[float]]:
-        vectors = np.atleast_2d(np.asarray(model.encode(texts, batch_size=len(texts), **backend)))
+        vectors = np.atleast_2d(np.asarray(model.encode(texts, batch_size=_SUB_BATCH, **backend)))
         return vectors.astype(np.float32).tolist()
 
     return embed
