@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, DomaintuneError
+from .errors import ConfigError, DataError, DomaintuneError
 
 logger = logging.getLogger(__name__)
 
@@ -464,6 +464,10 @@ def _export(args: argparse.Namespace) -> int:
     model = getattr(importlib.import_module(module), name).load(args.model_dir, device="cpu")
     # the int8 refusal limit applies where the export measures accuracy on stored data
     extra = {"max_int8_drop": args.max_int8_drop} if task == "text-classification" else {}
+    if not extra and args.max_int8_drop != DEFAULT_MAX_INT8_DROP:
+        raise ConfigError(f"--max-int8-drop applies to text classifiers (their stored validation "
+                          f"texts), found a {task} model, whose int8 check compares the outputs on "
+                          "probe texts and records them in onnx.json; leave out --max-int8-drop")
     out = model.export_onnx(args.output, quantize=args.int8, overwrite=args.overwrite, **extra)
     manifest = json.loads((out / ONNX_MANIFEST).read_text(encoding="utf-8"))
     payload = {"output": str(out), "kind": manifest["kind"], "precision": manifest["precision"],

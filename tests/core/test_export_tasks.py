@@ -239,6 +239,11 @@ def test_cli_exports_ner_and_crossencoder_models(ner, ce, tmp_path, capsys):
     assert "int8 vs fp32 on 4 probe pairs" in captured.err
     assert main(["export", str(tmp_path / "ce-onnx"), "--output", str(tmp_path / "x")]) == 2
     assert "already an ONNX export; pass the directory of the saved model" in capsys.readouterr().err
+    # the int8 limit is for classifiers: refused, not silently ignored; the fix works
+    argv = ["export", str(tmp_path / "ner"), "--output", str(tmp_path / "ner-int8"), "--int8"]
+    assert main([*argv, "--max-int8-drop", "0.3"]) == 2
+    assert "leave out --max-int8-drop" in capsys.readouterr().err
+    assert main(argv) == 0
 
 
 def test_corrupted_graph_and_wrong_kind_are_refused(ner, ce, ner_export, ce_export, tmp_path):
