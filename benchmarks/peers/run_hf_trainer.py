@@ -25,6 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import accuracy, read_csv, write_json_atomic  # noqa: E402
 
 
+def _loss(train_output) -> float | None:
+    """The mean training loss that ``Trainer.train()`` reports, where it reports one."""
+    loss = getattr(train_output, "training_loss", None)
+    return None if loss is None else round(float(loss), 4)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="CSV with text,category")
@@ -78,13 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         trainer = Trainer(model=model, args=targs, train_dataset=rows(train_texts, train_labels),
                           data_collator=DataCollatorWithPadding(tokenizer))
         start = time.perf_counter()
-        trainer.train()
+        train_output = trainer.train()
         seconds = time.perf_counter() - start
         logits = trainer.predict(rows(test_texts, test_labels)).predictions
     predicted = [names[int(i)] for i in np.asarray(logits).argmax(-1)]
     result = {
         "method": "hf-trainer", "seed": args.seed, "n_train": len(train_texts), "n_test": len(test_texts),
         "accuracy": accuracy(predicted, test_labels), "train_seconds": round(seconds, 1),
+        "train_loss": _loss(train_output),
         "settings": {"learning_rate": args.lr, "batch_size": args.batch_size, "epochs": args.epochs,
                      "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
                      "max_length": args.max_length, "max_steps": args.max_steps,

@@ -23,6 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import accuracy, read_csv, write_json_atomic  # noqa: E402
 
 
+def _loss(train_output) -> float | None:
+    """The mean training loss that ``Trainer.train()`` reports, where it reports one."""
+    loss = getattr(train_output, "training_loss", None)
+    return None if loss is None else round(float(loss), 4)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True, type=Path, help="CSV with text,category")
@@ -57,13 +63,14 @@ def main(argv: list[str] | None = None) -> None:
         )
         trainer = Trainer(model=model, args=targs, train_dataset=train)
         start = time.perf_counter()
-        trainer.train()
+        train_output = trainer.train()
         seconds = time.perf_counter() - start
     predicted = model.predict(test_texts, batch_size=64, as_numpy=True)
     predicted = [names[int(p)] for p in predicted]
     result = {
         "method": "setfit", "seed": args.seed, "n_train": len(train_texts), "n_test": len(test_texts),
         "accuracy": accuracy(predicted, test_labels), "train_seconds": round(seconds, 1),
+        "train_loss": _loss(train_output),
         "settings": {"num_iterations": args.num_iterations, "batch_size": args.batch_size,
                      "epochs": args.epochs, "body_learning_rate": args.body_lr,
                      "max_steps": args.max_steps, "head": "LogisticRegression",
