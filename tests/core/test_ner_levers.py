@@ -45,7 +45,7 @@ def data() -> TokenDataset:
 @pytest.fixture(scope="module")
 def shaped(tiny_model_dir, data) -> TokenClassifier:
     ner = TokenClassifier.from_pretrained(str(tiny_model_dir), labels=data.entity_types,
-                                          device="cpu", decoding="viterbi")
+                                          device="cpu")
     return ner.fit(data, data, fast(ner_word_shapes=True, ner_context=8, max_length=64))
 
 
@@ -86,12 +86,12 @@ def test_decoding_option_is_checked_saved_and_used_by_onnx(tiny_model_dir, data,
         TokenClassifier.from_pretrained(str(tiny_model_dir), labels=["PER"], decoding="crf")
     ner = TokenClassifier.from_pretrained(str(tiny_model_dir), labels=data.entity_types,
                                           device="cpu").fit(data, None, fast(epochs=2))
-    assert ner.decoding == "argmax"
-    ner.decoding = "viterbi"
+    assert ner.decoding == "viterbi"  # the default since issue 13
+    ner.decoding = "argmax"
     ner.save(tmp_path / "m")
-    assert TokenClassifier.load(tmp_path / "m").decoding == "viterbi"
+    assert TokenClassifier.load(tmp_path / "m").decoding == "argmax"
     meta = json.loads((tmp_path / "m" / "domaintune.json").read_text())
-    assert meta["decoding"] == "viterbi" and meta["word_shapes"] is None and meta["context"] == 0
+    assert meta["decoding"] == "argmax" and meta["word_shapes"] is None and meta["context"] == 0
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -141,6 +141,13 @@ def test_shape_embedding_trains_saves_loads_and_exports(shaped, data, tmp_path):
     assert fast_ner.predict_tags(data.tokens) == shaped.predict_tags(data.tokens)
     assert fast_ner.evaluate(data)["entity_f1"] == pytest.approx(shaped.evaluate(data)["entity_f1"])
 
+    # an export made before issue 13 (no decoding / context in its manifest) still loads
+    for key in ("decoding", "context", "word_shapes"):
+        manifest.pop(key)
+    (onnx / MANIFEST_FILE).write_text(json.dumps(manifest))
+    old = OnnxNerModel.load(onnx)
+    assert old.decoding == "argmax" and old.context == 0
+
     # a corrupted record or a missing embedding file is refused
     (path / "word_shapes.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="word_shapes.safetensors"):
@@ -157,6 +164,7 @@ def test_old_saved_model_without_levers_still_loads(tiny_model_dir, data, tmp_pa
     (path / "domaintune.json").write_text(json.dumps(meta))
     old = TokenClassifier.load(path, device="cpu")
     assert old.decoding == "argmax" and not old.word_shapes and old.context == 0
+    ner.decoding = "argmax"
     assert old.predict(TEXTS) == ner.predict(TEXTS)
 
 
@@ -222,6 +230,24 @@ def test_context_is_used_by_fit_and_evaluate_not_predict(shaped, data):
 
 
 # ------------------------------------------------------------------------------ schedule
+def test_ner_full_fine_tuning_has_its_own_learning_rate_defaults(monkeypatch):
+    from domaintune.ner import training as ner_training
+
+    seen = {}
+
+    def fake_run_epochs(model, cfg, **kw):
+        seen.update(lr=cfg.learning_rate, head=kw["head_learning_rate"])
+        return []
+
+    monkeypatch.setattr(ner_training, "run_epochs", fake_run_epochs)
+    net = torch.nn.Linear(2, 2)
+    for cfg, want in [(TrainingConfig(), (2e-4, 1e-3)),
+                      (TrainingConfig(learning_rate=3e-5), (3e-5, None)),
+                      (TrainingConfig(method="frozen"), (None, 1e-3))]:
+        ner_training.train_windows(net, [], cfg, n_tags=3, pad_id=0, device=torch.device("cpu"))
+        assert (seen["lr"], seen["head"]) == want
+
+
 def test_layer_scales_and_optimizer_groups(tiny_model_dir):
     from transformers import AutoModelForTokenClassification
 
