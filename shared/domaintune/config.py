@@ -461,6 +461,17 @@ class TrainingConfig(BaseTrainingConfig):
             (``replay.jsonl``) for later updates without forgetting; 0 = none.
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:1`` ...
         progress: show tqdm progress bars.
+        layer_decay: layer-wise learning-rate decay (``full``): the top encoder layer trains at
+            ``learning_rate``, each layer below at ``layer_decay`` times the one above, the
+            embeddings at the lowest rate (for encoders whose parameter names carry
+            ``layer.<i>.`` / ``embeddings``); ``None`` = off (one rate for the encoder).
+        ner_word_shapes: token classification: add a learned word-shape embedding (lower,
+            Title, UPPER, mixed, digits, has-digit, punctuation, other; zero-initialised) to the
+            encoder's input embeddings, giving an uncased encoder the case it cannot see.
+        ner_context: token classification: sub-tokens of the neighbouring sentences of the
+            same document (CoNLL ``-DOCSTART-`` documents) fed as left and right context of each
+            sentence (FLERT; only the centre sentence is labelled and scored); 0 = off. Used by
+            training and ``evaluate``; ``predict`` on raw texts has no neighbours.
     """
 
     # shared with PairTrainingConfig (BaseTrainingConfig): epochs, max_steps, batch_size,
@@ -485,10 +496,16 @@ class TrainingConfig(BaseTrainingConfig):
     lora_target_modules: list[str] | None = None
     calibrate: bool = True
     replay_per_class: int = 50
+    # --- NER accuracy levers (issue 13, H1): layer-wise LR decay (any encoder), NER features
+    layer_decay: float | None = None
+    ner_word_shapes: bool = False
+    ner_context: int = 0
 
     def __post_init__(self) -> None:
         self._validate_types()
         checks = self.shared_checks() + [
+            ("layer_decay", self.layer_decay is None or 0 < self.layer_decay <= 1, "a number in (0, 1] or null"),
+            ("ner_context", 0 <= self.ner_context <= 4096, "an integer in [0, 4096] (sub-tokens each side)"),
             ("gradient_accumulation_steps", self.gradient_accumulation_steps > 0, "a positive integer"),
             ("learning_rate", self.learning_rate is None or self.learning_rate > 0, "a positive number"),
             ("head_learning_rate", self.head_learning_rate is None or self.head_learning_rate > 0, "a positive number"),

@@ -302,6 +302,7 @@ def export_module(
     max_int8_drop: float | None = None,
     probe: Sequence[str] | Sequence[tuple[str, str]] = PROBE_TEXTS,
     int8_check: Any = None,
+    extra_inputs: Any = None,
 ) -> Path:
     """Trace ``fn(module, inputs) -> tensor`` into ``directory`` (atomically) and check it.
 
@@ -348,6 +349,9 @@ def export_module(
             graph's output (the fp32 PyTorch model / the int8 session). It may raise
             :class:`Int8AccuracyError` (nothing is written). Its dict is the manifest's
             ``int8_check``.
+        extra_inputs: ``extra_inputs(encoded) -> {name: int64 tensor (batch, sequence)}``: more
+            graph inputs computed from each tokenized batch (the NER word-shape ids), after
+            the tokenizer's inputs.
 
     Returns:
         ``directory``.
@@ -369,11 +373,16 @@ def export_module(
     cpu_module.eval()
 
     def encode(texts: Sequence[Any]) -> dict[str, torch.Tensor]:
-        return _tokenize(tokenizer, texts, max_length)
+        enc = _tokenize(tokenizer, texts, max_length)
+        if extra_inputs is not None:
+            enc = {**enc, **extra_inputs(enc)}
+        return enc
 
     probe = list(probe)
     encoded = encode(probe)
     names = tuple(n for n in INPUT_NAMES if n in encoded)
+    if extra_inputs is not None:
+        names += tuple(n for n in encoded if n not in INPUT_NAMES and n not in names)
     graph = _Graph(fn, cpu_module, names).eval()
     inputs = tuple(encoded[n] for n in names)
     checks = [probe] + [[t] for t in probe] + [probe[:2]]
@@ -867,6 +876,17 @@ class OnnxNerModel:
         self.base_model = model.manifest.get("base_model")
         self.max_length = model.max_length
         self.stride = int(model.require("stride"))
+        # exports made before constrained decoding existed decode with argmax (+ BIO repair)
+        self.decoding = str(model.manifest.get("decoding", "argmax"))
+        self.context = model.manifest.get("context", 0)  # document context (evaluate only)
+        if not isinstance(self.context, int) or self.context < 0:
+            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ('context' is "
+                                 f"{self.context!r}, expected an integer >= 0); export the model "
+                                 "again (export_onnx)")
+        if self.decoding not in ("argmax", "viterbi"):
+            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ('decoding' is "
+                                 f"{self.decoding!r}, expected 'argmax' or 'viterbi'); export the "
+                                 "model again (export_onnx)")
         try:
             self.tokenizer = ExportWordTokenizer(
                 model.directory, with_types="token_type_ids" in model.inputs)
@@ -892,10 +912,13 @@ class OnnxNerModel:
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.model.session.run(None, {n: feeds[n] for n in self.model.inputs})[0]
 
-    def _word_logits(self, sentences: Sequence[Sequence[str]], batch_size: int) -> list[np.ndarray]:
+    def _word_logits(self, sentences: Sequence[Sequence[str]], batch_size: int,
+                     documents: Sequence[int] | None = None) -> list[np.ndarray]:
         alignment, decoding = _ner_modules()
-        windows = alignment.encode_windows(self.tokenizer, sentences, max_length=self.max_length,
-                                           stride=self.stride)
+        windows = alignment.encode_windows(
+            self.tokenizer, sentences, max_length=self.max_length, stride=self.stride,
+            shapes="shape_ids" in self.model.inputs, documents=documents,
+            context=self.context if documents else 0)
         logits = decoding.run_windows(windows, self._run, pad_id=self.pad_id,
                                       names=self.model.inputs, batch_size=batch_size)
         return decoding.word_scores(windows, logits, [len(s) for s in sentences], len(self.tags))
@@ -907,7 +930,7 @@ class OnnxNerModel:
         batch, single = text_batch(texts, "texts to tag", keep_offsets=True)
         spans, words = decoding.split_words(batch)
         scores = self._word_logits(words, batch_size)
-        out = [decoding.entities(text, offs, logits, self.tags)
+        out = [decoding.entities(text, offs, logits, self.tags, self.decoding)
                for text, offs, logits in zip(batch, spans, scores, strict=True)]
         return out[0] if single else out
 
@@ -915,7 +938,8 @@ class OnnxNerModel:
         """BIO tags for pre-tokenized words: one word list, or a list of word lists."""
         _, decoding = _ner_modules()
         sentences, single = decoding.word_lists(tokens)
-        out = [decoding.decode_tags(s, self.tags)[0] for s in self._word_logits(sentences, batch_size)]
+        out = [decoding.decode_tags(s, self.tags, self.decoding)[0]
+               for s in self._word_logits(sentences, batch_size)]
         return out[0] if single else out
 
     def evaluate(self, data: Any, batch_size: int = 64) -> dict[str, Any]:
@@ -930,9 +954,10 @@ class OnnxNerModel:
         if unknown:
             raise DataError(f"{data.source}: evaluation data has tags {unknown[:10]} that the "
                             f"model does not know; it knows {self.entity_types}")
-        pred = self.predict_tags(list(data.tokens), batch_size) if len(data) else []
-        if len(data) == 1:
-            pred = [pred]
+        _, decoding = _ner_modules()
+        scores = (self._word_logits(list(data.tokens), batch_size, getattr(data, "documents", None))
+                  if len(data) else [])
+        pred = [decoding.decode_tags(s, self.tags, self.decoding)[0] for s in scores]
         return entity_metrics(data.tags, pred)
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -211,30 +212,57 @@ def contrastive_stage(
     return history
 
 
+_LAYER_RE = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
+
+
+def layer_scales(names: Sequence[str], decay: float) -> dict[str, float]:
+    """Learning-rate multiplier of each (encoder) parameter under layer-wise decay.
+
+    The top layer ``layer.<L-1>.`` gets 1, layer ``i`` gets ``decay ** (L - 1 - i)``, names with
+    ``embeddings`` get ``decay ** L``; any other name (pooler, extra modules) gets 1.
+
+    Example:
+        >>> layer_scales(["embeddings.word", "encoder.layer.0.q", "encoder.layer.1.q", "pooler.w"], 0.5)
+        {'embeddings.word': 0.25, 'encoder.layer.0.q': 0.5, 'encoder.layer.1.q': 1.0, 'pooler.w': 1.0}
+    """
+    depth = {n: int(m.group(1)) for n in names if (m := _LAYER_RE.search(n))}
+    n_layers = max(depth.values(), default=-1) + 1
+    out = {}
+    for name in names:
+        if name in depth:
+            out[name] = decay ** (n_layers - 1 - depth[name])
+        elif "embeddings" in name.split(".") or ".embeddings." in f".{name}.":
+            out[name] = decay ** n_layers if n_layers else 1.0
+        else:
+            out[name] = 1.0
+    return out
+
+
 def build_optimizer(
     model: nn.Module, cfg: TrainingConfig, is_head: Callable[[str], bool],
     head_learning_rate: float | None = None,
 ) -> torch.optim.Optimizer:
     """AdamW with three groups: encoder weights (decayed), biases/LayerNorm (not decayed) and the
     head (its own learning rate: ``cfg.head_learning_rate``, else ``head_learning_rate``, else
-    the encoder's)."""
+    the encoder's). With ``cfg.layer_decay`` the encoder groups are split per layer, each with
+    its decayed learning rate (:func:`layer_scales`; off by default)."""
     lr = cfg.resolved_learning_rate
     head_lr = cfg.head_learning_rate or head_learning_rate or lr
-    decay, no_decay, head = [], [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    layer_decay = getattr(cfg, "layer_decay", None)
+    scales = (layer_scales([n for n, _ in params if not is_head(n)], layer_decay)
+              if layer_decay is not None and layer_decay != 1 else {})
+    encoder: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    head = []
+    for name, param in params:
         if is_head(name):
             head.append(param)
-        elif param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    groups = [
-        {"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-        {"params": head, "lr": head_lr, "weight_decay": cfg.weight_decay},
-    ]
+            continue
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        encoder.setdefault((scales.get(name, 1.0), no_decay), []).append(param)
+    groups = [{"params": ps, "lr": lr * scale, "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+              for (scale, no_decay), ps in sorted(encoder.items(), key=lambda kv: (kv[0][1], -kv[0][0]))]
+    groups.append({"params": head, "lr": head_lr, "weight_decay": cfg.weight_decay})
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 

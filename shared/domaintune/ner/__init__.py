@@ -11,7 +11,8 @@ Example:
     >>> ner.predict("Ann flew to Oslo")  # doctest: +SKIP
 
 Modules: ``data`` (CoNLL / JSONL spans, BIO validation and repair, conversions), ``alignment``
-(word tags to sub-tokens, sliding windows), ``metrics`` (seqeval entity-level scores),
+(word tags to sub-tokens, sliding windows, document context), ``features`` (word shapes),
+``decoding`` (argmax or constrained Viterbi BIO decoding), ``metrics`` (seqeval entity-level scores),
 ``training`` (the loop), ``model`` (``TokenClassifier``), ``commands`` (what the CLI calls).
 """
 

@@ -16,6 +16,12 @@ window). The owning window alone supplies the word's label during training and i
 prediction at inference, so every word is counted once and predicted with context on both
 sides. A single word longer than the window is truncated inside its own window (its first
 sub-token, which carries the label, is always kept).
+
+Document context (FLERT). With ``documents`` and ``context > 0``, a sentence that fits in one
+window also gets the sub-tokens of its neighbouring sentences in the same document: whole words
+of the sentences before it (nearest first) as left context and of those after it as right
+context, at most ``context`` sub-tokens each side and within ``max_length``. Context tokens have
+no word id and no label: only the centre sentence's words are labelled and scored.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class Window:
         label_positions: token position -> word index, for the first sub-token of each word
             this window owns (see the module docstring).
         labels: per-token label ids (``-100`` = ignored), set by :func:`attach_labels`.
+        shape_ids: per-token word-shape ids (:mod:`domaintune.ner.features`) when asked for.
+        n_context: sub-tokens of document context (left + right) in this window.
     """
 
     sentence: int
@@ -51,6 +59,8 @@ class Window:
     word_ids: list[int | None]
     label_positions: dict[int, int] = field(default_factory=dict)
     labels: list[int] | None = None
+    shape_ids: list[int] | None = None
+    n_context: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -140,6 +150,9 @@ def encode_windows(
     *,
     max_length: int,
     stride: int,
+    shapes: bool = False,
+    documents: Sequence[int] | None = None,
+    context: int = 0,
 ) -> list[Window]:
     """Tokenize word lists into model windows of at most ``max_length`` tokens.
 
@@ -148,6 +161,10 @@ def encode_windows(
         sentences: the words of each sentence.
         max_length: tokens per window, special tokens included.
         stride: most sub-tokens shared by two consecutive windows of one sentence.
+        shapes: also compute ``shape_ids`` (word shapes, :mod:`domaintune.ner.features`).
+        documents: the document index of each sentence (for ``context``).
+        context: sub-tokens of neighbouring sentences of the same document each side (module
+            docstring); 0 or ``documents=None``: none.
 
     Returns:
         The windows of all sentences, in order (a short sentence is one window).
@@ -156,11 +173,16 @@ def encode_windows(
         >>> windows = encode_windows(tok, [["Ann", "lives", "in", "Oslo"]], max_length=16,
         ...                          stride=4)  # doctest: +SKIP
     """
+    from .features import token_shapes
+
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
     budget = max_length - n_special
     if budget < 1:
         raise ValueError(f"max_length={max_length} leaves no room next to {n_special} special tokens")
     sentences = [list(s) for s in sentences]
+    if documents is not None and len(documents) != len(sentences):
+        raise ValueError(f"expected one document index per sentence, found {len(documents)} for "
+                         f"{len(sentences)} sentences")
     plans: list[tuple[int, list[str], list[tuple[int, int]], list[int]]] = []
     nonempty = [i for i, s in enumerate(sentences) if s]
     if not nonempty:
@@ -168,6 +190,7 @@ def encode_windows(
     enc = tokenizer([sentences[i] for i in nonempty], is_split_into_words=True,
                     add_special_tokens=False)
     unk = tokenizer.unk_token
+    prepared: dict[int, tuple[list[str], list[int]]] = {}
     for row, i in enumerate(nonempty):
         words = sentences[i]
         counts = [0] * len(words)
@@ -178,16 +201,38 @@ def encode_windows(
             unk_len = max(1, len(tokenizer.tokenize(unk)))
             words = [w if c else unk for w, c in zip(words, counts, strict=True)]
             counts = [c if c else unk_len for c in counts]
+        prepared[i] = (words, counts)
         ranges = plan_windows(counts, budget, stride)
         plans.append((i, words, ranges, assign_owners(counts, ranges)))
-    pieces = [words[a:b] for _, words, ranges, _ in plans for a, b in ranges]
+    use_context = documents is not None and context > 0
+    pieces: list[list[str]] = []
+    offsets: list[int] = []  # context words before the sentence's words, per window
+    for i, words, ranges, _ in plans:
+        for a, b in ranges:
+            left: list[str] = []
+            right: list[str] = []
+            if use_context and len(ranges) == 1:
+                room = budget - sum(prepared[i][1])
+                doc = documents[i]  # type: ignore[index]
+                before = [j for j in range(i - 1, -1, -1) if documents[j] == doc]  # type: ignore[index]
+                after = [j for j in range(i + 1, len(sentences)) if documents[j] == doc]  # type: ignore[index]
+                left = _outward([prepared[j] for j in before if j in prepared],
+                                min(context, room // 2), reverse=True)
+                room -= sum(_count(prepared, before, len(left)))
+                right = _outward([prepared[j] for j in after if j in prepared],
+                                 min(context, room), reverse=False)
+            pieces.append(left + words[a:b] + right)
+            offsets.append(len(left))
     win_enc = tokenizer(pieces, is_split_into_words=True, truncation=True, max_length=max_length)
     use_types = "token_type_ids" in win_enc
     windows: list[Window] = []
     row = 0
     for i, _, ranges, owners in plans:
         for k, (a, b) in enumerate(ranges):
-            wids = [None if w is None else w + a for w in win_enc.word_ids(row)]
+            n_left, n_mid = offsets[row], b - a
+            raw = win_enc.word_ids(row)
+            wids = [None if w is None or not n_left <= w < n_left + n_mid else w - n_left + a
+                    for w in raw]
             positions: dict[int, int] = {}
             prev: int | None = None
             for p, w in enumerate(wids):
@@ -200,9 +245,42 @@ def encode_windows(
                 input_ids=list(win_enc["input_ids"][row]),
                 token_type_ids=list(win_enc["token_type_ids"][row]) if use_types else None,
                 word_ids=wids, label_positions=positions,
+                shape_ids=token_shapes(pieces[row], raw) if shapes else None,
+                n_context=sum(1 for w, x in zip(raw, wids, strict=True) if w is not None and x is None),
             ))
             row += 1
     return windows
+
+
+def _outward(neighbours: Sequence[tuple[list[str], list[int]]], budget: int, *,
+             reverse: bool) -> list[str]:
+    """Whole words of the neighbouring sentences (nearest first), taken outward from the centre
+    sentence while they fit in ``budget`` sub-tokens, returned in reading order."""
+    out: list[str] = []
+    used = 0
+    for words, counts in neighbours:
+        idx = range(len(words) - 1, -1, -1) if reverse else range(len(words))
+        for w in idx:
+            if used + counts[w] > budget:
+                return out[::-1] if reverse else out
+            out.append(words[w])
+            used += counts[w]
+    return out[::-1] if reverse else out
+
+
+def _count(prepared: dict[int, tuple[list[str], list[int]]], order: Sequence[int],
+           n_words: int) -> list[int]:
+    """Sub-token counts of the last ``n_words`` words taken outward (left context)."""
+    out: list[int] = []
+    for j in order:
+        if j not in prepared or len(out) >= n_words:
+            continue
+        counts = prepared[j][1]
+        for c in reversed(counts):
+            if len(out) >= n_words:
+                break
+            out.append(c)
+    return out
 
 
 def attach_labels(windows: Sequence[Window], tag_ids: Sequence[Sequence[int]]) -> None:

@@ -3,8 +3,9 @@
 Two input formats:
 
 * **CoNLL**: one ``token<TAB>tag`` (or ``token tag``) per line, a blank (or whitespace-only)
-  line between sentences, ``-DOCSTART-`` lines ignored. With more than two columns
-  (CoNLL-2003: ``token POS chunk tag``) the first column is the token and the last the tag.
+  line between sentences, ``-DOCSTART-`` lines start a new document (``documents``). With more
+  than two columns (CoNLL-2003: ``token POS chunk tag``) the first column is the token and
+  the last the tag.
   Several blank lines in a row are one boundary.
 * **JSONL spans**: one JSON object per line, ``{"text": "...", "entities": [{"start": 0,
   "end": 5, "label": "person"}]}`` with character offsets (``end`` exclusive). The text is split
@@ -264,6 +265,10 @@ class TokenDataset:
         repairs: tags changed from ``I-X`` to ``B-X`` when loading (see the module docstring).
         texts: original texts when read from JSONL spans (``None``: words joined by spaces).
         offsets: character ``(start, end)`` of each word in ``texts`` (with ``texts``).
+        documents: the document index of each sentence (CoNLL files with ``-DOCSTART-`` lines:
+            0 for the sentences before the second document starts, and so on), or ``None``
+            when the data has no document boundaries. Used for document context (FLERT,
+            ``TrainingConfig.ner_context``) and for document-level splits.
 
     Example:
         >>> data = TokenDataset([["Ann", "lives", "in", "Oslo"]], [["B-PER", "O", "O", "B-LOC"]])
@@ -278,11 +283,18 @@ class TokenDataset:
     repairs: list[TagRepair] = field(default_factory=list)
     texts: list[str] | None = None
     offsets: list[list[tuple[int, int]]] | None = None
+    documents: list[int] | None = None
 
     def __post_init__(self) -> None:
         self.tokens = [list(sentence) for sentence in self.tokens]
         if not self.lines:
             self.lines = list(range(1, len(self.tokens) + 1))
+        if self.documents is not None:
+            self.documents = [int(d) for d in self.documents]
+            if len(self.documents) != len(self.tokens):
+                raise DataError(f"{self.source}: expected one document index per sentence, found "
+                                f"{len(self.tokens)} sentences and {len(self.documents)} document "
+                                "indices")
         if len(self.lines) != len(self.tokens):
             raise DataError(f"{self.source}: expected one line number per sentence, found "
                             f"{len(self.tokens)} sentences and {len(self.lines)} line numbers")
@@ -366,7 +378,47 @@ class TokenDataset:
             lines=[self.lines[i] for i in pick],
             texts=None if self.texts is None else [self.texts[i] for i in pick],
             offsets=None if self.offsets is None else [self.offsets[i] for i in pick],
+            documents=None if self.documents is None else [self.documents[i] for i in pick],
         )
+
+    def split_documents(self, fractions: Sequence[float], *,
+                        seed: int = 42) -> tuple[TokenDataset, ...]:
+        """Seeded document-level split: whole documents go to one part each.
+
+        Args:
+            fractions: the share of documents of every part but the last (the last gets the
+                rest), e.g. ``(0.7, 0.1)`` for train/dev/test 70/10/20.
+            seed: seed of the shuffle of the documents.
+
+        Returns:
+            One dataset per part (``len(fractions) + 1``), sentences in their original order.
+
+        Example:
+            >>> data = TokenDataset([["a"], ["b"], ["c"]], documents=[0, 1, 2])
+            >>> [len(p) for p in data.split_documents([0.34, 0.33], seed=1)]
+            [1, 1, 1]
+        """
+        if self.documents is None:
+            raise DataError(f"{self.source} has no document boundaries (-DOCSTART- lines); use "
+                            "split() for a sentence-level split")
+        docs = sorted(set(self.documents))
+        if any(f <= 0 for f in fractions) or sum(fractions) >= 1.0:
+            raise DataError(f"expected positive fractions that sum to less than 1, found "
+                            f"{list(fractions)}")
+        if len(docs) < len(fractions) + 1:
+            raise DataError(f"{self.source}: {len(docs)} document(s) cannot be split into "
+                            f"{len(fractions) + 1} parts; use split() for a sentence-level split")
+        random.Random(seed).shuffle(docs)
+        parts, start = [], 0
+        for f in fractions:
+            n = max(1, round(f * len(docs)))
+            parts.append(set(docs[start : start + n]))
+            start += n
+        parts.append(set(docs[start:]))
+        if not parts[-1]:
+            raise DataError(f"{self.source}: no document left for the last part of {list(fractions)}")
+        return tuple(self.subset([i for i, d in enumerate(self.documents) if d in part])
+                     for part in parts)
 
     def split(self, fraction: float, *, seed: int = 42) -> tuple[TokenDataset, TokenDataset]:
         """Random sentence-level ``(train, validation)`` split, reproducible with ``seed``."""
@@ -457,8 +509,8 @@ def read_conll(
 
     Args:
         path: the file. Blank or whitespace-only lines separate sentences; ``-DOCSTART-``
-            lines are skipped; with more than two columns the first is the token and the
-            last the tag.
+            lines start a new document (kept in ``TokenDataset.documents``); with more than
+            two columns the first is the token and the last the tag.
         encoding: text encoding (e.g. ``"latin-1"``).
         scheme: ``"IOB2"`` (= BIO, default) or ``"IOB1"``; both are returned as IOB2.
         repair: ``"warn"`` (convert an invalid ``I-X`` to ``B-X`` and log it) or
@@ -479,6 +531,8 @@ def read_conll(
     tokens: list[list[str]] = []
     tags: list[list[str]] = []
     tag_lines: list[list[int]] = []
+    documents: list[int] = []
+    document, has_docstart = 0, False
     malformed: list[int] = []
     spaced: list[int] = []
     invalid: list[tuple[int, str]] = []
@@ -490,6 +544,7 @@ def read_conll(
             tokens.append(current[0])
             tags.append(current[1])
             tag_lines.append(current[2])
+            documents.append(document)
         current = ([], [], [])
 
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -498,6 +553,9 @@ def read_conll(
             continue
         if line.lstrip().startswith("-DOCSTART-"):
             flush()
+            has_docstart = True
+            if documents and documents[-1] == document:
+                document += 1
             continue
         parts = line.split("\t") if "\t" in line else line.split()
         token, tag = parts[0].strip(), parts[-1].strip() if len(parts) > 1 else ""
@@ -534,7 +592,8 @@ def read_conll(
                           else policy, announce=scheme == TagScheme.IOB2)
     return TokenDataset(tokens=tokens, tags=tags, source=str(path),
                         lines=[ls[0] for ls in tag_lines],
-                        repairs=[] if scheme == TagScheme.IOB1 else repairs)
+                        repairs=[] if scheme == TagScheme.IOB1 else repairs,
+                        documents=documents if has_docstart else None)
 
 
 def _from_records(

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import DataError
 from .alignment import Window, merge_windows
 from .data import bio_chunks, repair_bio
+from .features import SHAPE_INPUT
 
 WORD_RE = re.compile(r"\S+")
 
@@ -64,18 +65,99 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def decode_tags(logits: np.ndarray, tags: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Tags (made valid IOB2) and the probability of each word's argmax tag."""
+DECODINGS = ("argmax", "viterbi")
+
+
+def bio_transitions(tags: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(start, transition)``: 0 where IOB2 allows a tag (first word / after another tag),
+    ``-inf`` where it does not (no ``I-X`` first or after ``O``, no ``I-X`` after ``B-Y``/``I-Y``
+    with ``Y != X``).
+
+    Example:
+        >>> start, trans = bio_transitions(["O", "B-PER", "I-PER"])
+        >>> start.tolist(), trans[0].tolist(), trans[1].tolist()
+        ([0.0, 0.0, -inf], [0.0, 0.0, -inf], [0.0, 0.0, 0.0])
+    """
+    n = len(tags)
+    start = np.zeros(n)
+    trans = np.zeros((n, n))
+    for j, tag in enumerate(tags):
+        if not tag.startswith("I-"):
+            continue
+        start[j] = -np.inf
+        for i, prev in enumerate(tags):
+            if prev[2:] != tag[2:] or prev == "O":
+                trans[i, j] = -np.inf
+    return start, trans
+
+
+def viterbi_bio(logits: np.ndarray, tags: Sequence[str]) -> np.ndarray:
+    """The valid IOB2 tag path (indices) with the highest sum of per-word log-softmax scores.
+
+    Constrained decoding: unlike the argmax (then repaired), an entity's tags are chosen
+    together, so ``B-PER I-ORG`` can never appear and a weak ``B-X`` is weighed against the
+    ``I-X`` words that follow it.
+
+    Example:
+        >>> tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+        >>> logits = np.log(np.array([[.1, .6, .1, .1, .1], [.1, .1, .3, .1, .4]]))
+        >>> [tags[j] for j in viterbi_bio(logits, tags)]
+        ['B-PER', 'I-PER']
+    """
+    n_words = len(logits)
+    if not n_words:
+        return np.zeros(0, dtype=np.int64)
+    z = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    start, trans = bio_transitions(tags)
+    score = start + logp[0]
+    back = np.zeros((n_words, len(tags)), dtype=np.int64)
+    for t in range(1, n_words):
+        cand = score[:, None] + trans  # (previous, current)
+        back[t] = cand.argmax(axis=0)
+        score = cand.max(axis=0) + logp[t]
+    path = np.zeros(n_words, dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for t in range(n_words - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def check_decoding(value: str) -> str:
+    """``value`` if it names a decoding (``argmax`` or ``viterbi``), else a ConfigError."""
+    from ..errors import ConfigError
+
+    if value not in DECODINGS:
+        raise ConfigError(f"decoding expects one of {list(DECODINGS)}, found {value!r}; "
+                          "'viterbi' = constrained IOB2 decoding, 'argmax' = per-word argmax "
+                          "then repair")
+    return value
+
+
+def decode_tags(logits: np.ndarray, tags: Sequence[str],
+                decoding: str = "argmax") -> tuple[list[str], np.ndarray]:
+    """Valid IOB2 tags and the probability of each word's chosen tag.
+
+    ``decoding="argmax"``: each word's most probable tag, then an ``I-X`` that cannot continue
+    an entity becomes ``B-X``; ``"viterbi"``: the best valid tag sequence
+    (:func:`viterbi_bio`).
+    """
     probs = softmax(logits)
-    best = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=int)
-    out = repair_bio([tags[j] for j in best])[0]
-    return out, probs[np.arange(len(best)), best] if len(probs) else np.zeros(0)
+    if not len(probs):
+        return [], np.zeros(0)
+    if decoding == "viterbi":
+        best = viterbi_bio(logits, tags)
+        out = [tags[j] for j in best]
+    else:
+        best = probs.argmax(axis=-1)
+        out = repair_bio([tags[j] for j in best])[0]
+    return out, probs[np.arange(len(best)), best]
 
 
 def entities(text: str, offsets: Sequence[tuple[int, int]], logits: np.ndarray,
-             tags: Sequence[str]) -> list[dict[str, Any]]:
+             tags: Sequence[str], decoding: str = "argmax") -> list[dict[str, Any]]:
     """``[{"type", "text", "start", "end", "score"}, ...]`` of one text from its word logits."""
-    found, conf = decode_tags(logits, tags)
+    found, conf = decode_tags(logits, tags, decoding)
     return [{"type": kind, "text": text[offsets[a][0] : offsets[b - 1][1]],
              "start": offsets[a][0], "end": offsets[b - 1][1], "score": float(conf[a:b].mean())}
             for kind, a, b in bio_chunks(found)]
@@ -89,13 +171,17 @@ def pad_windows(windows: Sequence[Window], pad_id: int,
     ids = np.full((len(windows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(windows), width), dtype=np.int64)
     types = np.zeros((len(windows), width), dtype=np.int64)
+    shapes = np.zeros((len(windows), width), dtype=np.int64)  # PAD_SHAPE
     for row, win in enumerate(windows):
         n = len(win)
         ids[row, :n] = win.input_ids
         mask[row, :n] = 1
         if win.token_type_ids is not None:
             types[row, :n] = win.token_type_ids
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        if win.shape_ids is not None:
+            shapes[row, :n] = win.shape_ids
+    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+             SHAPE_INPUT: shapes}
     return {n: batch[n] for n in names}
 
 
@@ -107,7 +193,8 @@ def run_windows(windows: Sequence[Window], run: Callable[[dict[str, np.ndarray]]
         windows: from :func:`~domaintune.ner.alignment.encode_windows`.
         run: ``run(feeds) -> (batch, tokens, n_tags)`` logits of one padded batch.
         pad_id: the tokenizer's padding id.
-        names: the model's inputs (``input_ids``, ``attention_mask`` [, ``token_type_ids``]).
+        names: the model's inputs (``input_ids``, ``attention_mask`` [, ``token_type_ids``]
+            [, ``shape_ids``]).
         batch_size: windows per call of ``run`` (longest first, so padding stays small).
     """
     out: list[np.ndarray | None] = [None] * len(windows)

@@ -43,6 +43,7 @@ from .alignment import Window, attach_labels, encode_windows
 from .data import TokenDataset, tags_for_types
 from .decoding import (
     WORD_RE,
+    check_decoding,
     decode_tags,
     entities,
     run_windows,
@@ -50,12 +51,14 @@ from .decoding import (
     word_lists,
     word_scores,
 )
+from .features import SHAPE_INPUT, SHAPES, token_shapes
 from .metrics import MODE, SCHEME, entity_metrics
-from .training import HEAD_NAME, collate, train_windows
+from .training import ShapeTagger, collate, is_head, train_windows
 
 logger = logging.getLogger(__name__)
 
 TASK = "token-classification"
+SHAPES_FILE = "word_shapes.safetensors"
 _WORD_RE = WORD_RE  # a word: a whitespace-separated piece (domaintune.ner.decoding)
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json",
                     "sentencepiece.bpe.model", "spm.model")
@@ -146,6 +149,38 @@ def _selection(cfg: TrainingConfig) -> tuple[str, bool]:
     return "entity_f1", True
 
 
+def _stored_decoding(meta: dict[str, Any], meta_file: Path) -> str:
+    """The saved decoding (models saved before it existed decode with ``argmax``)."""
+    value = meta.get("decoding", "argmax")
+    if value not in ("argmax", "viterbi"):
+        raise ModelLoadError(f"{meta_file} is corrupted ('decoding' is {value!r}, expected "
+                             "'argmax' or 'viterbi'); re-save or retrain the model")
+    return value
+
+
+def _load_shapes(net, path: Path, shapes: Any, meta_file: Path) -> ShapeTagger:
+    """Wrap ``net`` with the saved word-shape embedding (``word_shapes`` in the record)."""
+    from safetensors.torch import load_file
+
+    if (not isinstance(shapes, dict) or shapes.get("file") != SHAPES_FILE
+            or shapes.get("classes") != list(SHAPES)):
+        raise ModelLoadError(f"{meta_file} is corrupted or from another version ('word_shapes' "
+                             f"is {shapes!r}, expected file {SHAPES_FILE!r} and classes "
+                             f"{list(SHAPES)}); re-save or retrain the model")
+    file = path / SHAPES_FILE
+    if not file.is_file():
+        raise ModelLoadError(f"{path} is incomplete: missing {SHAPES_FILE} (the word-shape "
+                             "embedding); re-save or retrain the model")
+    model = ShapeTagger(net, len(SHAPES))
+    try:
+        weight = load_file(str(file))["weight"]
+        model.shape_embedding.weight.data.copy_(weight)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {file} ({type(exc).__name__}: {str(exc)[:200]}); "
+                             "re-save or retrain the model") from None
+    return model
+
+
 class TokenClassifier:
     """Named-entity recognition (BIO token classification) on a pretrained encoder.
 
@@ -165,8 +200,11 @@ class TokenClassifier:
         max_length: int = 128,
         stride: int | None = None,
         device: str | torch.device = "auto",
+        decoding: str = "viterbi",
     ) -> None:
         self.model = model
+        self.decoding = check_decoding(decoding)
+        self.context = 0  # document context in sub-tokens each side (TrainingConfig.ner_context)
         self.tokenizer = tokenizer
         self.tags = list(tags)
         self.base_model = base_model
@@ -189,6 +227,7 @@ class TokenClassifier:
         max_length: int = 128,
         stride: int | None = None,
         device: str = "auto",
+        decoding: str = "viterbi",
     ) -> TokenClassifier:
         """A token classifier with a fresh tagging head on the encoder ``model``.
 
@@ -200,6 +239,12 @@ class TokenClassifier:
             stride: most sub-tokens shared by consecutive windows of a long text;
                 ``None`` = a quarter of the window.
             device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda`` ...
+            decoding: how per-word scores become tags: ``"viterbi"`` (default: the best valid
+                IOB2 sequence, :func:`domaintune.ner.decoding.viterbi_bio`; +2.6 to +3.4 entity
+                F1 points on wikigold) or ``"argmax"`` (each word's best tag, then an invalid
+                ``I-X`` repaired to ``B-X``; models saved without a ``decoding`` record keep
+                it). Saved with the model and used by its ONNX export; the attribute
+                ``decoding`` may be changed after training (no retraining needed).
 
         Example:
             >>> ner = TokenClassifier.from_pretrained("default", labels=["person", "location"])  # doctest: +SKIP
@@ -209,7 +254,7 @@ class TokenClassifier:
         tokenizer = _load_tokenizer(path)
         net = _load_model(path, tags)
         return cls(net, tokenizer, tags, base_model=str(model), max_length=max_length,
-                   stride=stride, device=device)
+                   stride=stride, device=device, decoding=decoding)
 
     @property
     def entity_types(self) -> list[str]:
@@ -217,6 +262,15 @@ class TokenClassifier:
         return [t[2:] for t in self.tags if t.startswith("B-")]
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def word_shapes(self) -> bool:
+        """Whether the model reads word-shape ids (``TrainingConfig.ner_word_shapes``)."""
+        return isinstance(self.model, ShapeTagger)
+
+    def _hf(self):
+        """The Hugging Face ``*ForTokenClassification`` model (inside a ShapeTagger or not)."""
+        return self.model.net if isinstance(self.model, ShapeTagger) else self.model
+
     def _position_limit(self) -> int:
         limits = [getattr(self.model.config, "max_position_embeddings", None)]
         model_max = getattr(self.tokenizer, "model_max_length", None)
@@ -236,9 +290,11 @@ class TokenClassifier:
                               f"{self.stride}; lower stride or raise max_length")
         return stride
 
-    def _encode(self, sentences: Sequence[Sequence[str]]) -> list[Window]:
+    def _encode(self, sentences: Sequence[Sequence[str]],
+                documents: Sequence[int] | None = None) -> list[Window]:
         return encode_windows(self.tokenizer, sentences, max_length=self.max_length,
-                              stride=self._resolved_stride())
+                              stride=self._resolved_stride(), shapes=self.word_shapes,
+                              documents=documents, context=self.context if documents else 0)
 
     def _tag_ids(self, data: TokenDataset, *, purpose: str) -> list[list[int]]:
         if data.tags is None:
@@ -284,8 +340,8 @@ class TokenClassifier:
         return scores, windows, token_logits
 
     def _decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Tags (made valid IOB2) and the probability of each word's argmax tag."""
-        return decode_tags(logits, self.tags)
+        """Valid IOB2 tags (``self.decoding``) and the probability of each chosen tag."""
+        return decode_tags(logits, self.tags, check_decoding(self.decoding))
 
     def _check_fitted(self) -> None:
         if self.method is None:
@@ -321,6 +377,10 @@ class TokenClassifier:
         query/value + the trained head; merged into the encoder after training, so the saved
         directory stands alone) and ``frozen`` (only the tagging head is trained; learning rate
         ``head_learning_rate`` or 1e-3). ``zero-shot`` is not available for NER.
+        Learning rates: with ``learning_rate=None`` ``full`` trains the encoder at 2e-4 and the
+        head at 1e-3 (``head_learning_rate=None``): NER's own defaults, measured on wikigold
+        (benchmarks/bench_ner.py), not the text classifier's 5e-5; ``batch_size=16`` and more
+        epochs (early stopping keeps the best) help small data sets further.
         ``metric_for_best_model``: ``macro_f1`` (default) selects on the entity-level micro
         F1 (``entity_f1``, the NER convention), ``accuracy`` on token accuracy, ``loss`` on
         validation loss. ``head_init`` and ``calibrate`` do not apply: the head starts random
@@ -350,14 +410,17 @@ class TokenClassifier:
         y_val = self._tag_ids(validation, purpose="validation") if validation is not None else None
         set_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
+        if cfg.ner_word_shapes and not self.word_shapes:
+            self.model = ShapeTagger(self.model)
         self.model.to(self.device)
+        self.context = cfg.ner_context
         limit = self._position_limit()
         if cfg.max_length > limit:
             logger.warning("max_length=%d exceeds what %s supports; using %d (longer texts are "
                            "split into windows)", cfg.max_length, self.base_model, limit)
         self.max_length = min(cfg.max_length, limit)
         start = time.perf_counter()
-        windows = self._encode(train.tokens)
+        windows = self._encode(train.tokens, train.documents)
         attach_labels(windows, y_train)
         n_split = len(windows) - len(train)
         if n_split:
@@ -365,14 +428,18 @@ class TokenClassifier:
                         "into overlapping windows (%d windows in all); nothing is truncated",
                         train.source, len({w.sentence for w in windows if w.word_start > 0}),
                         self.max_length, len(windows))
-        val_windows = self._encode(validation.tokens) if validation is not None else None
+        if self.context and train.documents is None:
+            logger.warning("ner_context=%d: %s has no -DOCSTART- documents, so sentences are "
+                           "read without context", self.context, train.source)
+        val_windows = (self._encode(validation.tokens, validation.documents)
+                       if validation is not None else None)
         validate = ((lambda: self._validation_metrics(validation, y_val, val_windows))
                     if validation is not None else None)
         trainable = None
         if cfg.method == Method.FROZEN:
             trainable = {n: p.requires_grad for n, p in self.model.named_parameters()}
             for name, param in self.model.named_parameters():
-                param.requires_grad = HEAD_NAME in name.split(".")
+                param.requires_grad = is_head(name)
         if cfg.method == Method.LORA:
             self._wrap_lora(cfg)
         try:
@@ -382,7 +449,10 @@ class TokenClassifier:
                 select=_selection(cfg))
         finally:
             if cfg.method == Method.LORA:
-                self.model = self.model.merge_and_unload()
+                if self.word_shapes:
+                    self.model.net = self.model.net.merge_and_unload()
+                else:
+                    self.model = self.model.merge_and_unload()
                 self.model.eval()
             if trainable is not None:
                 for name, param in self.model.named_parameters():
@@ -408,7 +478,7 @@ class TokenClassifier:
     def _wrap_lora(self, cfg: TrainingConfig) -> None:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        names = {name.split(".")[-1] for name, _ in self.model.named_modules()}
+        names = {name.split(".")[-1] for name, _ in self._hf().named_modules()}
         targets = cfg.lora_target_modules
         if targets is None:
             for pair in (("query", "value"), ("q_lin", "v_lin"), ("q_proj", "v_proj")):
@@ -420,8 +490,11 @@ class TokenClassifier:
                                   "set lora_target_modules in the TrainingConfig")
         lora = LoraConfig(task_type=TaskType.TOKEN_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                           lora_dropout=cfg.lora_dropout, target_modules=targets,
-                          modules_to_save=[HEAD_NAME])
-        self.model = get_peft_model(self.model, lora)
+                          modules_to_save=["classifier"])
+        if self.word_shapes:
+            self.model.net = get_peft_model(self.model.net, lora)
+        else:
+            self.model = get_peft_model(self.model, lora)
 
     # ------------------------------------------------------------------ inference
     @staticmethod
@@ -435,7 +508,10 @@ class TokenClassifier:
         word stays part of it). Each entity is ``{"type", "text", "start", "end", "score"}``
         with ``text == original[start:end]`` (``end`` exclusive) and ``score`` the mean
         probability of the predicted tags of its words. Predicted tags are made valid BIO
-        first: an ``I-X`` that cannot continue an entity starts one.
+        first (``decoding``: ``argmax`` turns an ``I-X`` that cannot continue an entity into
+        ``B-X``; ``viterbi`` picks the best valid sequence). Each text is read alone: a model
+        trained with document context (``ner_context``) gets no neighbouring sentences here
+        (``evaluate`` on a ``TokenDataset`` with ``documents`` does use them).
 
         Args:
             texts: one string or a list of strings (any length: long texts are windowed).
@@ -450,7 +526,7 @@ class TokenClassifier:
         batch, single = text_batch(texts, "texts to tag", keep_offsets=True)
         spans, words = split_words(batch)
         scores, _, _ = self._word_logits(words, batch_size)
-        out = [entities(text, offs, logits, self.tags)
+        out = [entities(text, offs, logits, self.tags, check_decoding(self.decoding))
                for text, offs, logits in zip(batch, spans, scores, strict=True)]
         return out[0] if single else out
 
@@ -488,7 +564,8 @@ class TokenClassifier:
         """
         self._check_fitted()
         self._tag_ids(data, purpose="evaluation")
-        scores, _, _ = self._word_logits(data.tokens, batch_size)
+        scores, _, _ = self._word_logits(data.tokens, batch_size,
+                                         windows=self._encode(data.tokens, data.documents))
         pred = [self._decode(s)[0] for s in scores]
         metrics = entity_metrics(data.tags, pred)  # type: ignore[arg-type]
         if output_dir is not None:
@@ -547,11 +624,12 @@ class TokenClassifier:
                                 "has no sentences")
         sentences = list(validation.tokens) if validation is not None else split_words(PROBE_TEXTS)[1]
         pad_id = self.tokenizer.pad_token_id or 0
+        names = INPUT_NAMES + ((SHAPE_INPUT,) if self.word_shapes else ())
 
         def check(run_fp32, run_int8) -> dict[str, Any]:
-            windows = self._encode(sentences)
-            fp32 = run_windows(windows, run_fp32, pad_id=pad_id, names=INPUT_NAMES)
-            int8 = run_windows(windows, run_int8, pad_id=pad_id, names=INPUT_NAMES)
+            windows = self._encode(sentences, validation.documents if validation is not None else None)
+            fp32 = run_windows(windows, run_fp32, pad_id=pad_id, names=names)
+            int8 = run_windows(windows, run_int8, pad_id=pad_id, names=names)
             same = np.concatenate([a.argmax(-1) == b.argmax(-1) for a, b in zip(fp32, int8, strict=True)])
             result: dict[str, Any] = {
                 "n_texts": len(sentences),
@@ -568,7 +646,7 @@ class TokenClassifier:
             f1 = []
             for logits in (fp32, int8):
                 scores = word_scores(windows, logits, n_words, len(self.tags))
-                pred = [decode_tags(s, self.tags)[0] for s in scores]
+                pred = [self._decode(s)[0] for s in scores]
                 f1.append(entity_metrics(validation.tags, pred)["entity_f1"])  # type: ignore[arg-type]
             drop = round((f1[0] - f1[1]) * 100, 4)
             result.update(entity_f1_fp32=f1[0], entity_f1_int8=f1[1], entity_f1_drop_points=drop)
@@ -583,14 +661,29 @@ class TokenClassifier:
                         "Export in fp32 (without int8 quantization), or raise max_int8_drop")
             return result
 
+        special = set(self.tokenizer.all_special_ids)
+
+        def probe_shapes(enc) -> dict[str, torch.Tensor]:
+            # the parity check's shape ids: each probe sub-token's own shape (the graph is
+            # checked on the same ids in PyTorch and ONNX; serving computes them per word)
+            rows = []
+            for ids in enc["input_ids"].tolist():
+                toks = self.tokenizer.convert_ids_to_tokens(ids)
+                rows.append([0 if i in special else token_shapes([t.lstrip("#") or t], [0])[0]
+                             for i, t in zip(ids, toks, strict=True)])
+            return {SHAPE_INPUT: torch.tensor(rows, dtype=torch.long)}
+
         return export_module(
             self.model, lambda m, inputs: m(**inputs).logits, self.tokenizer, directory,
             max_length=self.max_length, kind=OnnxNerModel.KIND, quantize=quantize,
             overwrite=overwrite, int8_check=check,
+            extra_inputs=probe_shapes if self.word_shapes else None,
             info={"tags": self.tags, "entity_types": self.entity_types,
                   "base_model": self.base_model, "stride": self._resolved_stride(),
                   "method": self.method.value if self.method else None,  # type: ignore[union-attr]
-                  "scheme": SCHEME})
+                  "scheme": SCHEME, "decoding": self.decoding,
+                  "word_shapes": list(SHAPES) if self.word_shapes else None,
+                  "context": self.context})
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -614,8 +707,13 @@ class TokenClassifier:
         path = Path(path)
         with write_artifact(path, task=TASK, overwrite=overwrite) as art:
             tmp = art.dir
-            self.model.save_pretrained(str(tmp))
+            self._hf().save_pretrained(str(tmp))
             self.tokenizer.save_pretrained(str(tmp))
+            if self.word_shapes:
+                from safetensors.torch import save_file
+
+                weight = self.model.shape_embedding.weight.detach().cpu().contiguous()
+                save_file({"weight": weight}, str(tmp / SHAPES_FILE))
             art.meta.update({
                 "method": self.method.value,  # type: ignore[union-attr]
                 "tags": self.tags,
@@ -625,6 +723,10 @@ class TokenClassifier:
                 "base_model": self.base_model,
                 "max_length": self.max_length,
                 "stride": self.stride,
+                "decoding": self.decoding,
+                "word_shapes": ({"file": SHAPES_FILE, "classes": list(SHAPES)}
+                                if self.word_shapes else None),
+                "context": self.context,
                 "lora_merged": self.method == Method.LORA,
                 "torch_version": torch.__version__,
             })
@@ -643,6 +745,10 @@ class TokenClassifier:
             f"{', '.join(self.entity_types[:30])}",
             f"- base model: `{self.base_model}`; max_length {self.max_length} tokens per window "
             f"(longer texts are split into overlapping windows, stride {self._resolved_stride()})",
+            f"- decoding: {self.decoding}; word-shape features: "
+            f"{'yes' if self.word_shapes else 'no'}; document context: "
+            f"{self.context} sub-tokens each side" + (" (evaluate only; predict reads each text "
+                                                      "alone)" if self.context else ""),
             f"- training sentences: {self.metrics.get('n_train', 0)}, validation sentences: "
             f"{self.metrics.get('n_validation', 0)}, training time: {self.metrics.get('train_seconds', 0)} s",
         ]
@@ -708,10 +814,18 @@ class TokenClassifier:
         if net.config.num_labels != len(tags):
             raise ModelLoadError(f"{path}: the weights have {net.config.num_labels} outputs but "
                                  f"{META_FILE} lists {len(tags)} tags; re-save or retrain the model")
+        shapes = meta.get("word_shapes")
+        if shapes:  # models saved before word shapes existed have none (or null)
+            net = _load_shapes(net, path, shapes, meta_file)
         ner = cls(net, tokenizer, tags, base_model=meta.get("base_model", "default"),
                   max_length=int(meta.get("max_length", 128)), stride=meta.get("stride"),
-                  device=device)
+                  device=device, decoding=_stored_decoding(meta, meta_file))
         ner.method = method
+        context = meta.get("context", 0)
+        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
+            raise ModelLoadError(f"{meta_file} is corrupted ('context' is {context!r}, expected "
+                                 "an integer >= 0); re-save or retrain the model")
+        ner.context = context
         ner.training_config = restore_config(TrainingConfig, path / "training_config.json")
         restore_metrics(ner, path / "metrics.json")
         return ner
