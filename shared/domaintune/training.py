@@ -284,6 +284,7 @@ def run_epochs(
     key, higher = select or (cfg.metric_for_best_model.value, cfg.metric_for_best_model != Metric.LOSS)
     best_score, best_state, bad_epochs = -math.inf, None, 0
     snapshots: list[dict[str, torch.Tensor]] = []  # the last epochs' weights (checkpoint averaging)
+    average = getattr(cfg, "average_checkpoints", 0)  # configs without the field: off
     history: list[dict[str, Any]] = []
     rng = np.random.default_rng(cfg.seed)
     step = 0
@@ -329,9 +330,9 @@ def run_epochs(
             f"epoch {epoch}: train_loss={entry['train_loss']:.4f}"
             + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
         )
-        if cfg.average_checkpoints:
+        if average:
             snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-            del snapshots[: -cfg.average_checkpoints]
+            del snapshots[:-average]
         if validate is not None:
             score = entry[f"val_{key}"] * (1 if higher else -1)
             if score > best_score:
