@@ -121,6 +121,7 @@ def run_update(args, cfg, base: dict, train_all, test, old_labels, new_labels, b
     # the buffer is drawn from the first model's own training data (seeded), as fit() does
     first.replay = sample_per_class(pick(train_all, old_labels), buffer, seed=args.seed)
     ucfg = TrainingConfig.from_dict({**cfg.to_dict(), "epochs": args.update_epochs or args.epochs,
+                                     "seed": args.seed if args.update_seed is None else args.update_seed,
                                      "distill_weight": args.distill_weight,
                                      "distill_temperature": args.distill_temperature,
                                      "replay_balance": args.balance})
@@ -133,7 +134,7 @@ def run_update(args, cfg, base: dict, train_all, test, old_labels, new_labels, b
         "buffer_per_class": buffer, "n_new": report.n_new, "n_replay": report.n_replay,
         "n_steps_examples": report.n_trained, "distill_weight": args.distill_weight,
         "distill_temperature": args.distill_temperature, "balance": args.balance,
-        "update_epochs": ucfg.epochs,
+        "update_epochs": ucfg.epochs, "update_seed": ucfg.seed,
         "updated_all77_accuracy": after_all, "updated_first60_accuracy": after_old,
         "gap_to_joint_points": (round(100 * (base["joint_all77_accuracy"] - after_all), 2)
                                 if base["joint_all77_accuracy"] is not None else None),
@@ -164,6 +165,9 @@ def main() -> None:
     parser.add_argument("--balance", default="none", choices=["none", "class"],
                         help="class-balanced update batches (TrainingConfig.replay_balance)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--update-seed", type=int, default=None,
+                        help="seed of the update only (its validation split, shuffling, balanced "
+                        "draws); default --seed. The first-60 model stays the cached one")
     parser.add_argument("--class-weights", default="none", choices=["none", "balanced"])
     parser.add_argument("--joint", default="train", choices=["train", "estimate"],
                         help="train the joint-77 model (cached) or estimate its time from the "
