@@ -68,7 +68,10 @@ def config(args, seed: int) -> TrainingConfig:
                           head_c=args.head_c, early_stopping_patience=args.patience,
                           warmup_ratio=args.warmup, label_smoothing=args.label_smoothing,
                           contrastive_epochs=args.contrastive_epochs,
-                          contrastive_learning_rate=args.contrastive_lr)
+                          contrastive_learning_rate=args.contrastive_lr,
+                          # issue-13 levers; getattr: other scripts build ``args`` without them
+                          rdrop_alpha=getattr(args, "rdrop_alpha", 0.0),
+                          average_checkpoints=getattr(args, "average_checkpoints", 0))
 
 
 def run_full(args) -> None:
@@ -148,6 +151,9 @@ def main() -> None:
         p.add_argument("--label-smoothing", type=float, default=0.0)
         p.add_argument("--contrastive-epochs", type=float, default=0.0)
         p.add_argument("--contrastive-lr", type=float, default=2e-5)
+        p.add_argument("--rdrop-alpha", type=float, default=0.0, help="R-Drop weight (0 = off)")
+        p.add_argument("--average-checkpoints", type=int, default=0,
+                       help="average the weights of the last k epochs (0 = off)")
     full = sub.choices["full"]
     full.add_argument("--val", type=float, default=0.05, help="validation fraction of train")
     full.add_argument("--seed", type=int, default=42)

@@ -63,6 +63,13 @@ class ClassWeights(str, enum.Enum):
     BALANCED = "balanced"  # n_samples / (n_classes * count), as scikit-learn computes it
 
 
+class ReplayBalance(str, enum.Enum):
+    """How a continual-learning update draws its training examples each epoch."""
+
+    NONE = "none"  # every new and replayed example once per epoch
+    CLASS = "class"  # every label the same number of examples per epoch (see TrainingConfig)
+
+
 class Metric(str, enum.Enum):
     MACRO_F1 = "macro_f1"
     ENTITY_F1 = "entity_f1"  # token classification: entity-level micro F1
@@ -459,6 +466,24 @@ class TrainingConfig(BaseTrainingConfig):
         calibrate: fit a temperature on validation data after training.
         replay_per_class: training examples per label kept in the model directory
             (``replay.jsonl``) for later updates without forgetting; 0 = none.
+        distill_weight: continual updates only (:func:`domaintune.continual.update`):
+            weight λ of the learning-without-forgetting term, ``λ·T²·KL(old ‖ new)`` between
+            the softened old-label logits of the model *before* the update (computed once per
+            training example, before training) and the current model's logits on those labels,
+            for replayed and new examples alike; 0 = off.
+        distill_temperature: the temperature T of that term (> 0; 2 is the LwF paper's).
+        replay_balance: continual updates only: ``none`` (each new and replayed example once
+            per epoch) or ``class``: each epoch draws the same number of examples from every
+            label (the mean per-label count of the update's data, so the epoch keeps its
+            size): labels with fewer examples (old labels with their replay buffer) are
+            repeated, labels with more (new labels with all their data) are subsampled, a
+            fresh draw each epoch.
+        rdrop_alpha: R-Drop (full/LoRA fine-tuning, single-label): each batch is passed twice
+            with different dropout masks, loss = mean cross-entropy of both + α · the
+            symmetric KL between their predictions / 2; 0 = off. Doubles the training cost.
+        average_checkpoints: average the weights at the end of the last k epochs (k ≥ 2;
+            0 = off). With validation data the average replaces the best epoch only if its
+            validation score is at least as good (the log says which was kept).
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:1`` ...
         progress: show tqdm progress bars.
         layer_decay: layer-wise learning-rate decay (``full``): the top encoder layer trains at
@@ -500,6 +525,13 @@ class TrainingConfig(BaseTrainingConfig):
     layer_decay: float | None = None
     ner_word_shapes: bool = False
     ner_context: int = 0
+    # --- continual-learning levers (issue 13: LwF distillation, class-balanced replay)
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
+    replay_balance: ReplayBalance = ReplayBalance.NONE
+    # --- fine-tuning regularisers (issue 13: R-Drop, checkpoint averaging)
+    rdrop_alpha: float = 0.0
+    average_checkpoints: int = 0
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -519,6 +551,11 @@ class TrainingConfig(BaseTrainingConfig):
             ("replay_per_class", self.replay_per_class >= 0, "an integer >= 0"),
             ("lora_alpha", self.lora_alpha > 0, "a positive integer"),
             ("lora_dropout", 0 <= self.lora_dropout < 1, "a number in [0, 1)"),
+            ("distill_weight", self.distill_weight >= 0, "a number >= 0 (0 = off)"),
+            ("distill_temperature", self.distill_temperature > 0, "a positive number"),
+            ("rdrop_alpha", self.rdrop_alpha >= 0, "a number >= 0 (0 = off)"),
+            ("average_checkpoints", self.average_checkpoints == 0 or self.average_checkpoints >= 2,
+             "0 (off) or an integer >= 2"),
         ]
         self.check_ranges(checks)
 

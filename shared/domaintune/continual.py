@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .classifier import TextClassifier
-from .config import Method, TrainingConfig
+from .config import Method, ReplayBalance, TrainingConfig
 from .data import TextDataset, sample_per_class, train_validation_split
 from .errors import DataError
 from .training import encode, fit_linear_head, set_seed, train_loop
@@ -35,6 +35,9 @@ class UpdateReport:
     n_replay: int
     new_labels: list[str]
     seconds: float
+    n_trained: int = 0  # training examples drawn per epoch (new + replayed, after balancing)
+    distill_weight: float = 0.0  # learning-without-forgetting weight used (0 = off)
+    replay_balance: str = "none"
     before: dict[str, float] = field(default_factory=dict)  # old holdout, before the update
     after: dict[str, float] = field(default_factory=dict)  # old holdout, after the update
     new_data: dict[str, float] = field(default_factory=dict)  # new validation data, after
@@ -104,6 +107,24 @@ def update(
 ) -> UpdateReport:
     """Fine-tune ``clf`` on ``new`` mixed with its replay buffer; grows the head for new labels.
 
+    Two levers against forgetting, set in ``config`` (both off by default):
+
+    * ``distill_weight`` λ > 0 (learning without forgetting): before training, the model as it
+      is (the old head, old labels only) scores every training example once, new and replayed;
+      the update's loss adds ``λ · T² · KL(softmax(old/T) ‖ softmax(new/T))`` over the old
+      labels' logits (T = ``distill_temperature``), so the updated model keeps the old model's
+      view of the old labels while it learns the new ones. No second model is held during
+      training: the old logits are a fixed table.
+    * ``replay_balance="class"`` (class-balanced buffer): the whole replay buffer is replayed
+      (``replay_ratio`` is not applied) and every epoch draws the same number of examples
+      from every label, old labels from their buffer examples and new labels from all their
+      data: that number is the mean per-label count of the mixed data (the epoch keeps its
+      size); smaller labels are repeated, larger ones subsampled (a fresh draw each epoch).
+      For ``frozen`` the head is refit with balanced class weights instead.
+
+    ``frozen`` refits its head by logistic regression and has no distillation term (a
+    ``distill_weight`` is ignored with a warning).
+
     Args:
         clf: a trained classifier (its ``replay`` buffer is used when present).
         new: new labelled examples, possibly with labels the model has never seen.
@@ -134,14 +155,18 @@ def update(
             new, new_val = train_validation_split(new, validation_split, seed=cfg.seed)
         except DataError:
             new, new_val = train_validation_split(new, validation_split, seed=cfg.seed, stratify=False)
+    n_old = len(clf.labels)
     added = grow_labels(clf, [lab for labs in new.labels_list for lab in labs], new)
     replay = clf.replay
     n_replay = 0
     mixed = new
     method = clf.method if config is None and clf.method is not None else cfg.method
-    if replay is not None and len(replay) and replay_ratio > 0:
-        # the frozen method refits its head from scratch, so it replays the whole buffer
-        want = len(replay) if method == Method.FROZEN else int(round(replay_ratio * len(new)))
+    balance = cfg.replay_balance == ReplayBalance.CLASS
+    if replay is not None and len(replay) and (replay_ratio > 0 or balance):
+        # the frozen method refits its head from scratch, so it replays the whole buffer;
+        # so does a class-balanced update (the balance decides how often each is drawn)
+        whole = method == Method.FROZEN or balance
+        want = len(replay) if whole else int(round(replay_ratio * len(new)))
         if want < len(replay):
             rng = np.random.default_rng(cfg.seed)
             replay_used = replay.subset(sorted(rng.choice(len(replay), want, replace=False).tolist()))
@@ -153,20 +178,37 @@ def update(
     if holdout is not None:
         val = holdout if val is None else holdout.concat(val)
     y_mixed = clf._targets(mixed, purpose="update")
+    n_trained = len(mixed)
+    distill = cfg.distill_weight if method != Method.FROZEN else 0.0
     if method == Method.FROZEN:
+        if cfg.distill_weight > 0:
+            logger.warning("distill_weight is ignored by the frozen method (its head is refit "
+                           "by logistic regression); use method full or lora to distil")
         emb = encode(clf.model, clf.tokenizer, mixed.texts, max_length=clf.max_length,
                      device=clf.device, progress=cfg.progress)
         weight, bias = fit_linear_head(emb, y_mixed, len(clf.labels), multi_label=clf.multi_label,
-                                       c=cfg.head_c, balanced=cfg.class_weights.value == "balanced",
+                                       c=cfg.head_c,
+                                       balanced=cfg.class_weights.value == "balanced" or balance,
                                        seed=cfg.seed)
         clf.model.set_head(weight, bias)
     else:
+        teacher = None
+        if distill > 0 and n_old:
+            # the old model's logits on its own labels, once per training example (the new
+            # head rows do not change the old columns: grow_labels leaves them untouched)
+            teacher = clf._logits(mixed.texts)[:, :n_old]
+        groups = None
+        if balance:
+            groups = (y_mixed if not clf.multi_label else
+                      np.array([clf.labels.index(labs[0]) if labs else -1 for labs in mixed.labels_list]))
+            n_trained = len(np.unique(groups)) * max(1, round(len(groups) / len(np.unique(groups))))
         if method == Method.LORA and clf.method != Method.LORA:
             clf._wrap_lora(cfg)
         y_val = clf._targets(val, purpose="validation") if val is not None else None
         validate = (lambda: clf._validation_metrics(val.texts, y_val)) if val is not None else None
         clf.history += train_loop(clf.model, clf.tokenizer, mixed.texts, y_mixed, cfg,
-                                  multi_label=clf.multi_label, device=clf.device, validate=validate)
+                                  multi_label=clf.multi_label, device=clf.device, validate=validate,
+                                  teacher_logits=teacher, balance_groups=groups)
     clf.method = method
     if val is not None and cfg.calibrate:
         clf.metrics["calibration"] = clf.calibrate(val)
@@ -178,7 +220,8 @@ def update(
         clf.holdout = new_val if holdout is None else holdout.concat(new_val, source="holdout")
     report = UpdateReport(
         n_new=len(new), n_replay=n_replay, new_labels=added,
-        seconds=round(time.perf_counter() - start, 2),
+        seconds=round(time.perf_counter() - start, 2), n_trained=n_trained,
+        distill_weight=distill, replay_balance=cfg.replay_balance.value,
         before={k: before[k] for k in ("accuracy", "macro_f1") if k in before},
         after={k: v for k, v in clf.evaluate(holdout).items() if k in ("accuracy", "macro_f1")}
         if holdout is not None else {},

@@ -277,6 +277,7 @@ def run_epochs(
     select: tuple[str, bool] | None = None,
     desc: str = "training",
     head_learning_rate: float | None = None,
+    sampler: Callable[[np.random.Generator], np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """The fine-tuning loop shared by every task; returns the per-epoch log.
 
@@ -291,6 +292,13 @@ def run_epochs(
             weights are restored at the end.
         select: ``(metric key, higher is better)`` for early stopping; default
             ``cfg.metric_for_best_model``.
+        sampler: draws the items of one epoch (indices into ``lengths``, repeats allowed)
+            from the loop's generator; default every item once. The epoch's step count is
+            that of ``len(lengths)`` items, so the sample should keep that size.
+
+    With ``cfg.average_checkpoints`` = k, the weights at the end of the last k epochs are
+    averaged at the end (floating-point tensors; others are taken from the last epoch); with
+    ``validate`` the average is kept only if it scores at least as well as the best epoch.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -303,6 +311,8 @@ def run_epochs(
     )
     key, higher = select or (cfg.metric_for_best_model.value, cfg.metric_for_best_model != Metric.LOSS)
     best_score, best_state, bad_epochs = -math.inf, None, 0
+    snapshots: list[dict[str, torch.Tensor]] = []  # the last epochs' weights (checkpoint averaging)
+    average = getattr(cfg, "average_checkpoints", 0)  # configs without the field: off
     history: list[dict[str, Any]] = []
     rng = np.random.default_rng(cfg.seed)
     step = 0
@@ -310,7 +320,12 @@ def run_epochs(
     for epoch in range(1, n_epochs + 1):
         model.train()
         start = time.perf_counter()
-        micro = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+        if sampler is None:
+            micro = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+        else:
+            items = np.asarray(sampler(rng))
+            micro = [items[b] for b in length_grouped_batches(
+                [lengths[i] for i in items], cfg.batch_size, rng, cfg.group_by_length)]
         running, seen = 0.0, 0
         optimizer.zero_grad(set_to_none=True)
         for k, batch in enumerate(micro, start=1):
@@ -343,6 +358,9 @@ def run_epochs(
             f"epoch {epoch}: train_loss={entry['train_loss']:.4f}"
             + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
         )
+        if average:
+            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            del snapshots[:-average]
         if validate is not None:
             score = entry[f"val_{key}"] * (1 if higher else -1)
             if score > best_score:
@@ -358,13 +376,93 @@ def run_epochs(
         if step >= total_steps:
             break
     bar.close()
+    if len(snapshots) >= 2:
+        averaged = average_state_dicts(snapshots)
+        if validate is None:
+            model.load_state_dict(averaged)
+            history.append({"averaged_epochs": len(snapshots)})
+            best_state = None
+        else:
+            last = model.state_dict()
+            last = {k: v.detach().clone() for k, v in last.items()}
+            model.load_state_dict(averaged)
+            model.eval()
+            scores = {f"val_{k}": v for k, v in validate().items()}
+            kept = scores[f"val_{key}"] * (1 if higher else -1) >= best_score
+            history.append({"averaged_epochs": len(snapshots), "averaged_kept": kept, **scores})
+            logger.info("average of the last %d epochs: val_%s %.4f (%s)", len(snapshots), key,
+                        scores[f"val_{key}"], "kept" if kept else "the best epoch is kept")
+            if kept:
+                best_state = None
+            elif best_state is None:
+                best_state = last
     if best_state is not None:
         model.load_state_dict(best_state)
-        best = max((h for h in history if f"val_{key}" in h),
+        best = max((h for h in history if f"val_{key}" in h and "epoch" in h),
                    key=lambda h: h[f"val_{key}"] * (1 if higher else -1))
         history.append({"best_epoch": best["epoch"]})
     model.eval()
     return history
+
+
+def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point tensors; other tensors from the last state."""
+    out = {}
+    for name, last in states[-1].items():
+        if last.is_floating_point():
+            out[name] = torch.stack([s[name].float() for s in states]).mean(0).to(last.dtype)
+        else:
+            out[name] = last
+    return out
+
+
+def class_balanced_sampler(groups: np.ndarray) -> Callable[[np.random.Generator], np.ndarray]:
+    """A ``run_epochs`` sampler that draws the same number of items from every group per epoch.
+
+    ``groups`` holds one group (label index) per item. Each epoch takes
+    ``round(len(groups) / number of groups)`` items of every group (the epoch keeps its size):
+    a group with at least that many gives a fresh random subset without repeats, a smaller
+    group gives all of its items plus a random draw of the rest with repeats.
+    """
+    groups = np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    per_group = max(1, round(len(groups) / max(len(members), 1)))
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        chosen = []
+        for idx in members:
+            if len(idx) >= per_group:
+                chosen.append(rng.choice(idx, per_group, replace=False))
+            else:
+                extra = rng.choice(idx, per_group - len(idx), replace=True)
+                chosen.append(np.concatenate([idx, extra]))
+        return rng.permutation(np.concatenate(chosen))
+
+    return draw
+
+
+def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float,
+                      multi_label: bool) -> torch.Tensor:
+    """Learning-without-forgetting term: T² · KL(softmax(teacher/T) ‖ softmax(student/T)),
+    mean over the batch, on the teacher's labels (the first ``teacher.shape[1]`` logits).
+    Multi-label: the binary KL per label of the sigmoids, averaged over labels."""
+    student = logits[:, : teacher.shape[1]] / temperature
+    teacher = teacher / temperature
+    if multi_label:
+        p = torch.sigmoid(teacher)
+        kl = nn.functional.binary_cross_entropy_with_logits(student, p, reduction="none") - \
+            nn.functional.binary_cross_entropy_with_logits(teacher, p, reduction="none")
+        return kl.mean() * temperature**2
+    return nn.functional.kl_div(nn.functional.log_softmax(student, -1),
+                                nn.functional.log_softmax(teacher, -1), log_target=True,
+                                reduction="batchmean") * temperature**2
+
+
+def symmetric_kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(KL(p_a ‖ p_b) + KL(p_b ‖ p_a)) / 2 of two batches of logits, mean over the batch."""
+    la, lb = nn.functional.log_softmax(a, -1), nn.functional.log_softmax(b, -1)
+    return (nn.functional.kl_div(lb, la, log_target=True, reduction="batchmean")
+            + nn.functional.kl_div(la, lb, log_target=True, reduction="batchmean")) / 2
 
 
 def train_loop(
@@ -377,11 +475,20 @@ def train_loop(
     multi_label: bool,
     device: torch.device,
     validate: Callable[[], dict[str, float]] | None = None,
+    teacher_logits: np.ndarray | None = None,
+    balance_groups: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Fine-tune a text classifier in place on (texts, targets); returns the per-epoch log.
 
     ``validate`` returns validation metrics (``loss``, ``accuracy``, ``macro_f1``) and drives
     early stopping; the best epoch's weights are restored at the end.
+
+    Levers (off by default): ``cfg.rdrop_alpha`` (R-Drop, single-label: two dropout passes
+    per batch and their symmetric KL), ``cfg.average_checkpoints`` (see :func:`run_epochs`);
+    for continual updates, ``teacher_logits`` (one row per text: the old model's logits on its
+    labels, the first columns of the head) adds ``cfg.distill_weight`` × the distillation term
+    of :func:`distillation_loss` at ``cfg.distill_temperature``, and ``balance_groups`` (one
+    label index per text) draws every epoch with :func:`class_balanced_sampler`.
     """
     n_labels = model.head.out_features
     weights = None
@@ -393,10 +500,30 @@ def train_loop(
     else:
         loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
         target_tensor = torch.as_tensor(targets, dtype=torch.long)
+    teacher = None
+    if teacher_logits is not None and cfg.distill_weight > 0:
+        if len(teacher_logits) != len(texts) or teacher_logits.shape[1] > n_labels:
+            raise ValueError(f"expected teacher logits of shape ({len(texts)}, <= {n_labels}), "
+                             f"found {tuple(teacher_logits.shape)}")
+        teacher = torch.as_tensor(teacher_logits, dtype=torch.float32)
+    rdrop = cfg.rdrop_alpha if not multi_label else 0.0
+    if cfg.rdrop_alpha and multi_label:
+        logger.warning("rdrop_alpha is ignored for multi-label classifiers (single-label only)")
 
     def batch_loss(batch: np.ndarray) -> tuple[torch.Tensor, int]:
         enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
-        return loss_fn(model(**enc), target_tensor[batch].to(device)), len(batch)
+        y = target_tensor[batch].to(device)
+        logits = model(**enc)
+        loss = loss_fn(logits, y)
+        if rdrop:
+            second = model(**enc)  # another dropout mask
+            loss = (loss + loss_fn(second, y)) / 2 + rdrop * symmetric_kl(logits, second)
+        if teacher is not None:
+            loss = loss + cfg.distill_weight * distillation_loss(
+                logits, teacher[batch].to(device), cfg.distill_temperature, multi_label)
+        return loss, len(batch)
 
+    sampler = class_balanced_sampler(balance_groups) if balance_groups is not None else None
     return run_epochs(model, cfg, lengths=[len(t) for t in texts], batch_loss=batch_loss,
-                      is_head=lambda name: name.startswith("head."), validate=validate)
+                      is_head=lambda name: name.startswith("head."), validate=validate,
+                      sampler=sampler)

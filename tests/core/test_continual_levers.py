@@ -1,0 +1,125 @@
+"""Continual-learning levers: learning-without-forgetting distillation, class-balanced replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from domaintune import (
+    ConfigError,
+    TextClassifier,
+    TrainingConfig,
+    load_dataset,
+    train_validation_split,
+)
+from domaintune.continual import update
+from domaintune.training import class_balanced_sampler, distillation_loss
+
+
+@pytest.fixture
+def trained(tiny_model, toy_csv):
+    data = load_dataset(toy_csv, text="body", label="queue")
+    old = data.subset([i for i, lab in enumerate(data.labels) if lab != "greeting"])
+    clf = TextClassifier.from_pretrained(tiny_model, labels=old.label_names)
+    train, val = train_validation_split(old, 0.25, seed=0)
+    clf.fit(train, val, TrainingConfig(method="frozen", head_c=100.0, progress=False,
+                                       replay_per_class=3))
+    greetings = data.subset([i for i, lab in enumerate(data.labels) if lab == "greeting"])
+    return clf, greetings
+
+
+def update_config(**levers) -> TrainingConfig:
+    settings = {"method": "full", "epochs": 4, "batch_size": 4, "progress": False,
+                "learning_rate": 3e-3, "head_init": "random", "calibrate": False,
+                "early_stopping_patience": None}
+    return TrainingConfig(**{**settings, **levers})
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("distill_weight", -0.1, "a number >= 0"),
+    ("distill_temperature", 0.0, "a positive number"),
+    ("replay_balance", "oversample", "'none', 'class'"),
+])
+def test_levers_are_validated(key, value, expected):
+    with pytest.raises(ConfigError, match=expected):
+        TrainingConfig(**{key: value})
+
+
+def test_levers_are_off_by_default_and_round_trip():
+    cfg = TrainingConfig()
+    assert (cfg.distill_weight, cfg.replay_balance.value) == (0.0, "none")
+    saved = TrainingConfig(distill_weight=1.0, distill_temperature=3.0, replay_balance="class")
+    assert TrainingConfig.from_dict(saved.to_dict()) == saved
+
+
+def test_class_balanced_sampler_draws_every_class_equally():
+    groups = np.array([0] * 10 + [1] * 2 + [2] * 6)  # 18 items, 3 groups: 6 per group
+    draw = class_balanced_sampler(groups)
+    rng = np.random.default_rng(0)
+    seen_big = set()
+    for _ in range(5):
+        items = draw(rng)
+        assert len(items) == 18
+        assert np.bincount(groups[items]).tolist() == [6, 6, 6]
+        big = items[groups[items] == 0]
+        assert len(set(big.tolist())) == 6  # subsampled without repeats
+        assert set(items[groups[items] == 1].tolist()) == {10, 11}  # all small-group items
+        seen_big |= set(big.tolist())
+    assert len(seen_big) > 6  # a fresh subset each epoch
+
+
+def test_distillation_loss_is_zero_only_at_the_teacher():
+    teacher = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, 3.0]])
+    student = torch.cat([teacher, torch.randn(2, 2)], dim=1)  # two new labels: not distilled
+    for multi in (False, True):
+        assert distillation_loss(student, teacher, 2.0, multi).item() == pytest.approx(0, abs=1e-6)
+        moved = student.clone()
+        moved[:, 0] += 1.0
+        assert distillation_loss(moved, teacher, 2.0, multi).item() > 1e-3
+
+
+def test_distillation_keeps_old_logits_closer(trained, tmp_path):
+    """The same update with and without LwF: the distilled model's old-label predictions on the
+    replay buffer stay closer to the model's before the update."""
+    drift = {}
+    for weight in (0.0, 5.0):
+        clf, greetings = trained
+        clf = TextClassifier.load(clf.save(tmp_path / f"m{weight:g}"))
+        texts = clf.replay.texts
+        before = torch.softmax(torch.as_tensor(clf._logits(texts)), -1)
+        report = update(clf, greetings, update_config(distill_weight=weight), validation_split=0)
+        after = torch.softmax(torch.as_tensor(clf._logits(texts))[:, :3], -1)
+        drift[weight] = (after - before).abs().sum(1).mean().item()
+        assert report.distill_weight == weight
+        assert clf.metrics["updates"][-1]["distill_weight"] == weight
+    assert drift[5.0] < drift[0.0]
+
+
+def test_distillation_computes_old_logits_once(trained, monkeypatch):
+    clf, greetings = trained
+    calls = []
+    original = clf._logits
+    monkeypatch.setattr(clf, "_logits", lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k))
+    report = update(clf, greetings, update_config(distill_weight=1.0, epochs=1), validation_split=0)
+    # one teacher pass over the 16 training examples (8 new + 8 replayed); the other calls
+    # score the 6 holdout examples (before and after the update)
+    assert report.n_new + report.n_replay == 16 and calls.count(16) == 1
+
+
+def test_class_balanced_update_replays_the_whole_buffer(trained):
+    clf, greetings = trained  # buffer: 3 per old label (9); new: 8 greetings
+    report = update(clf, greetings, update_config(replay_balance="class"), validation_split=0,
+                    replay_ratio=0.5)
+    assert report.n_replay == 9  # replay_ratio is not applied when balancing
+    assert report.n_trained == 4 * round(17 / 4)  # 4 labels x the mean count per label
+    assert report.replay_balance == "class"
+    assert "greeting" in clf.labels
+
+
+def test_frozen_update_ignores_distillation_with_a_warning(trained, caplog):
+    clf, greetings = trained
+    cfg = TrainingConfig(method="frozen", head_c=100.0, progress=False, distill_weight=1.0)
+    report = update(clf, greetings, cfg, validation_split=0)
+    assert "distill_weight is ignored by the frozen method" in caplog.text
+    assert report.distill_weight == 0.0
