@@ -181,7 +181,12 @@ def fine_tune_encoder(kb: KnowledgeBase, pairs: list[tuple[str, str]],
     cfg = dataclasses.replace(config.fine_tune_training, seed=seed)
     negatives = None
     if config.fine_tune_hard_negatives:
-        negatives = _hard_negatives(enc, kb, used, config.index_answers)
+        from domaintune.backend import use_backend
+
+        # PyTorch only: an ONNX twin built now for the frozen weights would still answer
+        # encode() after fit() changed them (the core's twin check misses the trainer's updates)
+        with use_backend("torch"):
+            negatives = _hard_negatives(enc, kb, used, config.index_answers)
         keep = [i for i, n in enumerate(negatives) if n]
         used = [used[i] for i in keep]
         negatives = [negatives[i] for i in keep]

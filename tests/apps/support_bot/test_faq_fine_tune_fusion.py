@@ -208,3 +208,25 @@ def test_fusion_falls_back_without_intents_and_old_bot_dirs_still_load(
         assert loaded.fusion is None and loaded.retriever.fine_tuned is None
         assert loaded.config.faq.fine_tune.value == "auto"
         assert loaded.reply("c", "card stolen").intent is not None
+
+
+def test_the_tuned_encoder_serves_its_new_weights_not_a_stale_onnx_twin(tiny_model_dir):
+    """Mining hard negatives embeds >= the core's auto-export size; a twin of the frozen weights
+    built then must not answer for the tuned ones."""
+    from domaintune.backend import AUTO_EXPORT_MIN_TEXTS
+    from support_bot.faq_tuning import fine_tune_encoder
+
+    words = ["refund", "card", "login", "hello", "money", "password", "stolen", "account"]
+    per = AUTO_EXPORT_MIN_TEXTS // 4 + 1
+    kb = KnowledgeBase([
+        FaqEntry(f"e{k}", tuple(f"{topic} {words[i % 8]} {words[(i // 8) % 8]} {i}"
+                                for i in range(per)), f"answer about {topic}", topic)
+        for k, topic in enumerate(["refund", "card", "login", "hello"])])
+    pairs = faq_pairs(kb)
+    cfg = KnowledgeBaseConfig(encoder=str(tiny_model_dir), fine_tune_max_pairs=40,
+                              fine_tune_training={"max_steps": 2, "batch_size": 4,
+                                                  "learning_rate": 1e-3})
+    encoder, report = fine_tune_encoder(kb, pairs, cfg, seed=0)
+    assert report["steps"] == 2 and report["used_pairs"] == 40
+    texts = [q for e in kb for q in e.questions]
+    assert np.allclose(encoder.encode(texts), encoder.encode(texts, backend="torch"), atol=1e-4)
