@@ -203,6 +203,9 @@ class KnowledgeBaseConfig(_Section):
         cross_encoder: a ``CrossEncoderModel.save`` directory to re-rank the candidates; null =
             off.
         rerank_candidates: candidates scored by the cross-encoder.
+        intents_from_ids: when no FAQ entry has an intent but some intents of the classifier
+            are entry ids (intent examples labelled with the FAQ id they ask about), those
+            entries answer those intents (restriction, fine-tune pairs and fusion then use it).
         fine_tune: fine-tune the FAQ bi-encoder on (paraphrase, FAQ entry) pairs while training
             the bot: ``auto`` (default: when there are at least ``fine_tune_min_pairs`` pairs),
             ``true`` (always; fewer than 2 pairs or entries is an error) or ``false``. The pairs
@@ -253,6 +256,7 @@ class KnowledgeBaseConfig(_Section):
     candidates: int = 50
     cross_encoder: str | None = None
     rerank_candidates: int = 10
+    intents_from_ids: bool = True
     fine_tune: Switch = Switch.AUTO
     fine_tune_min_pairs: int = 100
     fine_tune_max_pairs: int = 1000

@@ -107,6 +107,7 @@ def train(config: BotConfig, output_dir: str | Path | None = None, *,
             train, val = train_validation_split(data, ic.validation_split, seed=ic.seed)
     kb = load_knowledge_base(config.faq_file, config.faq)
     labels = train.label_names
+    kb = intents_from_ids(kb, labels, config)
     config = check_templates(kb, config, labels)
     # (paraphrase, entry) pairs of the FAQ and the intent examples; never the validation ones
     pairs = faq_pairs(kb, train.texts, train.labels, exclude=val.texts)
@@ -368,6 +369,22 @@ def retrain(source: SupportBot, output_dir: str | Path, *,
         len(examples) - n_corrected, report.new_labels or "none", report.n_replay,
         report.before.get("accuracy"), report.after.get("accuracy"), bot.detector.describe(), out)
     return bot
+
+
+def intents_from_ids(kb: KnowledgeBase, labels: list[str], config: BotConfig) -> KnowledgeBase:
+    """With ``faq.intents_from_ids``: an FAQ without intents whose entry ids are intents of the
+    classifier (intent examples labelled by FAQ id) gets those intents."""
+    if not config.faq.intents_from_ids or kb.intents:
+        return kb
+    known = set(labels)
+    matched = [e for e in kb if e.id in known]
+    if not matched:
+        return kb
+    logger.info("the FAQ has no intent column, but %d of its %d entry ids are intents of the "
+                "classifier: those entries answer those intents (faq.intents_from_ids)",
+                len(matched), len(kb))
+    return KnowledgeBase([dataclasses.replace(e, intent=e.id) if e.id in known else e
+                          for e in kb], source=kb.source)
 
 
 def check_templates(kb: KnowledgeBase, config: BotConfig, labels: list[str]) -> BotConfig:

@@ -230,3 +230,27 @@ def test_the_tuned_encoder_serves_its_new_weights_not_a_stale_onnx_twin(tiny_mod
     assert report["steps"] == 2 and report["used_pairs"] == 40
     texts = [q for e in kb for q in e.questions]
     assert np.allclose(encoder.encode(texts), encoder.encode(texts, backend="torch"), atol=1e-4)
+
+
+def test_intents_named_by_faq_ids_give_an_intentless_faq_its_intents(tiny_model_dir, toy_files,
+                                                                     tmp_path):  # noqa: F811
+    from conftest import write_csv
+
+    faq = write_csv(tmp_path / "faq.csv", ["id", "question", "answer"],
+                    [("refund", "Where is my refund?", "Refunds take 5 days."),
+                     ("card_lost", "I lost my card", "Freeze the card in the app."),
+                     ("login", "How do I reset my password?", "Tap 'forgot password'."),
+                     ("greeting", "Hello", "Hi!"), ("agent", "Can I talk to a person?", "Sure."),
+                     ("other", "What are your opening hours?", "9 to 5.")])
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None, faq_file=str(faq))
+    bot = SupportBot.train(cfg, tmp_path / "by-id")
+    assert bot.retriever.intent_of == {"refund": "refund", "card_lost": "card_lost",
+                                       "login": "login", "greeting": "greeting",
+                                       "agent": "agent", "other": None}
+    analysis = bot.analyze(["card stolen"])[0]
+    assert analysis.ranking.ids[0] == analysis.intent or analysis.ranking.fused
+    bot.close()
+    off = toy_config(str(tiny_model_dir), toy_files, oos_file=None, faq_file=str(faq),
+                     faq={"intents_from_ids": False})
+    with SupportBot.train(off, tmp_path / "off") as plain:
+        assert set(plain.retriever.intent_of.values()) == {None}
