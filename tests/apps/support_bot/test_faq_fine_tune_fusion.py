@@ -232,8 +232,8 @@ def test_the_tuned_encoder_serves_its_new_weights_not_a_stale_onnx_twin(tiny_mod
     assert np.allclose(encoder.encode(texts), encoder.encode(texts, backend="torch"), atol=1e-4)
 
 
-def test_intents_named_by_faq_ids_give_an_intentless_faq_its_intents(tiny_model_dir, toy_files,
-                                                                     tmp_path):  # noqa: F811
+def test_intents_named_by_faq_ids_give_an_intentless_faq_its_intents(
+        tiny_model_dir, toy_files, tmp_path):  # noqa: F811
     from conftest import write_csv
 
     faq = write_csv(tmp_path / "faq.csv", ["id", "question", "answer"],
