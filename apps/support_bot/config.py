@@ -226,12 +226,11 @@ class KnowledgeBaseConfig(_Section):
             classifier's signals per candidate entry (cosine, its gap to the best, 1/rank, the
             classifier's probability of the entry's intent, ...), learned on the validation
             messages whose intent has exactly one entry (positive = that entry) and saved as
-            JSON coefficients (``fusion.json``). ``auto`` (default): learned when the FAQ
-            entries carry intents of the classifier and at least ``fusion_min_queries``
-            validation messages can train it, and used only if its cross-validated MRR on them
-            is at least that of the intent-restricted ranking; ``true``: learned and used
-            whenever possible (a warning says why not otherwise); ``false``: the
-            intent-restricted ranking. Not combined with a ``cross_encoder``.
+            JSON coefficients (``fusion.json``). ``auto`` (default): learned and used when the
+            FAQ entries carry intents of the classifier and at least ``fusion_min_queries``
+            validation messages can train it; ``true``: the same, with a warning when it
+            cannot be learned; ``false``: the intent-restricted ranking. Not combined with a
+            ``cross_encoder``.
         fusion_min_queries: validation messages needed to learn the fusion.
         fusion_intents: the classifier's top intents whose entries are added to the retrieved
             candidates (so the classifier can bring an entry the retriever missed).
