@@ -220,6 +220,10 @@ class KnowledgeBaseConfig(_Section):
         fine_tune_max_pairs: at most this many pairs are used (a seeded sample, spread over the
             entries), which bounds the training time.
         fine_tune_hard_negatives: add one mined hard negative per pair.
+        fine_tune_min_steps: a small pair set is trained for more epochs, up to this many
+            optimizer steps (unless ``fine_tune_training.max_steps`` is set): on BANKING77 with
+            3 messages per intent, 25 steps (5 epochs of 153 pairs) gave Recall@1 0.742 against
+            0.723 for 1 epoch (5 steps).
         fine_tune_training: the ``domaintune.pairs.PairTrainingConfig`` of the fine-tune
             (default: 1 epoch, batch 32, learning rate 3e-5, texts cut at 64 tokens).
         fusion: rank the FAQ by a small logistic regression over the retriever's and the intent
@@ -260,6 +264,7 @@ class KnowledgeBaseConfig(_Section):
     fine_tune_min_pairs: int = 100
     fine_tune_max_pairs: int = 1000
     fine_tune_hard_negatives: bool = True
+    fine_tune_min_steps: int = 25
     fine_tune_training: PairTrainingConfig = field(default_factory=_faq_tuning)
     fusion: Switch = Switch.AUTO
     fusion_min_queries: int = 20
@@ -278,6 +283,7 @@ class KnowledgeBaseConfig(_Section):
         self._check([
             ("fine_tune_min_pairs", self.fine_tune_min_pairs >= 2, "an integer >= 2"),
             ("fine_tune_max_pairs", self.fine_tune_max_pairs >= 2, "an integer >= 2"),
+            ("fine_tune_min_steps", self.fine_tune_min_steps >= 0, "an integer >= 0"),
             ("fusion_min_queries", self.fusion_min_queries >= 2, "an integer >= 2"),
             ("fusion_intents", self.fusion_intents >= 1, "an integer >= 1"),
             ("question_separator", bool(self.question_separator.strip()), "a non-blank separator"),

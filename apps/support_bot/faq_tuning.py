@@ -103,6 +103,18 @@ def cap_pairs(pairs: list[tuple[str, str]], limit: int, seed: int) -> list[tuple
     return out
 
 
+def fine_tune_epochs(n_pairs: int, config: KnowledgeBaseConfig) -> float:
+    """Epochs of the fine-tune: ``fine_tune_training.epochs``, raised (whole epochs) until about
+    ``fine_tune_min_steps`` optimizer steps when the pair set is small (not with
+    ``max_steps``)."""
+    cfg = config.fine_tune_training
+    if cfg.max_steps is not None or n_pairs < 1:
+        return cfg.epochs
+    per_epoch = max(1, -(-n_pairs // cfg.batch_size))
+    needed = -(-config.fine_tune_min_steps // per_epoch)
+    return float(max(cfg.epochs, needed))
+
+
 def should_fine_tune(n_pairs: int, n_entries: int, config: KnowledgeBaseConfig) -> tuple[bool, str]:
     """Whether :func:`fine_tune_encoder` runs, and why (in words)."""
     if config.fine_tune == Switch.FALSE:
@@ -178,7 +190,8 @@ def fine_tune_encoder(kb: KnowledgeBase, pairs: list[tuple[str, str]],
     start = time.perf_counter()
     enc = encoder or load_encoder(config.encoder)
     used = cap_pairs(pairs, config.fine_tune_max_pairs, seed)
-    cfg = dataclasses.replace(config.fine_tune_training, seed=seed)
+    cfg = dataclasses.replace(config.fine_tune_training, seed=seed,
+                              epochs=fine_tune_epochs(len(used), config))
     negatives = None
     if config.fine_tune_hard_negatives:
         from domaintune.backend import use_backend

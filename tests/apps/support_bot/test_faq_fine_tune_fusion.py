@@ -44,6 +44,17 @@ def test_pairs_come_from_paraphrases_and_single_entry_intents_never_validation()
     assert len(capped) == 6 and {e for _, e in capped} == {"a", "b", "c", "d"}
 
 
+def test_small_pair_sets_train_for_more_epochs_up_to_the_minimum_steps():
+    from support_bot.faq_tuning import fine_tune_epochs
+
+    cfg = KnowledgeBaseConfig()  # batch 32, 1 epoch, 25 steps at least
+    assert fine_tune_epochs(153, cfg) == 5.0  # 5 steps per epoch
+    assert fine_tune_epochs(1000, cfg) == 1.0  # 32 steps already
+    assert fine_tune_epochs(10, KnowledgeBaseConfig(fine_tune_min_steps=0)) == 1.0
+    assert fine_tune_epochs(10, KnowledgeBaseConfig(
+        fine_tune_training={"max_steps": 3})) == 1.0
+
+
 def test_the_fine_tune_threshold_of_auto_true_and_false():
     auto = KnowledgeBaseConfig(fine_tune_min_pairs=50)
     assert should_fine_tune(49, 10, auto)[0] is False
@@ -194,7 +205,8 @@ def test_fusion_falls_back_without_intents_and_old_bot_dirs_still_load(
     shutil.copytree(tmp_path / "no-intents", old)
     meta = json.loads((old / "bot.json").read_text())
     for key in ("fine_tune", "fine_tune_min_pairs", "fine_tune_max_pairs",
-                "fine_tune_hard_negatives", "fine_tune_training", "fusion",
+                "fine_tune_hard_negatives", "fine_tune_min_steps", "fine_tune_training",
+                "intents_from_ids", "fusion",
                 "fusion_min_queries", "fusion_intents"):
         meta["config"]["faq"].pop(key)
     for key in ("faq_fine_tune", "faq_fusion"):
