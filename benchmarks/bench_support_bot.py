@@ -4,7 +4,8 @@ Usage:
     python benchmarks/bench_support_bot.py oos [--method frozen|full] [--oos-train none|single|topics]
         [--faq-questions 8] [--objective balanced_accuracy|in_scope_accuracy]
         [--min-oos-recall R] [--reference] [--smoke]
-    python benchmarks/bench_support_bot.py retrieval [--epochs 1] [--batch-size 16] [--smoke]
+    python benchmarks/bench_support_bot.py retrieval [--dataset bitext|banking77] [--per-intent 3]
+        [--fine-tune auto|true|false] [--epochs 1] [--max-pairs N] [--smoke]
     python benchmarks/bench_support_bot.py latency [--faq-size 100000] [--replies 500]
         [--runtime auto|onnx|torch] [--reuse] [--smoke]
 
@@ -17,9 +18,14 @@ Usage:
   ID-OOS *training* split (never the validation or test ones): as one out-of-scope class, or one
   class per original intent (``oos.topic_column``). ``--reference`` trains the same classifier
   without any OOS data, the other "no-OOS classifier" to compare with.
-* ``retrieval``: Bitext (``data/prepare_bitext.py``): Recall@1 and MRR@10 of the held-out
-  paraphrases against the FAQ, with the packaged MiniLM frozen vs fine-tuned on the (FAQ question,
-  answer) pairs (in-batch negatives).
+* ``retrieval``: the bot's FAQ ranking of held-out queries (Recall@1/5, MRR@10): ``--dataset
+  bitext`` (``data/prepare_bitext.py``: 27 entries, one per intent, held-out paraphrases as
+  queries) or ``banking77`` (77 entries, one per intent, ``--per-intent`` training messages as
+  each entry's questions and as the intent examples; the test set as queries). The bot is
+  trained with ``faq.fine_tune`` (``--fine-tune``, default forced on) and ``faq.fusion`` forced
+  on; rows: the frozen and the fine-tuned retriever, the classifier alone (its intents' entries
+  by probability), the intent-restricted rankings, and the learned fusion over the fine-tuned
+  and over the frozen retriever.
 * ``latency``: one ``bot.reply`` (intent + retrieval + SQLite logging) against a FAQ of
   ``--faq-size`` synthetic entries (HNSW above 50k vectors): p50/p99 ms over ``--replies`` replies,
   the time to build the bot (training + index + ONNX export), and the RSS memory of a fresh
@@ -52,6 +58,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("DOMAINTUNE_DATASETS", ROOT.parent / "shared" / "datasets"))
 OUT = ROOT / "benchmarks" / "out"
 WORK = OUT / "support_bot"
 RESULTS_FILE = OUT / "support_bot.jsonl"
@@ -201,50 +208,141 @@ def run_oos(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------- retrieval
-def _retrieval_scores(encoder, kb, queries: list[tuple[str, str]]) -> dict[str, float]:
-    from domaintune.pairs import retrieval_metrics
-    from support_bot import FaqRetriever, KnowledgeBaseConfig
+def prepare_banking77_faq(out: Path, per_intent: int, seed: int) -> dict[str, Any]:
+    """BANKING77 as an FAQ: one entry per intent whose questions are ``per_intent`` seeded
+    training messages (also the bot's intent examples); the test set is the queries. The data
+    set has no answers: an entry's answer says which intent it is."""
+    source = DATASETS / "banking77"
+    train = read_csv(source / "train.csv")
+    test = read_csv(source / "test.csv")
+    picked = subsample([r for r in train if "||" not in r["text"]], per_intent, seed=seed,
+                       key="category")
+    by_intent: dict[str, list[str]] = {}
+    for r in picked:
+        by_intent.setdefault(r["category"], []).append(r["text"].strip())
+    ids = {label: f"b77-{i + 1:03d}" for i, label in enumerate(sorted(by_intent))}
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "faq.csv", [{"id": ids[label], "question": " || ".join(texts),
+                                 "answer": f"This is about {label.replace('_', ' ')}.",
+                                 "intent": label} for label, texts in sorted(by_intent.items())])
+    write_csv(out / "intents.csv", [{"text": t, "intent": label}
+                                    for label, texts in sorted(by_intent.items()) for t in texts])
+    write_csv(out / "faq_queries.csv", [{"query": r["text"], "faq_id": ids[r["category"]]}
+                                        for r in test])
+    return {"faq_entries": len(ids), "intent_examples": len(picked), "queries": len(test),
+            "per_intent": per_intent}
 
-    retriever = FaqRetriever.build(kb, KnowledgeBaseConfig(restrict_to_intent=False), encoder=encoder)
-    start = time.perf_counter()
-    rankings = retriever.search([q for q, _ in queries])
-    seconds = time.perf_counter() - start
-    m = retrieval_metrics([r.ids[:10] for r in rankings], [f for _, f in queries], ks=(1, 5, 10))
-    return {"recall@1": m["recall@1"], "recall@5": m["recall@5"], "mrr@10": m["mrr@10"],
-            "queries_per_s": round(len(queries) / seconds, 1)}
+
+def _scores(rankings: list[list[str]], relevant: list[str]) -> dict[str, float]:
+    from domaintune.pairs import retrieval_metrics
+
+    m = retrieval_metrics([r[:10] for r in rankings], relevant, ks=(1, 5, 10))
+    return {"recall@1": round(m["recall@1"], 4), "recall@5": round(m["recall@5"], 4),
+            "mrr@10": round(m["mrr@10"], 4)}
+
+
+def by_probability(entries: list[str], intent_of: dict[str, str | None],
+                   probability: dict[str, float]) -> list[str]:
+    """Entries ranked by the classifier's probability of their intent (the classifier alone)."""
+    return sorted(entries, key=lambda e: -probability.get(intent_of.get(e) or "", 0.0))
 
 
 def run_retrieval(args: argparse.Namespace) -> None:
-    from domaintune.pairs import BiEncoder, PairTrainingConfig, load_pairs
-    from support_bot import load_knowledge_base
+    """The bot's FAQ ranking on held-out queries: frozen vs fine-tuned retriever, the
+    classifier alone, and the learned fusion (both settings forced on, to measure them)."""
+    from domaintune import load_dataset, train_validation_split
+    from support_bot import BotConfig, FaqRetriever, SupportBot
+    from support_bot.retrieval import load_encoder
+    from support_bot.training import fit_fusion
 
-    prep = load_script("prepare_bitext")
-    prepared = WORK / f"bitext-k{args.answers_per_intent}"
-    counts = prep.prepare(Path(args.source) if args.source else prep.DEFAULT_SOURCE, prepared,
-                          heldout=0.2, answers_per_intent=args.answers_per_intent,
-                          max_questions=5 if args.smoke else args.max_questions, seed=args.seed)
-    logger.info("prepared Bitext: %s", counts)
-    kb = load_knowledge_base(prepared / "faq.csv")
+    if args.dataset == "bitext":
+        prep = load_script("prepare_bitext")
+        prepared = WORK / f"bitext-k{args.answers_per_intent}"
+        counts = prep.prepare(Path(args.source) if args.source else prep.DEFAULT_SOURCE, prepared,
+                              heldout=0.2, answers_per_intent=args.answers_per_intent,
+                              max_questions=5 if args.smoke else args.max_questions,
+                              seed=args.seed)
+    else:
+        prepared = WORK / f"banking77-faq-{args.per_intent}"
+        counts = prepare_banking77_faq(prepared, args.per_intent, args.seed)
+    logger.info("prepared %s: %s", args.dataset, counts)
+    intents_file = prepared / "intents.csv"
     queries = [(r["query"], r["faq_id"]) for r in read_csv(prepared / "faq_queries.csv")]
-    pairs_file = prepared / "train_pairs.csv"
     if args.smoke:
         queries = subsample(queries, 40, seed=args.seed)
-        rows = subsample(read_csv(pairs_file), 64, seed=args.seed)
-        pairs_file = write_csv(WORK / "bitext_pairs_smoke.csv", rows)
-    results: dict[str, Any] = {"n_queries": len(queries), "faq_entries": len(kb), **counts}
-    frozen = BiEncoder.from_pretrained(args.model)
-    results["frozen"] = _retrieval_scores(frozen, kb, queries)
-    pairs = load_pairs(pairs_file, query="query", passage="passage")
-    tuned = BiEncoder.from_pretrained(args.model)
-    cfg = PairTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                             max_steps=4 if args.smoke else None, progress=not args.smoke)
+        intents_file = write_csv(WORK / f"{args.dataset}_intents_smoke.csv",
+                                 subsample(read_csv(intents_file), 8, seed=args.seed, key="intent"))
+    faq: dict[str, Any] = {"encoder": args.model, "fine_tune": args.fine_tune, "fusion": "true",
+                           "fine_tune_training": {"epochs": args.epochs,
+                                                  "max_steps": 3 if args.smoke else None}}
+    if args.max_pairs:
+        faq["fine_tune_max_pairs"] = args.max_pairs
+    intent: dict[str, Any] = {"model": args.model, "seed": args.seed}
+    if args.dataset == "banking77":  # one of each intent's few messages validates (stratified)
+        intent["validation_split"] = round(1.0 / args.per_intent + 1e-3, 4)
+    config = BotConfig.from_dict({
+        "intents_file": str(intents_file), "faq_file": str(prepared / "faq.csv"),
+        "runtime": "torch",  # no ONNX export: the same answers (tested), fewer seconds
+        "intent": intent, "faq": faq,
+        "dialogue": {"handoff_intents": []},
+    })
+    out = WORK / f"retrieval-bot-{args.dataset}{'-smoke' if args.smoke else ''}"
     start = time.perf_counter()
-    tuned.fit(pairs, config=cfg)
-    results["fine_tuned"] = {**_retrieval_scores(tuned, kb, queries),
-                             "train_seconds": round(time.perf_counter() - start, 1),
-                             "train_pairs": len(pairs), "epochs": args.epochs,
-                             "batch_size": args.batch_size}
-    results.update(model=args.model, smoke=args.smoke)
+    bot = SupportBot.train(config, out, overwrite=True)
+    train_s = time.perf_counter() - start
+    summary = bot.meta["summary"]
+    texts = [q for q, _ in queries]
+    relevant = [f for _, f in queries]
+    t0 = time.perf_counter()
+    probs = np.atleast_2d(bot.classifier.predict_proba(texts))
+    labels = bot.classifier.labels
+    intents = [labels[j] for j in probs.argmax(axis=1)]
+    classifier_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tuned_vectors = bot.retriever.encode(texts)
+    tuned_s = time.perf_counter() - t0
+    frozen = FaqRetriever.build(bot.kb, bot.config.faq, encoder=load_encoder(args.model))
+    t0 = time.perf_counter()
+    frozen_vectors = frozen.encode(texts)
+    frozen_s = time.perf_counter() - t0
+    intent_of = bot.retriever.intent_of
+    entries = [e.id for e in bot.kb]
+    rows: dict[str, list[list[str]]] = {
+        "frozen_retriever": [r.ids for r in frozen.search(texts, vectors=frozen_vectors)],
+        "fine_tuned_retriever": [r.ids for r in bot.retriever.search(texts, vectors=tuned_vectors)],
+        "classifier": [by_probability(entries, intent_of, dict(zip(labels, row.tolist(),
+                                                                    strict=True)))
+                       for row in probs],
+        "restricted_frozen (the bot before)": [r.ids for r in frozen.search(
+            texts, intents, vectors=frozen_vectors)],
+        "restricted_fine_tuned": [r.ids for r in bot.retriever.search(texts, intents,
+                                                                      vectors=tuned_vectors)],
+    }
+    if bot.fusion is not None:
+        rows["fusion_fine_tuned"] = [r.ids for r in bot.fused_rankings(tuned_vectors, probs,
+                                                                       intents)]
+    # the same fusion learned over the frozen retriever: what the fusion buys alone
+    data = load_dataset(intents_file, text="text", label="intent")
+    _, val = train_validation_split(data, config.intent.validation_split, seed=args.seed)
+    frozen_bot = SupportBot(bot.config, bot.classifier, frozen, meta=dict(bot.meta))
+    frozen_bot.fusion, frozen_report = fit_fusion(frozen_bot, val)
+    if frozen_bot.fusion is not None:
+        rows["fusion_frozen"] = [r.ids for r in frozen_bot.fused_rankings(frozen_vectors, probs,
+                                                                          intents)]
+    results: dict[str, Any] = {
+        "dataset": args.dataset, "n_queries": len(queries), "faq_entries": len(bot.kb),
+        **counts, "rankings": {name: _scores(r, relevant) for name, r in rows.items()},
+        "classifier_accuracy_as_entry": round(float(np.mean(
+            [r[0] == g for r, g in zip(rows["classifier"], relevant, strict=True)])), 4),
+        "fine_tune": summary["faq_fine_tune"], "fusion": summary["faq_fusion"],
+        "fusion_frozen": frozen_report, "train_seconds": round(train_s, 1),
+        "queries_per_s": {"classifier": round(len(texts) / classifier_s, 1),
+                          "fine_tuned_encoder": round(len(texts) / tuned_s, 1),
+                          "frozen_encoder": round(len(texts) / frozen_s, 1)},
+        "n_train": summary["n_train"], "n_validation": summary["n_validation"],
+        "model": args.model, "smoke": args.smoke,
+    }
+    bot.close()
     record({"benchmark": "support_bot_retrieval", **results})
 
 
@@ -376,9 +474,16 @@ def main() -> None:
     p.add_argument("--reference", action="store_true",
                    help="also train the classifier without any OOS data and report its accuracy")
     p.set_defaults(func=run_oos)
-    p = sub.add_parser("retrieval", parents=[common], help="Bitext held-out paraphrase retrieval")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=16)
+    p = sub.add_parser("retrieval", parents=[common],
+                       help="FAQ retrieval on held-out queries: frozen / fine-tuned / classifier / "
+                            "fusion")
+    p.add_argument("--dataset", default="bitext", choices=["bitext", "banking77"])
+    p.add_argument("--fine-tune", default="true", choices=["auto", "true", "false"],
+                   help="faq.fine_tune of the trained bot (true: measure it whatever the size)")
+    p.add_argument("--epochs", type=float, default=1.0, help="faq.fine_tune_training.epochs")
+    p.add_argument("--max-pairs", type=int, default=None, help="faq.fine_tune_max_pairs")
+    p.add_argument("--per-intent", type=int, default=3,
+                   help="banking77: training messages per intent (FAQ questions and intents)")
     p.add_argument("--answers-per-intent", type=int, default=1)
     p.add_argument("--max-questions", type=int, default=60)
     p.set_defaults(func=run_retrieval)

@@ -31,7 +31,7 @@ import yaml
 
 from domaintune import ConfigBase, ConfigError, Method, Runtime, TrainingConfig
 from domaintune.config import apply_overrides, read_yaml_mapping
-from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind
+from domaintune.pairs import EXACT_SEARCH_MAX, IndexKind, PairTrainingConfig
 
 
 class OOSObjective(str, enum.Enum):
@@ -47,6 +47,25 @@ class OOSObjective(str, enum.Enum):
 
     BALANCED_ACCURACY = "balanced_accuracy"
     IN_SCOPE_ACCURACY = "in_scope_accuracy"
+
+
+class Switch(str, enum.Enum):
+    """An option that is on, off, or decided from the data (``auto``). YAML ``true`` / ``false``
+    are accepted for ``"true"`` / ``"false"``."""
+
+    AUTO = "auto"
+    TRUE = "true"
+    FALSE = "false"
+
+
+def _switch(value: object) -> object:
+    return Switch.TRUE if value is True else Switch.FALSE if value is False else value
+
+
+def _faq_tuning() -> PairTrainingConfig:
+    # 1 epoch over at most fine_tune_max_pairs pairs, texts cut at 64 tokens: bounded cost
+    return PairTrainingConfig(epochs=1.0, batch_size=32, learning_rate=3e-5, max_length=64,
+                              progress=False)
 
 
 class SlotScope(str, enum.Enum):
@@ -184,6 +203,41 @@ class KnowledgeBaseConfig(_Section):
         cross_encoder: a ``CrossEncoderModel.save`` directory to re-rank the candidates; null =
             off.
         rerank_candidates: candidates scored by the cross-encoder.
+        intents_from_ids: when no FAQ entry has an intent but some intents of the classifier
+            are entry ids (intent examples labelled with the FAQ id they ask about), those
+            entries answer those intents (restriction, fine-tune pairs and fusion then use it).
+        fine_tune: fine-tune the FAQ bi-encoder on (paraphrase, FAQ entry) pairs while training
+            the bot: ``auto`` (default: when there are at least ``fine_tune_min_pairs`` pairs),
+            ``true`` (always; fewer than 2 pairs or entries is an error) or ``false``. The pairs
+            are each FAQ question paraphrase with its entry, plus each training intent example
+            whose intent has exactly one FAQ entry (``intent`` column) with that entry; the
+            validation messages never are. The positive passage is the entry's answer; with
+            ``fine_tune_hard_negatives`` each pair also gets the answer of the entry the frozen
+            encoder ranks highest among the wrong ones. Loss: the core's in-batch negatives
+            (``domaintune.pairs.BiEncoder.fit``). The tuned encoder is saved in the bot
+            (``kb/encoder/``); ``faq.encoder`` stays the model it started from.
+        fine_tune_min_pairs: pairs needed for ``fine_tune: auto`` to fine-tune.
+        fine_tune_max_pairs: at most this many pairs are used (a seeded sample, spread over the
+            entries), which bounds the training time.
+        fine_tune_hard_negatives: add one mined hard negative per pair.
+        fine_tune_min_steps: a small pair set is trained for more epochs, up to this many
+            optimizer steps (unless ``fine_tune_training.max_steps`` is set): on BANKING77 with
+            3 messages per intent, 25 steps (5 epochs of 153 pairs) gave Recall@1 0.742 against
+            0.723 for 1 epoch (5 steps).
+        fine_tune_training: the ``domaintune.pairs.PairTrainingConfig`` of the fine-tune
+            (default: 1 epoch, batch 32, learning rate 3e-5, texts cut at 64 tokens).
+        fusion: rank the FAQ by a small logistic regression over the retriever's and the intent
+            classifier's signals per candidate entry (cosine, its gap to the best, 1/rank, the
+            classifier's probability of the entry's intent, ...), learned on the validation
+            messages whose intent has exactly one entry (positive = that entry) and saved as
+            JSON coefficients (``fusion.json``). ``auto`` (default): learned and used when the
+            FAQ entries carry intents of the classifier and at least ``fusion_min_queries``
+            validation messages can train it; ``true``: the same, with a warning when it
+            cannot be learned; ``false``: the intent-restricted ranking. Not combined with a
+            ``cross_encoder``.
+        fusion_min_queries: validation messages needed to learn the fusion.
+        fusion_intents: the classifier's top intents whose entries are added to the retrieved
+            candidates (so the classifier can bring an entry the retriever missed).
     """
 
     _where = "faq"
@@ -205,10 +259,33 @@ class KnowledgeBaseConfig(_Section):
     candidates: int = 50
     cross_encoder: str | None = None
     rerank_candidates: int = 10
+    intents_from_ids: bool = True
+    fine_tune: Switch = Switch.AUTO
+    fine_tune_min_pairs: int = 100
+    fine_tune_max_pairs: int = 1000
+    fine_tune_hard_negatives: bool = True
+    fine_tune_min_steps: int = 25
+    fine_tune_training: PairTrainingConfig = field(default_factory=_faq_tuning)
+    fusion: Switch = Switch.AUTO
+    fusion_min_queries: int = 20
+    fusion_intents: int = 3
 
     def __post_init__(self) -> None:
+        self.fine_tune = _switch(self.fine_tune)
+        self.fusion = _switch(self.fusion)
+        if self.fine_tune_training is None:
+            self.fine_tune_training = _faq_tuning()
+        elif isinstance(self.fine_tune_training, Mapping):
+            self.fine_tune_training = PairTrainingConfig.from_dict(
+                {**_faq_tuning().to_dict(), **self.fine_tune_training},
+                where="faq.fine_tune_training")
         self._validate()
         self._check([
+            ("fine_tune_min_pairs", self.fine_tune_min_pairs >= 2, "an integer >= 2"),
+            ("fine_tune_max_pairs", self.fine_tune_max_pairs >= 2, "an integer >= 2"),
+            ("fine_tune_min_steps", self.fine_tune_min_steps >= 0, "an integer >= 0"),
+            ("fusion_min_queries", self.fusion_min_queries >= 2, "an integer >= 2"),
+            ("fusion_intents", self.fusion_intents >= 1, "an integer >= 1"),
             ("question_separator", bool(self.question_separator.strip()), "a non-blank separator"),
             ("exact_max", self.exact_max > 0, "a positive integer"),
             ("top_k", self.top_k > 0, "a positive integer"),

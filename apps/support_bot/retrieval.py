@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .knowledge import KnowledgeBase
 logger = logging.getLogger("support_bot")
 
 INDEX_DIR = "index"
+ENCODER_DIR = "encoder"  # the fine-tuned FAQ encoder (BiEncoder.save), when faq.fine_tune ran
 ENTRIES_FILE = "entries.jsonl"
 MANIFEST_FILE = "retrieval.json"
 
@@ -72,11 +74,14 @@ class Ranking:
         top_similarity: cosine similarity of the best entry over the whole knowledge base (the
             out-of-scope signal; never re-ranked or restricted).
         restricted: whether the list starts with entries of the requested intent.
+        fused: whether the list is the answer fusion's (scores: its probability that the entry
+            is the right one; see :mod:`support_bot.fusion`).
     """
 
     entries: tuple[tuple[str, float], ...]
     top_similarity: float
     restricted: bool = False
+    fused: bool = False
 
     @property
     def ids(self) -> list[str]:
@@ -92,17 +97,30 @@ class FaqRetriever:
         index: a fitted ``FaissIndex`` over ``kb``'s vectors.
         config: retrieval settings.
         cross_encoder: an optional re-ranker.
+        fine_tuned: the fine-tune's report when ``encoder`` was fine-tuned on the FAQ's pairs
+            (it is then saved with the retriever, in ``kb/encoder/``); ``None`` otherwise.
+        encoder_source: the saved fine-tuned encoder's directory (to copy it when the loaded
+            encoder is an ONNX export).
     """
 
     def __init__(self, kb: KnowledgeBase, encoder: BiEncoder, index: FaissIndex,
-                 config: KnowledgeBaseConfig, cross_encoder: CrossEncoderModel | None = None) -> None:
+                 config: KnowledgeBaseConfig, cross_encoder: CrossEncoderModel | None = None, *,
+                 fine_tuned: dict[str, Any] | None = None,
+                 encoder_source: Path | None = None) -> None:
         self.kb = kb
         self.encoder = encoder
         self.index = index
         self.config = config
         self.cross_encoder = cross_encoder
+        self.fine_tuned = fine_tuned
+        self.encoder_source = encoder_source
+        self._vector_text: dict[str, str] | None = None
         self._vectors_per_entry = max(1.0, len(index) / max(1, len(kb)))
         self._intent_of = {e.id: e.intent for e in kb}
+        self.entries_per_intent: dict[str, int] = {}
+        for e in kb:
+            if e.intent:
+                self.entries_per_intent[e.intent] = self.entries_per_intent.get(e.intent, 0) + 1
         self._intents = frozenset(i for i in self._intent_of.values() if i)
         self._vectors_of: dict[str, list[Any]] = {}  # intent -> its index ids (entry#q0 ...)
         for vector_id in index.ids_.tolist():
@@ -128,8 +146,11 @@ class FaqRetriever:
     @classmethod
     def build(cls, kb: KnowledgeBase, config: KnowledgeBaseConfig, *,
               encoder: BiEncoder | None = None, batch_size: int = 64,
-              progress: bool = False) -> FaqRetriever:
+              progress: bool = False, fine_tuned: dict[str, Any] | None = None) -> FaqRetriever:
         """Embed ``kb`` with ``config.encoder`` (or ``encoder``) and index it.
+
+        ``fine_tuned``: the fine-tune's report when ``encoder`` was fine-tuned on the FAQ's
+        pairs (:mod:`support_bot.faq_tuning`); the encoder is then saved with the retriever.
 
         Example:
             >>> FaqRetriever.build(kb, KnowledgeBaseConfig(encoder="default"))  # doctest: +SKIP
@@ -142,18 +163,28 @@ class FaqRetriever:
         ce = load_cross_encoder(config.cross_encoder) if config.cross_encoder else None
         logger.info("indexed %d FAQ entries as %d vectors (%s index)", len(kb), len(ids),
                     index.kind_.value)
-        return cls(kb, enc, index, config, ce)
+        return cls(kb, enc, index, config, ce, fine_tuned=fine_tuned)
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``entries.jsonl``, the index directory and a manifest into ``directory``."""
+        """Write ``entries.jsonl``, the index directory, a manifest and (when fine-tuned) the
+        encoder (``encoder/``) into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.kb.write_jsonl(directory / ENTRIES_FILE)
         self.index.save(directory / INDEX_DIR)
+        if self.fine_tuned is not None:
+            if isinstance(self.encoder, BiEncoder):
+                self.encoder.save(directory / ENCODER_DIR)
+            elif self.encoder_source is not None and self.encoder_source.is_dir():
+                shutil.copytree(self.encoder_source, directory / ENCODER_DIR)
+            else:
+                raise ModelLoadError("the fine-tuned FAQ encoder cannot be saved: this retriever "
+                                     "serves an ONNX export and knows no saved encoder to copy; "
+                                     "load the bot with runtime 'torch'")
         write_json_atomic(directory / MANIFEST_FILE, {
             "encoder": self.config.encoder, "encoder_info": self.encoder.encoder_info,
             "entries": len(self.kb), "vectors": len(self.index), "kind": self.index.kind_.value,
-            "index_answers": self.config.index_answers})
+            "index_answers": self.config.index_answers, "fine_tuned": self.fine_tuned})
         return directory
 
     @classmethod
@@ -161,13 +192,27 @@ class FaqRetriever:
              encoder: BiEncoder | None = None) -> FaqRetriever:
         """Load what :meth:`save` wrote; the index must have been built with this encoder.
 
+        A retriever saved with a fine-tuned encoder loads it from ``encoder/`` (unless
+        ``encoder`` is given: e.g. its ONNX export); one saved without (older bots, or
+        ``faq.fine_tune`` off) loads ``config.encoder``.
+
         Raises:
             ModelLoadError: the index is missing or corrupted, or was built with a different
                 encoder than ``config.encoder``.
         """
         directory = Path(directory)
         kb = KnowledgeBase.read_jsonl(directory / ENTRIES_FILE)
-        enc = encoder or load_encoder(config.encoder)
+        fine_tuned = read_manifest(directory).get("fine_tuned")
+        source = directory / ENCODER_DIR if fine_tuned is not None else None
+        if fine_tuned is not None and not (source / "domaintune.json").is_file():
+            raise ModelLoadError(f"{directory} was saved with a fine-tuned FAQ encoder, but "
+                                 f"{source} is missing; retrain the bot")
+        if encoder is not None:
+            enc = encoder
+        elif source is not None:
+            enc = BiEncoder.load(source)
+        else:
+            enc = load_encoder(config.encoder)
         try:
             index = FaissIndex.load(directory / INDEX_DIR, encoder=enc)
         except ModelLoadError as exc:
@@ -175,7 +220,7 @@ class FaqRetriever:
                                  "`support-bot train` (or set faq.encoder to the encoder the "
                                  "index was built with)") from None
         ce = load_cross_encoder(config.cross_encoder) if config.cross_encoder else None
-        return cls(kb, enc, index, config, ce)
+        return cls(kb, enc, index, config, ce, fine_tuned=fine_tuned, encoder_source=source)
 
     # ------------------------------------------------------------------ search
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -225,6 +270,60 @@ class FaqRetriever:
             out.append(Ranking(tuple(ranked), top, restricted))
         return out
 
+    @property
+    def intent_of(self) -> dict[str, str | None]:
+        """Entry id -> its intent (``None``: eligible for any intent)."""
+        return self._intent_of
+
+    def _text_of(self, vector_id: Any) -> str:
+        """The text of an index vector (``<entry>#q<k>``: its k-th question; ``#a``: answer)."""
+        if self._vector_text is None:
+            ids, texts = self.vector_texts(self.kb, True)
+            self._vector_text = dict(zip(ids, texts, strict=True))
+        return self._vector_text.get(str(vector_id), "")
+
+    def candidates(self, vectors: np.ndarray, intents: list[list[str]], *,
+                   exclude_texts: list[str] | None = None) -> list[list[tuple[str, float]]]:
+        """Candidate entries per message for the answer fusion: the nearest ``faq.candidates``
+        entries and every entry of the given intents, as ``(entry id, cosine)`` best first.
+
+        Args:
+            vectors: the messages' embeddings.
+            intents: per message, intents whose entries join the candidates (searched among
+                that intent's vectors when none came with the nearest).
+            exclude_texts: per message, a text whose vectors are left out (equal up to case
+                and spacing): a validation message that is also an FAQ question must not find
+                itself (leave-one-out features for learning the fusion).
+        """
+        from .faq_tuning import normalise
+
+        n_vectors = len(self.index)
+        k = int(min(n_vectors, self.config.candidates * np.ceil(self._vectors_per_entry)))
+        extra = 0 if exclude_texts is None else 1
+        scores, ids = self.index.search(vectors, k=min(n_vectors, k + extra))
+        out = []
+        for i in range(len(vectors)):
+            banned = normalise(exclude_texts[i]) if exclude_texts is not None else None
+
+            def keep(s: np.ndarray, v: np.ndarray, banned=banned):
+                if banned is None:
+                    return s, v
+                ok = np.array([x is not None and normalise(self._text_of(x)) != banned
+                               for x in v.tolist()], dtype=bool)
+                return s[ok], v[ok]
+
+            ranked = self._entry_scores(*keep(scores[i], ids[i]))
+            have = {self._intent_of.get(e) for e, _ in ranked}
+            for intent in intents[i]:
+                if intent in have or intent not in self._vectors_of:
+                    continue
+                subset = self._vectors_of[intent]
+                s, v = self.index.search(vectors[i], k=len(subset), subset=subset)
+                seen = {e for e, _ in ranked}
+                ranked += [x for x in self._entry_scores(*keep(s[0], v[0])) if x[0] not in seen]
+            out.append(sorted(ranked, key=lambda x: -x[1]))
+        return out
+
     def _restrict(self, vector: np.ndarray, ranked: list[tuple[str, float]], intent: str,
                   k: int) -> tuple[list[tuple[str, float]], bool]:
         """Entries of ``intent`` (and intent-less ones) first; widen the search if none came."""
@@ -264,7 +363,8 @@ class FaqRetriever:
     def describe(self) -> dict[str, Any]:
         """Sizes and settings, for summaries."""
         return {"entries": len(self.kb), "vectors": len(self.index), "kind": self.index.kind_.value,
-                "encoder": self.config.encoder, "cross_encoder": self.config.cross_encoder}
+                "encoder": self.config.encoder, "cross_encoder": self.config.cross_encoder,
+                "fine_tuned": self.fine_tuned}
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

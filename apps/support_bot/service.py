@@ -4,7 +4,9 @@ What the UI, the CLI and the REST API call. A bot directory holds ``bot.json`` (
 parent, config, summary), ``config.yaml`` (the same config, for people), ``intent_model/`` (a
 ``domaintune.TextClassifier``), ``kb/`` (FAQ entries and their FAISS index), ``oos.json`` (the
 tuned detector), ``oos_examples.jsonl`` (the OOS examples, to re-tune after retraining),
-``onnx/`` (ONNX exports of both encoders) and, once the bot has talked, ``log.db``.
+``onnx/`` (ONNX exports of both encoders), ``fusion.json`` (the learned answer fusion, when
+there is one), ``kb/encoder/`` (the FAQ encoder, when it was fine-tuned) and, once the bot has
+talked, ``log.db``.
 
 The models run here; the dialogue decisions are :func:`support_bot.policy.decide` (pure);
 training is :mod:`support_bot.training`, evaluation :mod:`support_bot.evaluation`.
@@ -53,6 +55,7 @@ from domaintune.persistence import write_json_atomic, write_text_atomic
 
 from .config import BotConfig
 from .dialogue import ConversationContext
+from .fusion import AnswerFusion
 from .knowledge import KnowledgeBase
 from .oos import OOSDetector
 from .policy import MessageAnalysis, Outcome, PolicyConfig, decide, followup_query
@@ -70,6 +73,7 @@ CONFIG_FILE = "config.yaml"
 INTENT_DIR = "intent_model"
 KB_DIR = "kb"
 OOS_FILE = "oos.json"
+FUSION_FILE = "fusion.json"  # the learned answer fusion (JSON coefficients), when faq.fusion made one
 OOS_EXAMPLES_FILE = "oos_examples.jsonl"
 ONNX_DIR = "onnx"  # ONNX exports: onnx/intent_model, onnx/faq_encoder
 FAQ_ENCODER_DIR = "faq_encoder"
@@ -169,15 +173,17 @@ class SupportBot:
         detector: the fitted OOS detector (``None`` while tuning it).
         directory: the bot directory (where the log lives), if saved.
         meta: the ``bot.json`` record.
+        fusion: the learned answer fusion (``None``: the intent-restricted ranking).
     """
 
     def __init__(self, config: BotConfig, classifier: TextClassifier, retriever: FaqRetriever,
                  detector: OOSDetector | None = None, *, directory: str | Path | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, fusion: AnswerFusion | None = None) -> None:
         self.config = config
         self.classifier = classifier
         self.retriever = retriever
         self.detector = detector
+        self.fusion = fusion
         self.directory = Path(directory) if directory is not None else None
         self.meta = dict(meta or {})
         self._model_lock = threading.Lock()
@@ -331,6 +337,8 @@ class SupportBot:
                 meta["onnx"] = {"faq_encoder": self.config.faq.encoder,  # what they were made from
                                 "fingerprint": self.retriever.encoder.encoder_info["fingerprint"]}
             write_json_atomic(tmp / OOS_FILE, self.detector.to_dict())
+            if self.fusion is not None:
+                write_json_atomic(tmp / FUSION_FILE, self.fusion.to_dict())
             lines = [json.dumps({"text": t}, ensure_ascii=False) for t in oos_texts or []]
             write_text_atomic(tmp / OOS_EXAMPLES_FILE, "".join(line + "\n" for line in lines))
             write_text_atomic(tmp / CONFIG_FILE, self.config.to_yaml())
@@ -433,7 +441,16 @@ class SupportBot:
         except (OSError, json.JSONDecodeError, DataError) as exc:
             raise ModelLoadError(f"{directory / OOS_FILE} is missing or corrupted ({exc}); retrain "
                                  "the bot") from None
-        return cls(config, classifier, retriever, detector, directory=directory, meta=meta)
+        fusion = None  # bots saved before the answer fusion (or without one) have no file
+        if (directory / FUSION_FILE).is_file():
+            try:
+                fusion = AnswerFusion.from_dict(
+                    json.loads((directory / FUSION_FILE).read_text("utf-8")))
+            except (OSError, json.JSONDecodeError, DataError) as exc:
+                raise ModelLoadError(f"{directory / FUSION_FILE} is corrupted ({exc}); retrain "
+                                     "the bot") from None
+        return cls(config, classifier, retriever, detector, directory=directory, meta=meta,
+                   fusion=fusion)
 
     # ------------------------------------------------------------------ models
     def analyze(self, texts: list[str], *, restrict: bool = True) -> list[Analysis]:
@@ -469,7 +486,13 @@ class SupportBot:
             # the intent is the best *intent*; out-of-scope classes only add evidence
             best = np.where(oos_columns, -1.0, probs).argmax(axis=1)
             intents = [labels[j] for j in best]
-            rankings = self.retriever.search(cut, intents if restrict else None, vectors=vectors)
+            if restrict and self.uses_fusion:
+                if vectors is None:
+                    vectors = self.retriever.encode(cut)
+                rankings = self.fused_rankings(vectors, probs, intents)
+            else:
+                rankings = self.retriever.search(cut, intents if restrict else None,
+                                                 vectors=vectors)
         confidence = probs[np.arange(len(cut)), best]
         oos_prob = probs[:, oos_columns].sum(axis=1)
         similarity = np.array([r.top_similarity for r in rankings])
@@ -488,6 +511,62 @@ class SupportBot:
                                                        in_scope, rankings, probs, oos_prob, scores,
                                                        strict=True)]
 
+
+    @property
+    def uses_fusion(self) -> bool:
+        """Whether replies rank the FAQ with the learned answer fusion (``faq.fusion`` not
+        false, a fitted ``fusion.json``, no cross-encoder)."""
+        from .config import Switch
+
+        return (self.fusion is not None and self.config.faq.fusion != Switch.FALSE
+                and self.retriever.cross_encoder is None)
+
+    def fused_rankings(self, vectors: np.ndarray, probs: np.ndarray, intents: list[str], *,
+                       exclude_texts: list[str] | None = None,
+                       extra_intents: list[str] | None = None) -> list[Ranking]:
+        """FAQ rankings by the answer fusion (see :mod:`support_bot.fusion`).
+
+        Args:
+            vectors: the messages' FAQ-encoder embeddings.
+            probs: the classifier's calibrated probabilities (one row per message).
+            intents: the classifier's best intent per message.
+            exclude_texts: per message, a text the retriever must not find (leave-one-out, for
+                learning the fusion on validation messages that are also FAQ questions).
+            extra_intents: per message, one more intent whose entries join the candidates.
+        """
+        fusion = self.fusion
+        if fusion is None:
+            raise DataError("this bot has no answer fusion (faq.fusion); retrain it")
+        candidates, pmaps = self.fusion_candidates(vectors, probs, exclude_texts=exclude_texts,
+                                                   extra_intents=extra_intents)
+        out = []
+        for i, cands in enumerate(candidates):
+            ranked = fusion.rank(cands, pmaps[i], intents[i], self.retriever.intent_of,
+                                 self.retriever.entries_per_intent)
+            top_sim = max((c for _, c in cands), default=0.0)
+            out.append(Ranking(tuple(ranked), float(top_sim), restricted=False, fused=True))
+        return out
+
+    def fusion_candidates(self, vectors: np.ndarray, probs: np.ndarray, *,
+                          exclude_texts: list[str] | None = None,
+                          extra_intents: list[str] | None = None
+                          ) -> tuple[list[list[tuple[str, float]]], list[dict[str, float]]]:
+        """The fusion's candidates per message (``(entry id, cosine)``: the nearest entries
+        and those of the ``faq.fusion_intents`` most probable intents) and the intents'
+        probabilities (out-of-scope classes left out)."""
+        labels = self.classifier.labels
+        oos = set(self.oos_classes)
+        intent_columns = [j for j, lab in enumerate(labels) if lab not in oos]
+        n_top = self.config.faq.fusion_intents
+        tops, pmaps = [], []
+        for i, row in enumerate(probs):
+            top = [labels[j] for j in sorted(intent_columns, key=lambda j: -row[j])[:n_top]]
+            if extra_intents is not None and extra_intents[i] not in top:
+                top.append(extra_intents[i])
+            tops.append(top)
+            pmaps.append({labels[j]: float(row[j]) for j in intent_columns})
+        candidates = self.retriever.candidates(vectors, tops, exclude_texts=exclude_texts)
+        return candidates, pmaps
 
     def rank(self, texts: list[str], intents: list[str] | None = None) -> list[Ranking]:
         """FAQ rankings of ``texts`` (restricted to ``intents`` when given), under the model
