@@ -449,6 +449,15 @@ def select(model: Any, n_texts: int, backend: str | Runtime = "auto") -> Any:
         state.build_lock.release()
 
 
+def forget(model: Any) -> None:
+    """Drop ``model``'s ONNX twin and key: every ``fit`` calls this when it has changed the
+    weights, since a trainer may update them in ways the tensor version check cannot see
+    (optimizers that replace storage, sentence-transformers' Trainer); the next ``onnx`` call
+    builds (or finds in the cache) the twin of the new weights."""
+    with _STATES_LOCK:
+        _STATES.pop(model, None)
+
+
 def onnx_twin(model: Any) -> Any:
     """Build (or load from the cache) the fp32 ONNX twin of ``model`` now and return it.
 

@@ -305,6 +305,9 @@ class TextClassifier:
             self.history += train_loop(self.model, self.tokenizer, train.texts, y_train, cfg,
                                        multi_label=self.multi_label, device=self.device,
                                        validate=validate)
+        from .backend import forget
+
+        forget(self)  # a twin built before (or during) the fit holds older weights
         self.method = cfg.method
         self.training_config = cfg
         self.temperature = 1.0

@@ -209,6 +209,9 @@ def update(
         clf.history += train_loop(clf.model, clf.tokenizer, mixed.texts, y_mixed, cfg,
                                   multi_label=clf.multi_label, device=clf.device, validate=validate,
                                   teacher_logits=teacher, balance_groups=groups)
+    from .backend import forget
+
+    forget(clf)  # an ONNX twin of the old weights must not answer for the updated model
     clf.method = method
     if val is not None and cfg.calibrate:
         clf.metrics["calibration"] = clf.calibrate(val)

@@ -232,3 +232,19 @@ def test_finance_monitor_scores_a_model_directory_on_its_twin(saved, warm_cache,
     slow = SentimentScorer(TextClassifier.load(saved), labels, backend="torch").score(TEXTS)
     assert fast.label == slow.label
     np.testing.assert_allclose(fast.score, slow.score, atol=1e-4)
+
+
+def test_a_fit_drops_the_twin_of_the_old_weights(tiny_model):
+    """A twin built before ``BiEncoder.fit`` must not answer for the trained weights (the
+    sentence-transformers Trainer's updates are not seen by the tensor version check)."""
+    from domaintune.pairs import PairDataset, PairTrainingConfig
+
+    enc = BiEncoder.from_pretrained(tiny_model, max_length=32)
+    enc.encode(TEXTS, backend="onnx")
+    assert be.current_backend(enc) == "onnx"
+    pairs = PairDataset(queries=TEXTS[:3], passages=TEXTS[3:6], source="test")
+    enc.fit(pairs, config=PairTrainingConfig(epochs=1, batch_size=3, learning_rate=1e-2,
+                                             progress=False))
+    assert be.current_backend(enc) == "torch"
+    np.testing.assert_allclose(enc.encode(TEXTS, backend="onnx"),
+                               enc.encode(TEXTS, backend="torch"), atol=1e-5)

@@ -256,6 +256,9 @@ class BiEncoder:
         start = time.perf_counter()
         run = run_trainer(self.model, dataset, loss, cfg, cross_encoder=False, no_duplicates=True)
         self._fingerprint = None
+        from ..backend import forget
+
+        forget(self)  # a twin built before the fit holds the old weights
         self.training_config = cfg
         self.history = run["history"]
         self.metrics = {
