@@ -23,7 +23,7 @@ a CSV file. Without that interpreter their rows are skipped with a message.
 
 Usage:
     python benchmarks/bench_fewshot.py [--methods ours setfit hf-trainer] [--seeds 0 1 2]
-        [--peer-seeds 0] [--peers-python /work/peers-venv/bin/python]
+        [--peer-seeds 0] [--peers-python ../peers-venv/bin/python]
 
 Records: one JSON line per method in benchmarks/out/fewshot.jsonl (date, command, machine,
 per-seed accuracy and time); a Markdown table is printed at the end.
@@ -56,8 +56,8 @@ from domaintune.persistence import write_text_atomic  # noqa: E402
 PEERS = Path(__file__).resolve().parent / "peers"
 METHODS = ("ours", "setfit", "hf-trainer")
 PEER_RUNNERS = {"setfit": "run_setfit.py", "hf-trainer": "run_hf_trainer.py"}
-DEFAULT_PEERS_PYTHON = Path("/work/peers-venv/bin/python")
-SETUP_HINT = ("create it with: python3.11 -m venv /work/peers-venv && /work/peers-venv/bin/pip "
+DEFAULT_PEERS_PYTHON = Path(__file__).resolve().parents[2] / "peers-venv" / "bin" / "python"  # beside the repo
+SETUP_HINT = ("create it with: python3.11 -m venv ../peers-venv && ../peers-venv/bin/pip "
               "install -r benchmarks/peers/requirements-peers.txt")
 
 

@@ -2,7 +2,7 @@
 
 Runs in the peers' own environment (see requirements-peers.txt), not the project's:
 
-    /work/peers-venv/bin/python benchmarks/peers/run_setfit.py --train subset.csv \
+    ../peers-venv/bin/python benchmarks/peers/run_setfit.py --train subset.csv \
         --test ../shared/datasets/banking77/test.csv --model PATH --seed 0 --output out.json
 
 Defaults = Tunstall et al. 2022: 20 contrastive pair iterations per example (positive and

@@ -29,7 +29,7 @@ def test_defaults(bench):
     assert args.methods == ["ours", "setfit", "hf-trainer"]
     assert args.seeds == [0, 1, 2] and args.peer_seeds == [0, 1, 2]
     assert args.shots == 10 and args.model == "default" and args.remine
-    assert args.peers_python == Path("/work/peers-venv/bin/python")
+    assert args.peers_python == ROOT.parent / "peers-venv" / "bin" / "python"
     assert args.peer_extra == {}
 
 
