@@ -255,7 +255,10 @@ def fit_fusion(bot: SupportBot, validation: TextDataset) -> tuple[AnswerFusion |
         own = ([e for e in order if intent_of.get(e) in (top, None)]
                if any(intent_of.get(e) == top for e in order) else [])
         base["restricted"].append(own + [e for e in order if e not in set(own)])
-    fusion = AnswerFusion.fit(rows, ids, gold, base, seed=bot.config.intent.seed)
+    try:
+        fusion = AnswerFusion.fit(rows, ids, gold, base, seed=bot.config.intent.seed)
+    except DataError as exc:  # e.g. every candidate is right, or too few usable messages
+        return skip(f"the fusion cannot be learned from the validation messages ({exc})")
     report = dict(fusion.report)
     logger.info("%s; validation Recall@1 retriever %.4f, classifier %.4f, restricted %.4f",
                 fusion.describe(), report["retriever"]["recall@1"],
