@@ -12,6 +12,7 @@ appended to benchmarks/out/banking77.jsonl; RESULTS.md is written by hand from t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -81,15 +82,79 @@ def run_full(args) -> None:
     else:
         val = None
     clf = TextClassifier.from_pretrained(args.model, labels=train.label_names)
+    cfg = config(args, args.seed)
+    snapshots: list = []
+    if args.paired_average:
+        # one training run, every selection scored: keep every epoch's weights (averaging
+        # over all epochs) and capture them; averaging touches neither the updates nor the
+        # random draws, so the trajectory is the one a run without averaging takes
+        import domaintune.training as training
+
+        cfg = dataclasses.replace(cfg, average_checkpoints=args.epochs)
+        average = training.average_state_dicts
+
+        def capture(states):
+            snapshots.extend(states)
+            return average(states)
+
+        training.average_state_dicts = capture
     start = time.perf_counter()
-    clf.fit(train, val, config(args, args.seed))
+    try:
+        clf.fit(train, val, cfg)
+    finally:
+        if args.paired_average:
+            training.average_state_dicts = average
     seconds = time.perf_counter() - start
+    paired = paired_selections(clf, snapshots, val, test) if args.paired_average else None
     metrics = clf.evaluate(test, output_dir=OUT / f"banking77-{args.method}-eval")
     clf.save(OUT / f"banking77-{args.method}")
     record({"benchmark": "banking77-full", "method": args.method, "args": vars(args),
             "train_seconds": round(seconds, 1), "test_accuracy": metrics["accuracy"],
             "test_macro_f1": metrics["macro_f1"], "ece_uncalibrated": metrics["ece_uncalibrated"],
-            "ece": metrics["ece"], "history": clf.history})
+            "ece": metrics["ece"], "history": clf.history, "paired_selections": paired})
+
+
+def paired_selections(clf, snapshots: list, val, test) -> dict:
+    """Validation and test accuracy of each epoch's weights and of the averages of the last
+    k epochs (k = 2 .. all), all from the same training run; and what the shipped rules pick:
+    the best epoch on validation macro-F1 (``metric_for_best_model``'s default; no averaging)
+    and ``average_checkpoints=k`` (the average replaces the best epoch when its validation
+    macro-F1 is at least as good)."""
+    from domaintune import backend
+    from domaintune.training import average_state_dicts
+
+    shipped = {k: v.detach().clone() for k, v in clf.model.state_dict().items()}
+    candidates = {f"epoch{i + 1}": s for i, s in enumerate(snapshots)}
+    for k in range(2, len(snapshots) + 1):
+        candidates[f"avg_last{k}"] = average_state_dicts(snapshots[-k:])
+    scores = {}
+    for name, state in candidates.items():
+        clf.model.load_state_dict(state)
+        backend.forget(clf)  # the weights changed under the classifier
+        on_val = clf.evaluate(val) if val is not None else {}
+        on_test = clf.evaluate(test)
+        scores[name] = {"val_macro_f1": on_val.get("macro_f1"), "val_accuracy": on_val.get("accuracy"),
+                        "test_accuracy": on_test["accuracy"], "test_macro_f1": on_test["macro_f1"]}
+        print(f"{name}: {scores[name]}", flush=True)
+    clf.model.load_state_dict(shipped)
+    backend.forget(clf)
+    epochs = [n for n in candidates if n.startswith("epoch")]
+    picks = {}
+    if val is not None:
+        # the loop's rule: metric_for_best_model (macro-F1 by default), first best epoch
+        metric = "val_macro_f1"
+        best = max(epochs, key=lambda n: scores[n][metric])
+        picks["best_epoch"] = best
+        for k in range(2, len(snapshots) + 1):
+            avg = f"avg_last{k}"
+            picks[f"average_checkpoints={k}"] = (
+                avg if scores[avg][metric] >= scores[best][metric] else best)
+    else:
+        picks["best_epoch"] = epochs[-1]
+        picks.update({f"average_checkpoints={k}": f"avg_last{k}"
+                      for k in range(2, len(snapshots) + 1)})
+    return {"scores": scores, "picks": picks,
+            "pick_test_accuracy": {rule: scores[n]["test_accuracy"] for rule, n in picks.items()}}
 
 
 def run_fewshot(args) -> None:
@@ -157,6 +222,10 @@ def main() -> None:
     full = sub.choices["full"]
     full.add_argument("--val", type=float, default=0.05, help="validation fraction of train")
     full.add_argument("--seed", type=int, default=42)
+    full.add_argument("--paired-average", action="store_true",
+                      help="one run, every selection scored on val and test: each epoch, the "
+                           "averages of the last k epochs, and what best-epoch and "
+                           "average_checkpoints=k pick (see paired_selections)")
     few = sub.choices["fewshot"]
     few.add_argument("--shots", type=int, default=10)
     few.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
