@@ -222,6 +222,70 @@ def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_model_di
     assert owned == [0, 1, 2]  # every centre word labelled once, context never
 
 
+def _reference_context(tok, sentences, documents, *, max_length, context):
+    """The document context of each sentence, as the FLERT windows were first specified: all
+    same-document sentences before it (nearest first) and after it, whole words taken outward
+    while they fit (left: at most ``min(context, room // 2)`` sub-tokens, right: the rest)."""
+    budget = max_length - tok.num_special_tokens_to_add(pair=False)
+    counts = [[len(tok.tokenize(w)) for w in s] for s in sentences]
+
+    def outward(order, limit, reverse):
+        taken, used = [], 0
+        for j in order:
+            idx = range(len(sentences[j]) - 1, -1, -1) if reverse else range(len(sentences[j]))
+            for w in idx:
+                if used + counts[j][w] > limit:
+                    return (taken[::-1] if reverse else taken), used
+                taken.append(sentences[j][w])
+                used += counts[j][w]
+        return (taken[::-1] if reverse else taken), used
+
+    out = {}
+    for i, words in enumerate(sentences):
+        if not words or sum(counts[i]) > budget:
+            continue  # empty: no window; longer than one window: no context
+        room = budget - sum(counts[i])
+        before = [j for j in range(i - 1, -1, -1) if documents[j] == documents[i]]
+        after = [j for j in range(i + 1, len(sentences)) if documents[j] == documents[i]]
+        left, used = outward(before, min(context, room // 2), True)
+        right, _ = outward(after, min(context, room - used), False)
+        out[i] = (left, right)
+    return out
+
+
+def test_context_windows_match_the_reference_on_interleaved_documents(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    vocab = ["refund", "card", "xyzzy", "paris", "money", "the", "hello", "qq", "lost", "abc"]
+    rng = np.random.default_rng(3)
+    sentences = [[vocab[k] for k in rng.integers(0, len(vocab), size=int(n))]
+                 for n in rng.integers(1, 7, size=40)]
+    sentences[5] = []  # skipped: no window, no context
+    sentences[11] = ["money"] * 30  # several windows: no context of its own, but it is context
+    documents = [int(d) for d in rng.integers(0, 4, size=40)]  # interleaved, not contiguous
+    documents[20:24] = [9, 9, 9, 9]
+    for max_length, context in [(12, 3), (20, 8), (40, 100), (64, 6)]:
+        ref = _reference_context(tok, sentences, documents, max_length=max_length, context=context)
+        windows = encode_windows(tok, sentences, max_length=max_length, stride=2,
+                                 documents=documents, context=context)
+        plain = encode_windows(tok, sentences, max_length=max_length, stride=2)
+        assert [(w.sentence, w.word_start, w.word_end) for w in windows] == \
+            [(w.sentence, w.word_start, w.word_end) for w in plain]
+        with_context = 0
+        for win, bare in zip(windows, plain, strict=True):
+            assert sorted(win.label_positions.values()) == sorted(bare.label_positions.values())
+            if win.sentence not in ref:
+                assert win.n_context == 0 and win.input_ids == bare.input_ids
+                continue
+            left, right = ref[win.sentence]
+            want = tok(left + sentences[win.sentence] + right, is_split_into_words=True)
+            assert win.input_ids == want["input_ids"], (max_length, context, win.sentence)
+            assert win.n_context == sum(len(tok.tokenize(w)) for w in left + right)
+            with_context += bool(left or right)
+        assert with_context > 10  # the example exercises the context, not only its absence
+
+
 def test_context_is_used_by_fit_and_evaluate_not_predict(shaped, data):
     windows = shaped._encode(data.tokens, data.documents)
     assert windows[0].n_context > 0 and windows[2].n_context == 0
