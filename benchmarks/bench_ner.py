@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3, help="TrainingConfig default: 3")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None, help="None = the NER default (2e-4 for full, head 1e-3)")
+    parser.add_argument("--lr", type=float, default=None, help="None = the NER default (full: 2e-4 for <= 6 layers, else 5e-5; head 1e-3)")
     parser.add_argument("--head-lr", type=float, default=None,
                         help="TrainingConfig.head_learning_rate (None = 1e-3 for NER full, else the encoder's)")
     parser.add_argument("--layer-decay", type=float, default=None,

@@ -294,22 +294,64 @@ def test_context_is_used_by_fit_and_evaluate_not_predict(shaped, data):
 
 
 # ------------------------------------------------------------------------------ schedule
-def test_ner_full_fine_tuning_has_its_own_learning_rate_defaults(monkeypatch):
+def _deeper_bert(tiny_model_dir, path, layers: int = 8):
+    """The tiny BERT's tokenizer with a random encoder of ``layers`` layers (32 wide)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    config = BertConfig.from_pretrained(str(tiny_model_dir), num_hidden_layers=layers)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(path))
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(str(path))
+    return path
+
+
+def test_ner_learning_rate_defaults_depend_on_the_encoder_depth(monkeypatch, tiny_model_dir,
+                                                                 tmp_path):
+    from transformers import AutoModelForTokenClassification
+
     from domaintune.ner import training as ner_training
 
     seen = {}
 
     def fake_run_epochs(model, cfg, **kw):
-        seen.update(lr=cfg.learning_rate, head=kw["head_learning_rate"])
+        seen.update(lr=cfg.learning_rate, head=cfg.head_learning_rate,
+                    fallback=kw.get("head_learning_rate"))
         return []
 
     monkeypatch.setattr(ner_training, "run_epochs", fake_run_epochs)
-    net = torch.nn.Linear(2, 2)
-    for cfg, want in [(TrainingConfig(), (2e-4, 1e-3)),
-                      (TrainingConfig(learning_rate=3e-5), (3e-5, None)),
-                      (TrainingConfig(method="frozen"), (None, 1e-3))]:
+    small = AutoModelForTokenClassification.from_pretrained(str(tiny_model_dir), num_labels=3)
+    deep = AutoModelForTokenClassification.from_pretrained(
+        str(_deeper_bert(tiny_model_dir, tmp_path / "deep")), num_labels=3)
+    assert (small.config.num_hidden_layers, deep.config.num_hidden_layers) == (2, 8)
+    cases = [
+        (small, TrainingConfig(), (2e-4, 1e-3)),  # small encoder: NER's own 2e-4
+        (deep, TrainingConfig(), (5e-5, 1e-3)),  # deeper: the generic default, head still 1e-3
+        (torch.nn.Linear(2, 2), TrainingConfig(), (5e-5, 1e-3)),  # depth unknown: generic
+        (deep, TrainingConfig(head_learning_rate=3e-3), (5e-5, 3e-3)),
+        (small, TrainingConfig(learning_rate=3e-5), (3e-5, 3e-5)),  # explicit: as given
+        (small, TrainingConfig(method="frozen"), (None, 1e-3)),  # no encoder weight trained
+        (small, TrainingConfig(method="lora"), (1e-3, 1e-3)),
+    ]
+    for net, cfg, want in cases:
         ner_training.train_windows(net, [], cfg, n_tags=3, pad_id=0, device=torch.device("cpu"))
-        assert (seen["lr"], seen["head"]) == want
+        assert (seen["lr"], seen["head"]) == want, (net.__class__.__name__, cfg.method, want)
+        assert seen["fallback"] is None  # the rates travel in the config, nowhere else
+
+
+def test_saved_ner_model_records_the_learning_rates_used(tiny_model_dir, data, tmp_path):
+    deep_dir = _deeper_bert(tiny_model_dir, tmp_path / "deep")
+    for model_dir, want in [(tiny_model_dir, 2e-4), (deep_dir, 5e-5)]:
+        ner = TokenClassifier.from_pretrained(str(model_dir), labels=data.entity_types,
+                                              device="cpu")
+        cfg = fast(learning_rate=None, max_steps=1, epochs=1)
+        ner.fit(data, None, cfg)
+        assert (ner.training_config.learning_rate, ner.training_config.head_learning_rate) == \
+            (want, 1e-3)
+        path = ner.save(tmp_path / f"m{want}")
+        saved = json.loads((path / "training_config.json").read_text())
+        assert (saved["learning_rate"], saved["head_learning_rate"]) == (want, 1e-3)
+        back = TokenClassifier.load(path, device="cpu")
+        assert back.training_config.learning_rate == want
 
 
 def test_layer_scales_and_optimizer_groups(tiny_model_dir):

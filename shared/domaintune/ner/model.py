@@ -53,7 +53,7 @@ from .decoding import (
 )
 from .features import SHAPE_INPUT, SHAPES, token_shapes
 from .metrics import MODE, SCHEME, entity_metrics
-from .training import ShapeTagger, collate, is_head, train_windows
+from .training import ShapeTagger, collate, is_head, train_windows, with_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -377,10 +377,12 @@ class TokenClassifier:
         query/value + the trained head; merged into the encoder after training, so the saved
         directory stands alone) and ``frozen`` (only the tagging head is trained; learning rate
         ``head_learning_rate`` or 1e-3). ``zero-shot`` is not available for NER.
-        Learning rates: with ``learning_rate=None`` ``full`` trains the encoder at 2e-4 and the
-        head at 1e-3 (``head_learning_rate=None``): NER's own defaults, measured on wikigold
-        (benchmarks/bench_ner.py), not the text classifier's 5e-5; ``batch_size=16`` and more
-        epochs (early stopping keeps the best) help small data sets further.
+        Learning rates: with ``learning_rate=None`` ``full`` trains the head at 1e-3
+        (``head_learning_rate=None``) and the encoder at 2e-4 when it has at most 6 layers (the
+        default MiniLM; NER's own default, measured on wikigold with benchmarks/bench_ner.py),
+        else at the text classifier's 5e-5 (2e-4 is too high for a 12- or 24-layer BERT);
+        ``batch_size=16`` and more epochs (early stopping keeps the best) help small data sets
+        further. The rates used are saved in ``training_config.json`` (``training_config``).
         ``metric_for_best_model``: ``macro_f1`` (default) selects on the entity-level micro
         F1 (``entity_f1``, the NER convention), ``accuracy`` on token accuracy, ``loss`` on
         validation loss. ``head_init`` and ``calibrate`` do not apply: the head starts random
@@ -440,6 +442,9 @@ class TokenClassifier:
             trainable = {n: p.requires_grad for n, p in self.model.named_parameters()}
             for name, param in self.model.named_parameters():
                 param.requires_grad = is_head(name)
+        # the learning rates actually used (NER's defaults depend on the encoder's depth),
+        # recorded in training_config.json instead of null
+        cfg = with_learning_rates(self.model, cfg)
         if cfg.method == Method.LORA:
             self._wrap_lora(cfg)
         try:
