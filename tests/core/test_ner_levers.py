@@ -142,7 +142,7 @@ def test_shape_embedding_trains_saves_loads_and_exports(shaped, data, tmp_path):
     assert fast_ner.evaluate(data)["entity_f1"] == pytest.approx(shaped.evaluate(data)["entity_f1"])
 
     # an export made before issue 13 (no decoding / context in its manifest) still loads
-    for key in ("decoding", "context", "word_shapes"):
+    for key in ("decoding", "context"):
         manifest.pop(key)
     (onnx / MANIFEST_FILE).write_text(json.dumps(manifest))
     old = OnnxNerModel.load(onnx)
@@ -151,6 +151,75 @@ def test_shape_embedding_trains_saves_loads_and_exports(shaped, data, tmp_path):
     # a corrupted record or a missing embedding file is refused
     (path / "word_shapes.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="word_shapes.safetensors"):
+        TokenClassifier.load(path)
+
+
+def _rehash(directory, record: str, name: str) -> None:
+    """Record the new SHA-256 and size of ``name`` (a test that changes a file on purpose)."""
+    from domaintune.artifacts import sha256_file
+
+    meta = json.loads((directory / record).read_text())
+    meta["files"][name].update(sha256=sha256_file(directory / name),
+                               bytes=(directory / name).stat().st_size)
+    (directory / record).write_text(json.dumps(meta))
+
+
+def test_tampered_word_shape_and_context_records_are_refused(shaped, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+    from safetensors.torch import load_file, save_file
+
+    onnx_dir = shaped.export_onnx(tmp_path / "onnx")
+    good = json.loads((onnx_dir / MANIFEST_FILE).read_text())
+
+    def load_with(**changes):
+        (onnx_dir / MANIFEST_FILE).write_text(json.dumps({**good, **changes}))
+        return OnnxNerModel.load(onnx_dir)
+
+    assert load_with().context == 8
+    bad = {
+        "word_shapes": [(list(SHAPES)[:5], r"word-shape classes are \['pad'.*expected \['pad'"),
+                        (list(reversed(SHAPES)), "word-shape classes are"),
+                        (None, r"'word_shapes' is None, expected the list of shape classes"),
+                        ({"classes": list(SHAPES)}, "expected the list of shape classes")],
+        "context": [(True, r"'context' is True, expected an integer >= 0"),
+                    ("8", r"'context' is '8', expected an integer >= 0"),
+                    (2.5, "'context' is 2.5"), (-1, "'context' is -1")],
+    }
+    for key, cases in bad.items():
+        for value, message in cases:
+            with pytest.raises(ModelLoadError, match=message + r".*export the model again"):
+                load_with(**{key: value})
+    # the graph reads no shape_ids, yet the manifest lists shape classes
+    with pytest.raises(ModelLoadError, match=r"no 'shape_ids' input: expected null"):
+        load_with(inputs=[n for n in good["inputs"] if n != "shape_ids"])
+    # the graph's shape embedding has fewer rows than the classes listed
+    (onnx_dir / MANIFEST_FILE).write_text(json.dumps(good))
+    proto = onnx.load(str(onnx_dir / "model.onnx"))
+    (table,) = [t for t in proto.graph.initializer if t.name.endswith("shape_embedding.weight")]
+    table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table)[:5], table.name))
+    onnx.save(proto, str(onnx_dir / "model.onnx"))
+    _rehash(onnx_dir, MANIFEST_FILE, "model.onnx")
+    with pytest.raises(ModelLoadError, match=r"lists 9 word-shape classes but the model has a "
+                                             r"shape embedding of 5 rows"):
+        OnnxNerModel.load(onnx_dir)
+
+    # the PyTorch directory: the same checks, with the same messages
+    path = shaped.save(tmp_path / "m")
+    meta = json.loads((path / "domaintune.json").read_text())
+    for key, value, message in [("context", True, "'context' is True"),
+                                ("word_shapes", {**meta["word_shapes"], "classes": ["pad"]},
+                                 "word-shape classes are"),
+                                ("word_shapes", ["pad"], "'word_shapes' is"),
+                                ]:
+        (path / "domaintune.json").write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(ModelLoadError, match=message + ".*re-save or retrain"):
+            TokenClassifier.load(path)
+    (path / "domaintune.json").write_text(json.dumps(meta))
+    weight = load_file(str(path / "word_shapes.safetensors"))["weight"]
+    save_file({"weight": weight[:4].contiguous()}, str(path / "word_shapes.safetensors"))
+    _rehash(path, "domaintune.json", "word_shapes.safetensors")
+    with pytest.raises(ModelLoadError, match="but the model has a shape embedding of 4 rows"):
         TokenClassifier.load(path)
 
 

@@ -28,10 +28,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from ..errors import ModelLoadError
+
 IGNORE_INDEX = -100
+
+
+def stored_context(value: Any, record: Any, fix: str) -> int:
+    """A saved ``context`` record (sub-tokens of document context each side, an ``int >= 0``,
+    as :class:`~domaintune.ner.TokenClassifier` writes it; callers pass 0 when it is absent).
+
+    Raises:
+        ModelLoadError: ``value`` is not an integer >= 0 (a bool, a float or a string is
+            refused: the record was changed by hand or damaged).
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ModelLoadError(f"{record} is corrupted ('context' is {value!r}, expected an "
+                             f"integer >= 0); {fix}")
+    return value
 
 
 @dataclass
