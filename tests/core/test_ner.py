@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import ner_sentences
 
 from domaintune import ConfigError, DataError, ModelLoadError, NotFittedError, TrainingConfig
 from domaintune.ner import (
@@ -29,12 +30,7 @@ from domaintune.ner import (
 )
 from domaintune.ner.alignment import assign_owners, attach_labels, plan_windows
 
-SENTENCES = [
-    (["alice", "lost", "her", "card", "in", "paris"], ["B-PER", "O", "O", "O", "O", "B-LOC"]),
-    (["bob", "smith", "sent", "money", "to", "new", "york"],
-     ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC"]),
-    (["hello", "from", "london"], ["O", "O", "B-LOC"]),
-]
+SENTENCES = ner_sentences(cased=False)  # tests/conftest.py, shared with test_ner_levers.py
 
 
 def fast(method: str = "full", **kw) -> TrainingConfig:
@@ -50,10 +46,8 @@ def three_sentences() -> TokenDataset:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def tokenizer(tiny_tokenizer):
+    return tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ner_sentences
 
 from domaintune import ConfigError, DataError, ModelLoadError, TrainingConfig
 from domaintune.config import Method
@@ -19,12 +20,7 @@ from domaintune.ner.features import PAD_SHAPE, SHAPES, token_shapes, word_shape
 from domaintune.training import build_optimizer, layer_scales
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-SENTENCES = [
-    (["Alice", "lost", "her", "card", "in", "Paris"], ["B-PER", "O", "O", "O", "O", "B-LOC"]),
-    (["Bob", "Smith", "sent", "money", "to", "New", "York"],
-     ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC"]),
-    (["hello", "from", "London"], ["O", "O", "B-LOC"]),
-]
+SENTENCES = ner_sentences()  # tests/conftest.py, shared with test_ner.py (cased here)
 TEXTS = ["Alice lost her card in Paris", "BOB smith sent 20 dollars to New York",
          "hello from london and then " * 6 + "Bob Smith in Paris", "  ünïcode 海外 Alice 🙂 "]
 
@@ -104,10 +100,8 @@ def test_word_shapes_and_token_shapes():
     assert PAD_SHAPE == 0 and all(word_shape(w) != PAD_SHAPE for w in ["x", "-", "1"])
 
 
-def test_shape_ids_follow_words_through_windows(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def test_shape_ids_follow_words_through_windows(tiny_tokenizer):
+    tok = tiny_tokenizer
     words = [["Hello", "from", "LONDON", "and", "1999"] * 5]
     for win in encode_windows(tok, words, max_length=12, stride=3, shapes=True):
         assert len(win.shape_ids) == len(win)
@@ -269,10 +263,8 @@ def test_docstart_documents_and_document_split(tmp_path):
         TokenDataset([["a"]], documents=[0, 1])
 
 
-def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_tokenizer):
+    tok = tiny_tokenizer
     sents = [["one", "two"], ["three", "four", "five"], ["six"], ["other", "doc"]]
     docs = [0, 0, 0, 1]
     plain = encode_windows(tok, sents, max_length=32, stride=4)
@@ -322,10 +314,8 @@ def _reference_context(tok, sentences, documents, *, max_length, context):
     return out
 
 
-def test_context_windows_match_the_reference_on_interleaved_documents(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def test_context_windows_match_the_reference_on_interleaved_documents(tiny_tokenizer):
+    tok = tiny_tokenizer
     vocab = ["refund", "card", "xyzzy", "paris", "money", "the", "hello", "qq", "lost", "abc"]
     rng = np.random.default_rng(3)
     sentences = [[vocab[k] for k in rng.integers(0, len(vocab), size=int(n))]
