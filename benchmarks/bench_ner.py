@@ -24,22 +24,42 @@ line to benchmarks/out/ner.jsonl (date, command, machine, train seconds).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import platform
 import sys
 import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_wnut17 import machine, record  # noqa: E402,F401  (house style: shared helpers)
-
-from domaintune import TrainingConfig  # noqa: E402
-from domaintune.ner import TokenClassifier, TokenDataset, read_conll  # noqa: E402
+from domaintune import TrainingConfig
+from domaintune.ner import TokenClassifier, TokenDataset, read_conll
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DOMAINTUNE_DATASETS", ROOT.parent / "shared" / "datasets"))
 OUT = ROOT / "benchmarks" / "out"
+
+
+def machine() -> str:
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, python {platform.python_version()}")
+
+
+def record(result: dict, output: Path) -> None:
+    """Print ``result`` with date, command and machine, and append it to ``output`` (JSONL)."""
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join([Path(sys.executable).name] + sys.argv), "machine": machine(),
+              **result}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"appended to {output}", file=sys.stderr)
 
 
 def _need(*paths: Path) -> None:
@@ -79,7 +99,7 @@ def scores(m: dict) -> dict:
                          for k, v in m["per_type"].items()}}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="wikigold", choices=["wikigold", "sec", "wnut17"])
@@ -88,7 +108,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3, help="TrainingConfig default: 3")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None, help="None = the NER default (2e-4 for full, head 1e-3)")
+    parser.add_argument("--lr", type=float, default=None, help="None = the NER default (full: 2e-4 for <= 6 layers, else 5e-5; head 1e-3)")
     parser.add_argument("--head-lr", type=float, default=None,
                         help="TrainingConfig.head_learning_rate (None = 1e-3 for NER full, else the encoder's)")
     parser.add_argument("--layer-decay", type=float, default=None,
@@ -109,7 +129,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUT / "ner.jsonl")
     parser.add_argument("--save-dir", type=Path, default=None, help="also save the model here")
     parser.add_argument("--note", default="", help="free text stored with the record")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     data = load(args.dataset, args.split_seed)
@@ -157,6 +181,7 @@ def main() -> None:
         "note": args.note, "args": {k: str(v) for k, v in vars(args).items()},
         "training_config": cfg.to_dict(),
         "n_sentences": {k: len(v) for k, v in data.items()},
+        "tags_repaired": {k: len(v.repairs) for k, v in data.items()},
         "n_documents": {k: len(set(v.documents)) if v.documents is not None else None
                         for k, v in data.items()},
         "train_seconds": round(train_seconds, 1),

@@ -56,6 +56,28 @@ def tiny_model(tiny_model_dir, tmp_path) -> str:
     return str(target)
 
 
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir):
+    """The tiny BERT's fast tokenizer (loaded once; do not change it)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+# three tagged sentences for the NER tests (tests/core/test_ner*.py): words in the tiny vocabulary
+NER_SENTENCES = (
+    (("Alice", "lost", "her", "card", "in", "Paris"), ("B-PER", "O", "O", "O", "O", "B-LOC")),
+    (("Bob", "Smith", "sent", "money", "to", "New", "York"),
+     ("B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC")),
+    (("hello", "from", "London"), ("O", "O", "B-LOC")),
+)
+
+
+def ner_sentences(cased: bool = True) -> list[tuple[list[str], list[str]]]:
+    """Fresh ``(words, tags)`` lists of :data:`NER_SENTENCES`, lower-cased unless ``cased``."""
+    return [([w if cased else w.lower() for w in words], list(tags)) for words, tags in NER_SENTENCES]
+
+
 @pytest.fixture
 def three_rows():
     from domaintune import TextDataset

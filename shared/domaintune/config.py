@@ -443,7 +443,8 @@ class TrainingConfig(BaseTrainingConfig):
         max_steps: stop after this many optimizer steps (overrides ``epochs``); ``None`` = off.
         batch_size: examples per forward pass.
         gradient_accumulation_steps: forward passes per optimizer step.
-        learning_rate: encoder learning rate; ``None`` picks 5e-5 (full) or 1e-3 (lora).
+        learning_rate: encoder learning rate; ``None`` picks 5e-5 (full) or 1e-3 (lora); NER
+            ``full`` picks 2e-4 for an encoder of at most 6 layers (head 1e-3).
         head_learning_rate: learning rate of the classification head; ``None`` = same.
         weight_decay: AdamW weight decay.
         warmup_ratio: fraction of steps with a linear learning-rate warm-up.

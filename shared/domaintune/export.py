@@ -848,6 +848,46 @@ def _ner_modules() -> tuple[Any, Any]:
     return alignment, decoding
 
 
+def _graph_embedding_rows(path: Path, input_name: str) -> int | None:
+    """Rows of the embedding table that ``model.onnx`` looks ``input_name`` up in (the data
+    input of the ``Gather`` that reads it, through a dequantization or cast), or ``None``."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    tables = {t.name: list(t.dims) for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    for node in graph.node:
+        if node.op_type != "Gather" or len(node.input) < 2 or node.input[1] != input_name:
+            continue
+        name = node.input[0]
+        for _ in range(4):  # DequantizeLinear / Cast / Identity between the table and the lookup
+            if name in tables:
+                return int(tables[name][0]) if tables[name] else None
+            if name not in producers or not producers[name].input:
+                break
+            name = producers[name].input[0]
+    return None
+
+
+def _check_word_shapes(model: OnnxModel, record: Path, fix: str) -> None:
+    """The manifest's ``word_shapes`` agrees with the graph: the shape classes of this version
+    and an embedding of one row per class when the graph reads ``shape_ids``, nothing when it
+    does not (an export made before word shapes existed has no record)."""
+    from .ner.features import SHAPE_INPUT, check_shape_classes
+
+    classes = model.manifest.get("word_shapes")
+    if SHAPE_INPUT not in model.inputs:
+        if classes is not None:
+            raise ModelLoadError(f"{record} is corrupted ('word_shapes' is {classes!r}, but the "
+                                 f"graph has no {SHAPE_INPUT!r} input: expected null); {fix}")
+        return
+    if not isinstance(classes, list):
+        raise ModelLoadError(f"{record} is corrupted ('word_shapes' is {classes!r}, expected the "
+                             f"list of shape classes: the graph reads {SHAPE_INPUT!r}); {fix}")
+    check_shape_classes(classes, _graph_embedding_rows(model.directory / ONNX_FILE, SHAPE_INPUT),
+                        record, fix)
+
+
 class OnnxNerModel:
     """Serve a :class:`~domaintune.ner.TokenClassifier` exported with ``export_onnx``.
 
@@ -878,11 +918,12 @@ class OnnxNerModel:
         self.stride = int(model.require("stride"))
         # exports made before constrained decoding existed decode with argmax (+ BIO repair)
         self.decoding = str(model.manifest.get("decoding", "argmax"))
-        self.context = model.manifest.get("context", 0)  # document context (evaluate only)
-        if not isinstance(self.context, int) or self.context < 0:
-            raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ('context' is "
-                                 f"{self.context!r}, expected an integer >= 0); export the model "
-                                 "again (export_onnx)")
+        alignment, _ = _ner_modules()
+        fix = "export the model again (export_onnx)"
+        record = model.directory / MANIFEST_FILE
+        # document context (evaluate only): an int >= 0, checked as the PyTorch loader does
+        self.context = alignment.stored_context(model.manifest.get("context", 0), record, fix)
+        _check_word_shapes(model, record, fix)
         if self.decoding not in ("argmax", "viterbi"):
             raise ModelLoadError(f"{model.directory / MANIFEST_FILE} is corrupted ('decoding' is "
                                  f"{self.decoding!r}, expected 'argmax' or 'viterbi'); export the "

@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import ner_sentences
 
 from domaintune import ConfigError, DataError, ModelLoadError, NotFittedError, TrainingConfig
 from domaintune.ner import (
@@ -29,12 +30,7 @@ from domaintune.ner import (
 )
 from domaintune.ner.alignment import assign_owners, attach_labels, plan_windows
 
-SENTENCES = [
-    (["alice", "lost", "her", "card", "in", "paris"], ["B-PER", "O", "O", "O", "O", "B-LOC"]),
-    (["bob", "smith", "sent", "money", "to", "new", "york"],
-     ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC"]),
-    (["hello", "from", "london"], ["O", "O", "B-LOC"]),
-]
+SENTENCES = ner_sentences(cased=False)  # tests/conftest.py, shared with test_ner_levers.py
 
 
 def fast(method: str = "full", **kw) -> TrainingConfig:
@@ -50,10 +46,8 @@ def three_sentences() -> TokenDataset:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def tokenizer(tiny_tokenizer):
+    return tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -321,19 +315,51 @@ def test_corrupt_or_incomplete_directories_raise_model_load_error(fitted, tmp_pa
         TokenClassifier.load(tmp_path / "nowhere")
 
 
-def test_lora_and_frozen_train_save_and_reload(tiny_model, three_sentences, tmp_path):
-    lora = TokenClassifier.from_pretrained(tiny_model, labels=["PER", "LOC"])
-    lora.fit(three_sentences, three_sentences, fast("lora", epochs=3, learning_rate=2e-2))
-    assert {"val_entity_f1", "val_loss"} <= set(lora.history[0]) and "best_epoch" in lora.history[-1]
-    reloaded = TokenClassifier.load(lora.save(tmp_path / "lora"))
+def _changed(net, before: dict) -> set[str]:
+    after = net.state_dict()
+    return {k for k in before if not np.array_equal(before[k].numpy(), after[k].numpy())}
+
+
+def _parts(name: str) -> list[str]:
+    return name.split(".")
+
+
+@pytest.mark.parametrize("shapes", [None, True], ids=["default", "word-shapes"])
+def test_lora_and_frozen_train_save_and_reload(tiny_model, three_sentences, tmp_path, shapes):
+    # with word shapes a ShapeTagger wraps the Hugging Face model (net.classifier.*, plus
+    # shape_embedding.weight), so the checks read the Hugging Face model's own parameter names
+    # (TokenClassifier._hf) and the shape embedding apart: flipping the default keeps them valid
+    extra = {} if shapes is None else {"ner_word_shapes": shapes}
     words = three_sentences.tokens
+
+    def check_shapes(ner: TokenClassifier) -> None:
+        assert ner.word_shapes == bool(ner.training_config.ner_word_shapes)
+        if ner.word_shapes:  # learned from zero with the head
+            assert ner.model.shape_embedding.weight.abs().sum() > 0
+
+    lora = TokenClassifier.from_pretrained(tiny_model, labels=["PER", "LOC"])
+    before = {k: v.clone() for k, v in lora._hf().state_dict().items()}
+    lora.fit(three_sentences, three_sentences, fast("lora", epochs=3, learning_rate=2e-2, **extra))
+    assert {"val_entity_f1", "val_loss"} <= set(lora.history[0]) and "best_epoch" in lora.history[-1]
+    changed = _changed(lora._hf(), before)
+    # the adapters are merged into the attention query/value weights and the head trained;
+    # nothing else of the encoder moved
+    assert {"query", "value", "classifier"} <= {p for k in changed for p in _parts(k)}
+    assert all({"query", "value", "classifier"} & set(_parts(k)) for k in changed), sorted(changed)
+    check_shapes(lora)
+    reloaded = TokenClassifier.load(lora.save(tmp_path / "lora"))
+    assert reloaded.word_shapes == lora.word_shapes
     assert reloaded.predict_tags(words) == lora.predict_tags(words)
+
     frozen = TokenClassifier.from_pretrained(tiny_model, labels=["PER", "LOC"])
-    before = {k: v.clone() for k, v in frozen.model.state_dict().items()}
-    frozen.fit(three_sentences, None, fast("frozen", epochs=2, learning_rate=None))
-    after = frozen.model.state_dict()
-    changed = {k for k in before if not np.array_equal(before[k].numpy(), after[k].numpy())}
-    assert changed == {"classifier.weight", "classifier.bias"}
+    before = {k: v.clone() for k, v in frozen._hf().state_dict().items()}
+    frozen.fit(three_sentences, None, fast("frozen", epochs=2, learning_rate=None, **extra))
+    assert _changed(frozen._hf(), before) == {"classifier.weight", "classifier.bias"}
+    assert all(p.requires_grad for p in frozen.model.parameters())  # restored after training
+    check_shapes(frozen)
+    reloaded = TokenClassifier.load(frozen.save(tmp_path / "frozen"))
+    assert reloaded.word_shapes == frozen.word_shapes
+    assert reloaded.predict_tags(words) == frozen.predict_tags(words)
 
 
 def test_usage_errors(tiny_model, three_sentences):

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ner_sentences
 
 from domaintune import ConfigError, DataError, ModelLoadError, TrainingConfig
 from domaintune.config import Method
@@ -19,12 +20,7 @@ from domaintune.ner.features import PAD_SHAPE, SHAPES, token_shapes, word_shape
 from domaintune.training import build_optimizer, layer_scales
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-SENTENCES = [
-    (["Alice", "lost", "her", "card", "in", "Paris"], ["B-PER", "O", "O", "O", "O", "B-LOC"]),
-    (["Bob", "Smith", "sent", "money", "to", "New", "York"],
-     ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "I-LOC"]),
-    (["hello", "from", "London"], ["O", "O", "B-LOC"]),
-]
+SENTENCES = ner_sentences()  # tests/conftest.py, shared with test_ner.py (cased here)
 TEXTS = ["Alice lost her card in Paris", "BOB smith sent 20 dollars to New York",
          "hello from london and then " * 6 + "Bob Smith in Paris", "  ünïcode 海外 Alice 🙂 "]
 
@@ -104,10 +100,8 @@ def test_word_shapes_and_token_shapes():
     assert PAD_SHAPE == 0 and all(word_shape(w) != PAD_SHAPE for w in ["x", "-", "1"])
 
 
-def test_shape_ids_follow_words_through_windows(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def test_shape_ids_follow_words_through_windows(tiny_tokenizer):
+    tok = tiny_tokenizer
     words = [["Hello", "from", "LONDON", "and", "1999"] * 5]
     for win in encode_windows(tok, words, max_length=12, stride=3, shapes=True):
         assert len(win.shape_ids) == len(win)
@@ -142,7 +136,7 @@ def test_shape_embedding_trains_saves_loads_and_exports(shaped, data, tmp_path):
     assert fast_ner.evaluate(data)["entity_f1"] == pytest.approx(shaped.evaluate(data)["entity_f1"])
 
     # an export made before issue 13 (no decoding / context in its manifest) still loads
-    for key in ("decoding", "context", "word_shapes"):
+    for key in ("decoding", "context"):
         manifest.pop(key)
     (onnx / MANIFEST_FILE).write_text(json.dumps(manifest))
     old = OnnxNerModel.load(onnx)
@@ -151,6 +145,75 @@ def test_shape_embedding_trains_saves_loads_and_exports(shaped, data, tmp_path):
     # a corrupted record or a missing embedding file is refused
     (path / "word_shapes.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="word_shapes.safetensors"):
+        TokenClassifier.load(path)
+
+
+def _rehash(directory, record: str, name: str) -> None:
+    """Record the new SHA-256 and size of ``name`` (a test that changes a file on purpose)."""
+    from domaintune.artifacts import sha256_file
+
+    meta = json.loads((directory / record).read_text())
+    meta["files"][name].update(sha256=sha256_file(directory / name),
+                               bytes=(directory / name).stat().st_size)
+    (directory / record).write_text(json.dumps(meta))
+
+
+def test_tampered_word_shape_and_context_records_are_refused(shaped, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+    from safetensors.torch import load_file, save_file
+
+    onnx_dir = shaped.export_onnx(tmp_path / "onnx")
+    good = json.loads((onnx_dir / MANIFEST_FILE).read_text())
+
+    def load_with(**changes):
+        (onnx_dir / MANIFEST_FILE).write_text(json.dumps({**good, **changes}))
+        return OnnxNerModel.load(onnx_dir)
+
+    assert load_with().context == 8
+    bad = {
+        "word_shapes": [(list(SHAPES)[:5], r"word-shape classes are \['pad'.*expected \['pad'"),
+                        (list(reversed(SHAPES)), "word-shape classes are"),
+                        (None, r"'word_shapes' is None, expected the list of shape classes"),
+                        ({"classes": list(SHAPES)}, "expected the list of shape classes")],
+        "context": [(True, r"'context' is True, expected an integer >= 0"),
+                    ("8", r"'context' is '8', expected an integer >= 0"),
+                    (2.5, "'context' is 2.5"), (-1, "'context' is -1")],
+    }
+    for key, cases in bad.items():
+        for value, message in cases:
+            with pytest.raises(ModelLoadError, match=message + r".*export the model again"):
+                load_with(**{key: value})
+    # the graph reads no shape_ids, yet the manifest lists shape classes
+    with pytest.raises(ModelLoadError, match=r"no 'shape_ids' input: expected null"):
+        load_with(inputs=[n for n in good["inputs"] if n != "shape_ids"])
+    # the graph's shape embedding has fewer rows than the classes listed
+    (onnx_dir / MANIFEST_FILE).write_text(json.dumps(good))
+    proto = onnx.load(str(onnx_dir / "model.onnx"))
+    (table,) = [t for t in proto.graph.initializer if t.name.endswith("shape_embedding.weight")]
+    table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table)[:5], table.name))
+    onnx.save(proto, str(onnx_dir / "model.onnx"))
+    _rehash(onnx_dir, MANIFEST_FILE, "model.onnx")
+    with pytest.raises(ModelLoadError, match=r"lists 9 word-shape classes but the model has a "
+                                             r"shape embedding of 5 rows"):
+        OnnxNerModel.load(onnx_dir)
+
+    # the PyTorch directory: the same checks, with the same messages
+    path = shaped.save(tmp_path / "m")
+    meta = json.loads((path / "domaintune.json").read_text())
+    for key, value, message in [("context", True, "'context' is True"),
+                                ("word_shapes", {**meta["word_shapes"], "classes": ["pad"]},
+                                 "word-shape classes are"),
+                                ("word_shapes", ["pad"], "'word_shapes' is"),
+                                ]:
+        (path / "domaintune.json").write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(ModelLoadError, match=message + ".*re-save or retrain"):
+            TokenClassifier.load(path)
+    (path / "domaintune.json").write_text(json.dumps(meta))
+    weight = load_file(str(path / "word_shapes.safetensors"))["weight"]
+    save_file({"weight": weight[:4].contiguous()}, str(path / "word_shapes.safetensors"))
+    _rehash(path, "domaintune.json", "word_shapes.safetensors")
+    with pytest.raises(ModelLoadError, match="but the model has a shape embedding of 4 rows"):
         TokenClassifier.load(path)
 
 
@@ -200,10 +263,8 @@ def test_docstart_documents_and_document_split(tmp_path):
         TokenDataset([["a"]], documents=[0, 1])
 
 
-def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_tokenizer):
+    tok = tiny_tokenizer
     sents = [["one", "two"], ["three", "four", "five"], ["six"], ["other", "doc"]]
     docs = [0, 0, 0, 1]
     plain = encode_windows(tok, sents, max_length=32, stride=4)
@@ -222,6 +283,68 @@ def test_context_windows_hold_neighbours_but_label_only_the_centre(tiny_model_di
     assert owned == [0, 1, 2]  # every centre word labelled once, context never
 
 
+def _reference_context(tok, sentences, documents, *, max_length, context):
+    """The document context of each sentence, as the FLERT windows were first specified: all
+    same-document sentences before it (nearest first) and after it, whole words taken outward
+    while they fit (left: at most ``min(context, room // 2)`` sub-tokens, right: the rest)."""
+    budget = max_length - tok.num_special_tokens_to_add(pair=False)
+    counts = [[len(tok.tokenize(w)) for w in s] for s in sentences]
+
+    def outward(order, limit, reverse):
+        taken, used = [], 0
+        for j in order:
+            idx = range(len(sentences[j]) - 1, -1, -1) if reverse else range(len(sentences[j]))
+            for w in idx:
+                if used + counts[j][w] > limit:
+                    return (taken[::-1] if reverse else taken), used
+                taken.append(sentences[j][w])
+                used += counts[j][w]
+        return (taken[::-1] if reverse else taken), used
+
+    out = {}
+    for i, words in enumerate(sentences):
+        if not words or sum(counts[i]) > budget:
+            continue  # empty: no window; longer than one window: no context
+        room = budget - sum(counts[i])
+        before = [j for j in range(i - 1, -1, -1) if documents[j] == documents[i]]
+        after = [j for j in range(i + 1, len(sentences)) if documents[j] == documents[i]]
+        left, used = outward(before, min(context, room // 2), True)
+        right, _ = outward(after, min(context, room - used), False)
+        out[i] = (left, right)
+    return out
+
+
+def test_context_windows_match_the_reference_on_interleaved_documents(tiny_tokenizer):
+    tok = tiny_tokenizer
+    vocab = ["refund", "card", "xyzzy", "paris", "money", "the", "hello", "qq", "lost", "abc"]
+    rng = np.random.default_rng(3)
+    sentences = [[vocab[k] for k in rng.integers(0, len(vocab), size=int(n))]
+                 for n in rng.integers(1, 7, size=40)]
+    sentences[5] = []  # skipped: no window, no context
+    sentences[11] = ["money"] * 30  # several windows: no context of its own, but it is context
+    documents = [int(d) for d in rng.integers(0, 4, size=40)]  # interleaved, not contiguous
+    documents[20:24] = [9, 9, 9, 9]
+    for max_length, context in [(12, 3), (20, 8), (40, 100), (64, 6)]:
+        ref = _reference_context(tok, sentences, documents, max_length=max_length, context=context)
+        windows = encode_windows(tok, sentences, max_length=max_length, stride=2,
+                                 documents=documents, context=context)
+        plain = encode_windows(tok, sentences, max_length=max_length, stride=2)
+        assert [(w.sentence, w.word_start, w.word_end) for w in windows] == \
+            [(w.sentence, w.word_start, w.word_end) for w in plain]
+        with_context = 0
+        for win, bare in zip(windows, plain, strict=True):
+            assert sorted(win.label_positions.values()) == sorted(bare.label_positions.values())
+            if win.sentence not in ref:
+                assert win.n_context == 0 and win.input_ids == bare.input_ids
+                continue
+            left, right = ref[win.sentence]
+            want = tok(left + sentences[win.sentence] + right, is_split_into_words=True)
+            assert win.input_ids == want["input_ids"], (max_length, context, win.sentence)
+            assert win.n_context == sum(len(tok.tokenize(w)) for w in left + right)
+            with_context += bool(left or right)
+        assert with_context > 10  # the example exercises the context, not only its absence
+
+
 def test_context_is_used_by_fit_and_evaluate_not_predict(shaped, data):
     windows = shaped._encode(data.tokens, data.documents)
     assert windows[0].n_context > 0 and windows[2].n_context == 0
@@ -230,22 +353,64 @@ def test_context_is_used_by_fit_and_evaluate_not_predict(shaped, data):
 
 
 # ------------------------------------------------------------------------------ schedule
-def test_ner_full_fine_tuning_has_its_own_learning_rate_defaults(monkeypatch):
+def _deeper_bert(tiny_model_dir, path, layers: int = 8):
+    """The tiny BERT's tokenizer with a random encoder of ``layers`` layers (32 wide)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    config = BertConfig.from_pretrained(str(tiny_model_dir), num_hidden_layers=layers)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(path))
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(str(path))
+    return path
+
+
+def test_ner_learning_rate_defaults_depend_on_the_encoder_depth(monkeypatch, tiny_model_dir,
+                                                                 tmp_path):
+    from transformers import AutoModelForTokenClassification
+
     from domaintune.ner import training as ner_training
 
     seen = {}
 
     def fake_run_epochs(model, cfg, **kw):
-        seen.update(lr=cfg.learning_rate, head=kw["head_learning_rate"])
+        seen.update(lr=cfg.learning_rate, head=cfg.head_learning_rate,
+                    fallback=kw.get("head_learning_rate"))
         return []
 
     monkeypatch.setattr(ner_training, "run_epochs", fake_run_epochs)
-    net = torch.nn.Linear(2, 2)
-    for cfg, want in [(TrainingConfig(), (2e-4, 1e-3)),
-                      (TrainingConfig(learning_rate=3e-5), (3e-5, None)),
-                      (TrainingConfig(method="frozen"), (None, 1e-3))]:
+    small = AutoModelForTokenClassification.from_pretrained(str(tiny_model_dir), num_labels=3)
+    deep = AutoModelForTokenClassification.from_pretrained(
+        str(_deeper_bert(tiny_model_dir, tmp_path / "deep")), num_labels=3)
+    assert (small.config.num_hidden_layers, deep.config.num_hidden_layers) == (2, 8)
+    cases = [
+        (small, TrainingConfig(), (2e-4, 1e-3)),  # small encoder: NER's own 2e-4
+        (deep, TrainingConfig(), (5e-5, 1e-3)),  # deeper: the generic default, head still 1e-3
+        (torch.nn.Linear(2, 2), TrainingConfig(), (5e-5, 1e-3)),  # depth unknown: generic
+        (deep, TrainingConfig(head_learning_rate=3e-3), (5e-5, 3e-3)),
+        (small, TrainingConfig(learning_rate=3e-5), (3e-5, 3e-5)),  # explicit: as given
+        (small, TrainingConfig(method="frozen"), (None, 1e-3)),  # no encoder weight trained
+        (small, TrainingConfig(method="lora"), (1e-3, 1e-3)),
+    ]
+    for net, cfg, want in cases:
         ner_training.train_windows(net, [], cfg, n_tags=3, pad_id=0, device=torch.device("cpu"))
-        assert (seen["lr"], seen["head"]) == want
+        assert (seen["lr"], seen["head"]) == want, (net.__class__.__name__, cfg.method, want)
+        assert seen["fallback"] is None  # the rates travel in the config, nowhere else
+
+
+def test_saved_ner_model_records_the_learning_rates_used(tiny_model_dir, data, tmp_path):
+    deep_dir = _deeper_bert(tiny_model_dir, tmp_path / "deep")
+    for model_dir, want in [(tiny_model_dir, 2e-4), (deep_dir, 5e-5)]:
+        ner = TokenClassifier.from_pretrained(str(model_dir), labels=data.entity_types,
+                                              device="cpu")
+        cfg = fast(learning_rate=None, max_steps=1, epochs=1)
+        ner.fit(data, None, cfg)
+        assert (ner.training_config.learning_rate, ner.training_config.head_learning_rate) == \
+            (want, 1e-3)
+        path = ner.save(tmp_path / f"m{want}")
+        saved = json.loads((path / "training_config.json").read_text())
+        assert (saved["learning_rate"], saved["head_learning_rate"]) == (want, 1e-3)
+        back = TokenClassifier.load(path, device="cpu")
+        assert back.training_config.learning_rate == want
 
 
 def test_layer_scales_and_optimizer_groups(tiny_model_dir):

@@ -26,12 +26,29 @@ no word id and no label: only the centre sentence's words are labelled and score
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from ..errors import ModelLoadError
+
 IGNORE_INDEX = -100
+
+
+def stored_context(value: Any, record: Any, fix: str) -> int:
+    """A saved ``context`` record (sub-tokens of document context each side, an ``int >= 0``,
+    as :class:`~domaintune.ner.TokenClassifier` writes it; callers pass 0 when it is absent).
+
+    Raises:
+        ModelLoadError: ``value`` is not an integer >= 0 (a bool, a float or a string is
+            refused: the record was changed by hand or damaged).
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ModelLoadError(f"{record} is corrupted ('context' is {value!r}, expected an "
+                             f"integer >= 0); {fix}")
+    return value
 
 
 @dataclass
@@ -204,23 +221,28 @@ def encode_windows(
         prepared[i] = (words, counts)
         ranges = plan_windows(counts, budget, stride)
         plans.append((i, words, ranges, assign_owners(counts, ranges)))
-    use_context = documents is not None and context > 0
+    # each document's (non-empty) sentences in order, built once: a sentence's neighbours are
+    # then read outward from its own place, so building all windows is linear in the corpus
+    members: dict[int, list[int]] = {}
+    place: dict[int, int] = {}
+    if documents is not None and context > 0:
+        for i in nonempty:
+            group = members.setdefault(documents[i], [])
+            place[i] = len(group)
+            group.append(i)
     pieces: list[list[str]] = []
     offsets: list[int] = []  # context words before the sentence's words, per window
     for i, words, ranges, _ in plans:
         for a, b in ranges:
             left: list[str] = []
             right: list[str] = []
-            if use_context and len(ranges) == 1:
+            if members and len(ranges) == 1:
                 room = budget - sum(prepared[i][1])
-                doc = documents[i]  # type: ignore[index]
-                before = [j for j in range(i - 1, -1, -1) if documents[j] == doc]  # type: ignore[index]
-                after = [j for j in range(i + 1, len(sentences)) if documents[j] == doc]  # type: ignore[index]
-                left = _outward([prepared[j] for j in before if j in prepared],
-                                min(context, room // 2), reverse=True)
-                room -= sum(_count(prepared, before, len(left)))
-                right = _outward([prepared[j] for j in after if j in prepared],
-                                 min(context, room), reverse=False)
+                group, k = members[documents[i]], place[i]  # type: ignore[index]
+                left, used = _outward(prepared, (group[m] for m in range(k - 1, -1, -1)),
+                                      min(context, room // 2), reverse=True)
+                right, _ = _outward(prepared, (group[m] for m in range(k + 1, len(group))),
+                                    min(context, room - used), reverse=False)
             pieces.append(left + words[a:b] + right)
             offsets.append(len(left))
     win_enc = tokenizer(pieces, is_split_into_words=True, truncation=True, max_length=max_length)
@@ -252,35 +274,22 @@ def encode_windows(
     return windows
 
 
-def _outward(neighbours: Sequence[tuple[list[str], list[int]]], budget: int, *,
-             reverse: bool) -> list[str]:
-    """Whole words of the neighbouring sentences (nearest first), taken outward from the centre
-    sentence while they fit in ``budget`` sub-tokens, returned in reading order."""
+def _outward(prepared: dict[int, tuple[list[str], list[int]]], order: Iterable[int],
+             budget: int, *, reverse: bool) -> tuple[list[str], int]:
+    """Whole words of the neighbouring sentences ``order`` (nearest first), taken outward from
+    the centre sentence while they fit in ``budget`` sub-tokens: ``(words in reading order,
+    sub-tokens used)``. Stops at the first word that does not fit, so it reads only as many
+    sentences as the budget reaches."""
     out: list[str] = []
     used = 0
-    for words, counts in neighbours:
-        idx = range(len(words) - 1, -1, -1) if reverse else range(len(words))
-        for w in idx:
+    for j in order:
+        words, counts = prepared[j]
+        for w in (range(len(words) - 1, -1, -1) if reverse else range(len(words))):
             if used + counts[w] > budget:
-                return out[::-1] if reverse else out
+                return (out[::-1] if reverse else out), used
             out.append(words[w])
             used += counts[w]
-    return out[::-1] if reverse else out
-
-
-def _count(prepared: dict[int, tuple[list[str], list[int]]], order: Sequence[int],
-           n_words: int) -> list[int]:
-    """Sub-token counts of the last ``n_words`` words taken outward (left context)."""
-    out: list[int] = []
-    for j in order:
-        if j not in prepared or len(out) >= n_words:
-            continue
-        counts = prepared[j][1]
-        for c in reversed(counts):
-            if len(out) >= n_words:
-                break
-            out.append(c)
-    return out
+    return (out[::-1] if reverse else out), used
 
 
 def attach_labels(windows: Sequence[Window], tag_ids: Sequence[Sequence[int]]) -> None:

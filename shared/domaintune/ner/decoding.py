@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..numeric import softmax
 from .alignment import Window, merge_windows
 from .data import bio_chunks, repair_bio
 from .features import SHAPE_INPUT
@@ -56,13 +57,6 @@ def word_scores(windows: Sequence[Window], token_logits: Sequence[np.ndarray],
         arr[~mask] = -1e4
         arr[~mask, 0] = 0.0
     return scores
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 DECODINGS = ("argmax", "viterbi")

@@ -16,6 +16,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ModelLoadError
 
 SHAPES = ("pad", "lower", "Title", "UPPER", "mixed", "digits", "has-digit", "punctuation", "other")
 PAD_SHAPE = 0
@@ -66,3 +69,25 @@ def token_shapes(words: Sequence[str], word_ids: Sequence[int | None]) -> list[i
                 cache[wid] = word_shape(words[wid])
             out.append(cache[wid])
     return out
+
+
+def check_shape_classes(classes: Any, n_rows: int | None, record: Any, fix: str) -> None:
+    """Refuse a saved word-shape record that this version would read wrongly.
+
+    Args:
+        classes: the shape classes the record lists (must be :data:`SHAPES`, in order: the ids
+            computed here index the embedding).
+        n_rows: the rows of the saved embedding (one per class), ``None`` if none was found.
+        record: the file that holds the record (for the message).
+        fix: how to repair it, e.g. ``"re-save or retrain the model"``.
+
+    Raises:
+        ModelLoadError: saying what was expected and what was found.
+    """
+    if classes != list(SHAPES):
+        raise ModelLoadError(f"{record} is corrupted or from another version (its word-shape "
+                             f"classes are {classes!r}, expected {list(SHAPES)}); {fix}")
+    if n_rows != len(SHAPES):
+        found = "no shape embedding" if n_rows is None else f"a shape embedding of {n_rows} rows"
+        raise ModelLoadError(f"{record} lists {len(SHAPES)} word-shape classes but the model has "
+                             f"{found} (expected one row per class); {fix}")

@@ -39,7 +39,7 @@ from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
 from ..persistence import write_json_atomic
 from ..training import length_grouped_batches, set_seed
-from .alignment import Window, attach_labels, encode_windows
+from .alignment import Window, attach_labels, encode_windows, stored_context
 from .data import TokenDataset, tags_for_types
 from .decoding import (
     WORD_RE,
@@ -51,9 +51,9 @@ from .decoding import (
     word_lists,
     word_scores,
 )
-from .features import SHAPE_INPUT, SHAPES, token_shapes
+from .features import SHAPE_INPUT, SHAPES, check_shape_classes, token_shapes
 from .metrics import MODE, SCHEME, entity_metrics
-from .training import ShapeTagger, collate, is_head, train_windows
+from .training import ShapeTagger, collate, is_head, train_windows, with_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -162,22 +162,28 @@ def _load_shapes(net, path: Path, shapes: Any, meta_file: Path) -> ShapeTagger:
     """Wrap ``net`` with the saved word-shape embedding (``word_shapes`` in the record)."""
     from safetensors.torch import load_file
 
-    if (not isinstance(shapes, dict) or shapes.get("file") != SHAPES_FILE
-            or shapes.get("classes") != list(SHAPES)):
+    fix = "re-save or retrain the model"
+    if not isinstance(shapes, dict) or shapes.get("file") != SHAPES_FILE:
         raise ModelLoadError(f"{meta_file} is corrupted or from another version ('word_shapes' "
                              f"is {shapes!r}, expected file {SHAPES_FILE!r} and classes "
-                             f"{list(SHAPES)}); re-save or retrain the model")
+                             f"{list(SHAPES)}); {fix}")
     file = path / SHAPES_FILE
     if not file.is_file():
         raise ModelLoadError(f"{path} is incomplete: missing {SHAPES_FILE} (the word-shape "
-                             "embedding); re-save or retrain the model")
-    model = ShapeTagger(net, len(SHAPES))
+                             f"embedding); {fix}")
     try:
         weight = load_file(str(file))["weight"]
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {file} ({type(exc).__name__}: {str(exc)[:200]}); "
+                             f"{fix}") from None
+    check_shape_classes(shapes.get("classes"), int(weight.shape[0]) if weight.ndim == 2 else None,
+                        meta_file, fix)
+    model = ShapeTagger(net, len(SHAPES))
+    try:
         model.shape_embedding.weight.data.copy_(weight)
     except Exception as exc:
         raise ModelLoadError(f"cannot load {file} ({type(exc).__name__}: {str(exc)[:200]}); "
-                             "re-save or retrain the model") from None
+                             f"{fix}") from None
     return model
 
 
@@ -377,10 +383,12 @@ class TokenClassifier:
         query/value + the trained head; merged into the encoder after training, so the saved
         directory stands alone) and ``frozen`` (only the tagging head is trained; learning rate
         ``head_learning_rate`` or 1e-3). ``zero-shot`` is not available for NER.
-        Learning rates: with ``learning_rate=None`` ``full`` trains the encoder at 2e-4 and the
-        head at 1e-3 (``head_learning_rate=None``): NER's own defaults, measured on wikigold
-        (benchmarks/bench_ner.py), not the text classifier's 5e-5; ``batch_size=16`` and more
-        epochs (early stopping keeps the best) help small data sets further.
+        Learning rates: with ``learning_rate=None`` ``full`` trains the head at 1e-3
+        (``head_learning_rate=None``) and the encoder at 2e-4 when it has at most 6 layers (the
+        default MiniLM; NER's own default, measured on wikigold with benchmarks/bench_ner.py),
+        else at the text classifier's 5e-5 (2e-4 is too high for a 12- or 24-layer BERT);
+        ``batch_size=16`` and more epochs (early stopping keeps the best) help small data sets
+        further. The rates used are saved in ``training_config.json`` (``training_config``).
         ``metric_for_best_model``: ``macro_f1`` (default) selects on the entity-level micro
         F1 (``entity_f1``, the NER convention), ``accuracy`` on token accuracy, ``loss`` on
         validation loss. ``head_init`` and ``calibrate`` do not apply: the head starts random
@@ -440,6 +448,9 @@ class TokenClassifier:
             trainable = {n: p.requires_grad for n, p in self.model.named_parameters()}
             for name, param in self.model.named_parameters():
                 param.requires_grad = is_head(name)
+        # the learning rates actually used (NER's defaults depend on the encoder's depth),
+        # recorded in training_config.json instead of null
+        cfg = with_learning_rates(self.model, cfg)
         if cfg.method == Method.LORA:
             self._wrap_lora(cfg)
         try:
@@ -821,11 +832,8 @@ class TokenClassifier:
                   max_length=int(meta.get("max_length", 128)), stride=meta.get("stride"),
                   device=device, decoding=_stored_decoding(meta, meta_file))
         ner.method = method
-        context = meta.get("context", 0)
-        if not isinstance(context, int) or isinstance(context, bool) or context < 0:
-            raise ModelLoadError(f"{meta_file} is corrupted ('context' is {context!r}, expected "
-                                 "an integer >= 0); re-save or retrain the model")
-        ner.context = context
+        ner.context = stored_context(meta.get("context", 0), meta_file,
+                                     "re-save or retrain the model")
         ner.training_config = restore_config(TrainingConfig, path / "training_config.json")
         restore_metrics(ner, path / "metrics.json")
         return ner

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError, closest
+from ..numeric import softmax
 
 
 class CrossEncoderTask(str, enum.Enum):
@@ -62,12 +63,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis."""
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
 class PairScorer:
     """``predict_proba`` / ``predict`` / ``rank`` of a cross-encoder from its logits.
 
@@ -94,7 +89,8 @@ class PairScorer:
                               "one does regression, so use predict()")
         batch, single = as_pairs(pairs)
         logits = self._logits(batch, batch_size)
-        probs = sigmoid(logits) if self.task == CrossEncoderTask.BINARY else softmax(logits)
+        probs = (sigmoid(logits) if self.task == CrossEncoderTask.BINARY
+                 else softmax(np.asarray(logits, dtype=np.float32)))
         return probs[0] if single else probs
 
     def predict(self, pairs: Any, batch_size: int = 32) -> Any:
