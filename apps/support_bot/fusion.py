@@ -5,7 +5,8 @@ Per message, the candidates are the retriever's nearest entries plus the entries
 classifier's ``faq.fusion_intents`` most probable intents. Each candidate is one row of
 :data:`FEATURES`; a logistic regression (scikit-learn, standardised features) is fitted on the
 candidate rows of validation messages whose intent has exactly one FAQ entry (positive: that
-entry). Its coefficients are saved as JSON (``fusion.json``), never a pickle, and the fused
+entry), with the candidates built as a reply builds them: a message whose right entry neither
+signal brought gives negatives only. Its coefficients are saved as JSON (``fusion.json``), never a pickle, and the fused
 score is a dot product at serving time.
 
 Example:
@@ -102,13 +103,14 @@ class AnswerFusion:
         Args:
             rows: per message, its candidates' feature rows (:func:`features`).
             ids: per message, the candidates' entry ids (same order as ``rows``).
-            gold: per message, the right entry (must be among its candidates).
+            gold: per message, the right entry. It need not be among the candidates: such a
+                message gives negative rows only and counts as a miss in ``report``.
             baselines: other rankings of the same messages to compare with in ``report``
                 (``{"retriever": [[ids...], ...], "classifier": ...}``).
             seed, folds: the cross-validation of the report (grouped by message).
 
         Raises:
-            DataError: fewer than 2 messages, or no message with a wrong candidate.
+            DataError: fewer than 2 messages, or no right or no wrong candidate at all.
         """
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
@@ -121,8 +123,9 @@ class AnswerFusion:
                             for i, g in zip(ids, gold, strict=True)])
         groups = np.concatenate([np.full(len(r), k) for k, r in enumerate(rows)])
         if y.min() == y.max():
-            raise DataError("the answer fusion needs validation messages with wrong candidates "
-                            "as well as right ones; found only one kind")
+            raise DataError(f"the answer fusion needs right and wrong candidates among the "
+                            f"validation messages' candidates, found {int(y.sum())} right and "
+                            f"{int(len(y) - y.sum())} wrong")
 
         def fit_one(Xf: np.ndarray, yf: np.ndarray) -> AnswerFusion:
             mean = Xf.mean(axis=0)

@@ -312,7 +312,10 @@ class FaqRetriever:
                                for x in v.tolist()], dtype=bool)
                 return s[ok], v[ok]
 
-            ranked = self._entry_scores(*keep(scores[i], ids[i]))
+            kept_s, kept_v = keep(scores[i], ids[i])
+            # the k nearest that are left: one more was fetched for the excluded text, and a
+            # message without one must get what a reply gets (k, not k + 1)
+            ranked = self._entry_scores(kept_s[:k], kept_v[:k])
             have = {self._intent_of.get(e) for e, _ in ranked}
             for intent in intents[i]:
                 if intent in have or intent not in self._vectors_of:

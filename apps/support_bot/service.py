@@ -59,7 +59,7 @@ from .fusion import AnswerFusion
 from .knowledge import KnowledgeBase
 from .oos import OOSDetector
 from .policy import MessageAnalysis, Outcome, PolicyConfig, decide, followup_query
-from .retrieval import FaqRetriever, Ranking
+from .retrieval import FaqRetriever, Ranking, read_manifest
 from .store import Feedback, LogStore
 
 if TYPE_CHECKING:
@@ -411,13 +411,18 @@ class SupportBot:
         onnx_dir = directory / ONNX_DIR
         exported = meta.get("onnx") or {}
         if serve == Runtime.ONNX and not (onnx_dir / INTENT_DIR).is_dir():
-            logger.warning("%s has no ONNX exports (saved with runtime 'torch' or by an older "
-                           "version): serving with PyTorch", directory)
+            logger.warning("%s has no ONNX exports (saved with runtime 'torch', by an older "
+                           "version, or its export failed when it was saved): serving with "
+                           "PyTorch", directory)
             serve = Runtime.TORCH
-        elif serve == Runtime.ONNX and exported.get("faq_encoder") != config.faq.encoder:
-            logger.warning("%s: faq.encoder is now %r but the ONNX exports were made from %r: "
-                           "serving with PyTorch and the configured encoder", directory,
-                           config.faq.encoder, exported.get("faq_encoder"))
+        elif (serve == Runtime.ONNX and exported.get("faq_encoder") != config.faq.encoder
+              and read_manifest(directory / KB_DIR).get("fine_tuned") is None):
+            # only a bot that serves faq.encoder itself: a fine-tuned one serves kb/encoder
+            # whatever faq.encoder says, and its export's fingerprint is checked below
+            logger.warning("%s: faq.encoder is now %r but the FAQ index and its ONNX export were "
+                           "made from %r: loading the configured encoder with PyTorch (the index "
+                           "accepts it only if it has the same weights; else retrain the bot)",
+                           directory, config.faq.encoder, exported.get("faq_encoder"))
             serve = Runtime.TORCH
         if serve == Runtime.ONNX:
             cpu = ["CPUExecutionProvider"]  # runtime onnx means ONNX Runtime on the CPU
@@ -468,9 +473,7 @@ class SupportBot:
             return []
         limit = self.config.dialogue.max_model_chars
         cut = [t[:limit] for t in texts]
-        labels = self.classifier.labels
-        oos = set(self.oos_classes)
-        oos_columns = np.array([lab in oos for lab in labels])
+        oos_columns = self._oos_columns
         with self._model_lock:
             vectors = None
             if self._side_by_side:  # the FAQ embedding runs while the classifier does
@@ -483,9 +486,8 @@ class SupportBot:
                     vectors = future.result()
             else:
                 probs = np.atleast_2d(self.classifier.predict_proba(cut))
-            # the intent is the best *intent*; out-of-scope classes only add evidence
-            best = np.where(oos_columns, -1.0, probs).argmax(axis=1)
-            intents = [labels[j] for j in best]
+            best = self._best_columns(probs)
+            intents = [self.classifier.labels[j] for j in best]
             if restrict and self.uses_fusion:
                 if vectors is None:
                     vectors = self.retriever.encode(cut)
@@ -513,6 +515,22 @@ class SupportBot:
 
 
     @property
+    def _oos_columns(self) -> np.ndarray:
+        """Which of the classifier's columns are out-of-scope classes."""
+        oos = set(self.oos_classes)
+        return np.array([lab in oos for lab in self.classifier.labels], dtype=bool)
+
+    def _best_columns(self, probs: np.ndarray) -> np.ndarray:
+        # the intent is the best *intent*; out-of-scope classes only add evidence
+        return np.where(self._oos_columns, -1.0, probs).argmax(axis=1)
+
+    def best_intents(self, probs: np.ndarray) -> list[str]:
+        """The best intent (out-of-scope classes left out) of each row of the classifier's
+        probabilities, as :meth:`analyze` picks it."""
+        labels = self.classifier.labels
+        return [labels[j] for j in self._best_columns(np.atleast_2d(probs))]
+
+    @property
     def uses_fusion(self) -> bool:
         """Whether replies rank the FAQ with the learned answer fusion (``faq.fusion`` not
         false, a fitted ``fusion.json``, no cross-encoder)."""
@@ -529,10 +547,12 @@ class SupportBot:
         Args:
             vectors: the messages' FAQ-encoder embeddings.
             probs: the classifier's calibrated probabilities (one row per message).
-            intents: the classifier's best intent per message.
+            intents: the intent each message is answered for (the classifier's best intent;
+                for a follow-up, the reused one): the fusion's ``is_top_intent``.
             exclude_texts: per message, a text the retriever must not find (leave-one-out, for
                 learning the fusion on validation messages that are also FAQ questions).
-            extra_intents: per message, one more intent whose entries join the candidates.
+            extra_intents: per message, one more intent whose entries join the candidates
+                (a follow-up's reused intent, which the classifier may not rank high).
         """
         fusion = self.fusion
         if fusion is None:
@@ -569,10 +589,23 @@ class SupportBot:
         return candidates, pmaps
 
     def rank(self, texts: list[str], intents: list[str] | None = None) -> list[Ranking]:
-        """FAQ rankings of ``texts`` (restricted to ``intents`` when given), under the model
-        lock."""
+        """FAQ rankings of ``texts`` for ``intents`` (e.g. a follow-up for the reused intent),
+        under the model lock.
+
+        With ``intents`` and the answer fusion (:attr:`uses_fusion`), the fusion ranks them as
+        it ranks a first message (the classifier's probabilities of the text, the given intent
+        as the intent answered and its entries among the candidates); without the fusion, the
+        given intent's entries come first (when ``faq.restrict_to_intent``). Without
+        ``intents``: the retriever's plain ranking.
+        """
         with self._model_lock:
-            return self.retriever.search(texts, intents)
+            if intents is None or not self.uses_fusion:
+                return self.retriever.search(texts, intents)
+            limit = self.config.dialogue.max_model_chars
+            cut = [t[:limit] for t in texts]
+            probs = np.atleast_2d(self.classifier.predict_proba(cut))
+            return self.fused_rankings(self.retriever.encode(cut), probs, list(intents),
+                                       extra_intents=list(intents))
 
     # ------------------------------------------------------------------ conversation
     def _conversation_lock(self, conversation_id: str) -> threading.Lock:

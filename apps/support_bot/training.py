@@ -198,16 +198,25 @@ def fit_fusion(bot: SupportBot, validation: TextDataset) -> tuple[AnswerFusion |
     """Learn the answer fusion (``faq.fusion``) on the validation messages whose intent has
     exactly one FAQ entry, that entry being the right answer.
 
-    Retrieval features of a validation message leave out its own text when it is also an FAQ
-    question (the encoder never trained on validation messages, see
-    :func:`support_bot.faq_tuning.faq_pairs`). The report holds the cross-validated figures of
-    the fusion and those of the retriever, the classifier and the intent-restricted ranking on
-    the same messages (not a gate: on BANKING77 with 3 messages per intent, the 78-message
-    comparison rejected a fusion that was 1.6 points better on the test set).
+    Each message's candidates are built exactly as a reply builds them
+    (:meth:`SupportBot.fusion_candidates`: the nearest entries and those of the classifier's
+    ``faq.fusion_intents`` most probable intents), so the right entry is among them only when
+    the retriever or the classifier brought it; it is never added. A message whose right entry
+    is not among its candidates contributes its candidates as negatives only (as at serving
+    time, none of them is right) and counts as a miss in every ranking's figures; the report
+    and the training log give their number (``n_right_missing``). Retrieval features of a
+    validation message leave out its own text when it is also an FAQ question (the encoder
+    never trained on validation messages, see :func:`support_bot.faq_tuning.faq_pairs`). The
+    report holds the cross-validated figures of the fusion and those of the retriever, the
+    classifier and the intent-restricted ranking on the same candidates (not a gate: on
+    BANKING77 with 3 messages per intent, the 78-message comparison rejected a fusion that was
+    1.6 points better on the test set).
 
     Returns:
         ``(fusion or None, report)``: the report says whether it is used and why, with the
-        validation figures of every ranking.
+        validation figures of every ranking. A fusion that cannot be learned (e.g. no message
+        has its right entry among its candidates) is ``None`` and the report says why (a
+        warning with ``faq.fusion: true``, an info line with ``auto``).
     """
     cfg = bot.config.faq
     if cfg.fusion == Switch.FALSE:
@@ -233,20 +242,19 @@ def fit_fusion(bot: SupportBot, validation: TextDataset) -> tuple[AnswerFusion |
                     f"faq.fusion_min_queries ({cfg.fusion_min_queries})")
     texts = [t for t, _ in usable]
     probs = np.atleast_2d(bot.classifier.predict_proba(texts))
-    labels = bot.classifier.labels
-    oos = set(bot.oos_classes)
-    masked = np.where(np.array([lab in oos for lab in labels]), -1.0, probs)
-    intents = [labels[j] for j in masked.argmax(axis=1)]
+    intents = bot.best_intents(probs)
     vectors = bot.retriever.encode(texts)
-    candidates, pmaps = bot.fusion_candidates(vectors, probs, exclude_texts=texts,
-                                              extra_intents=[y for _, y in usable])
+    # the candidates a reply would get (no right entry added), leave-one-out for FAQ questions
+    candidates, pmaps = bot.fusion_candidates(vectors, probs, exclude_texts=texts)
     intent_of = bot.retriever.intent_of
     rows, ids, gold = [], [], []
+    missing = 0
     base: dict[str, list[list[str]]] = {"retriever": [], "classifier": [], "restricted": []}
     for cands, pmap, top, (_, y) in zip(candidates, pmaps, intents, usable, strict=True):
         order, feats = features(cands, pmap, top, intent_of, bot.retriever.entries_per_intent)
-        if entry_of[y] not in order:  # its only vectors were the message itself
+        if not order:
             continue
+        missing += entry_of[y] not in order  # negatives only: none of its candidates is right
         rows.append(feats)
         ids.append(order)
         gold.append(entry_of[y])
@@ -257,12 +265,17 @@ def fit_fusion(bot: SupportBot, validation: TextDataset) -> tuple[AnswerFusion |
         base["restricted"].append(own + [e for e in order if e not in set(own)])
     try:
         fusion = AnswerFusion.fit(rows, ids, gold, base, seed=bot.config.intent.seed)
-    except DataError as exc:  # e.g. every candidate is right, or too few usable messages
-        return skip(f"the fusion cannot be learned from the validation messages ({exc})")
+    except DataError as exc:  # e.g. no right entry among any candidates, or too few messages
+        return skip(f"the fusion cannot be learned from the validation messages ({exc}; "
+                    f"{missing} of {len(rows)} messages had their right entry outside the "
+                    "candidates)")
+    fusion.report["n_right_missing"] = missing
     report = dict(fusion.report)
-    logger.info("%s; validation Recall@1 retriever %.4f, classifier %.4f, restricted %.4f",
-                fusion.describe(), report["retriever"]["recall@1"],
-                report["classifier"]["recall@1"], report["restricted"]["recall@1"])
+    logger.info("%s; %d of %d messages had their right entry outside the candidates (negatives "
+                "only, a miss for every ranking); validation Recall@1 retriever %.4f, "
+                "classifier %.4f, restricted %.4f", fusion.describe(), missing, len(rows),
+                report["retriever"]["recall@1"], report["classifier"]["recall@1"],
+                report["restricted"]["recall@1"])
     return fusion, {"used": True, "why": f"faq.fusion is {cfg.fusion.value}", **report}
 
 

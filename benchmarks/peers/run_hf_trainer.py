@@ -14,7 +14,6 @@ validation split (all labelled examples train; the last epoch is evaluated).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -22,30 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import accuracy, read_csv, write_json_atomic  # noqa: E402
-
-
-def _loss(train_output) -> float | None:
-    """The mean training loss that ``Trainer.train()`` reports, where it reports one."""
-    loss = getattr(train_output, "training_loss", None)
-    return None if loss is None else round(float(loss), 4)
+from _common import Subsets, accuracy, base_parser, train_loss, write_json_atomic  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", required=True, type=Path, help="CSV with text,category")
-    parser.add_argument("--test", required=True, type=Path, help="CSV with text,category")
-    parser.add_argument("--model", required=True, help="Hugging Face model directory")
-    parser.add_argument("--output", required=True, type=Path, help="JSON result file")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_parser(__doc__, "Hugging Face model directory")
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=float, default=10)
     parser.add_argument("--warmup-ratio", type=float, default=0.1,
                         help="fraction of steps (transformers 5 takes it as warmup_steps < 1)")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=-1, help="cap on steps (smoke tests only)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -59,10 +45,10 @@ def main(argv: list[str] | None = None) -> None:
         TrainingArguments,
     )
 
-    train_texts, train_labels = read_csv(args.train)
-    test_texts, test_labels = read_csv(args.test)
-    names = sorted(set(train_labels))
-    index = {n: i for i, n in enumerate(names)}
+    data = Subsets(args.train, args.test)
+    train_texts, train_labels, test_texts, test_labels = (
+        data.train_texts, data.train_labels, data.test_texts, data.test_labels)
+    names, index = data.names, data.index
     tokenizer = AutoTokenizer.from_pretrained(args.model)
 
     def rows(texts, labels):
@@ -91,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "method": "hf-trainer", "seed": args.seed, "n_train": len(train_texts), "n_test": len(test_texts),
         "accuracy": accuracy(predicted, test_labels), "train_seconds": round(seconds, 1),
-        "train_loss": _loss(train_output),
+        "train_loss": train_loss(train_output),
         "settings": {"learning_rate": args.lr, "batch_size": args.batch_size, "epochs": args.epochs,
                      "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
                      "max_length": args.max_length, "max_steps": args.max_steps,

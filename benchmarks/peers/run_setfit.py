@@ -12,7 +12,6 @@ scikit-learn logistic-regression head on the tuned embeddings.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -20,27 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import accuracy, read_csv, write_json_atomic  # noqa: E402
-
-
-def _loss(train_output) -> float | None:
-    """The mean training loss that ``Trainer.train()`` reports, where it reports one."""
-    loss = getattr(train_output, "training_loss", None)
-    return None if loss is None else round(float(loss), 4)
+from _common import Subsets, accuracy, base_parser, train_loss, write_json_atomic  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", required=True, type=Path, help="CSV with text,category")
-    parser.add_argument("--test", required=True, type=Path, help="CSV with text,category")
-    parser.add_argument("--model", required=True, help="sentence-transformers model directory")
-    parser.add_argument("--output", required=True, type=Path, help="JSON result file")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = base_parser(__doc__, "sentence-transformers model directory")
     parser.add_argument("--num-iterations", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--body-lr", type=float, default=2e-5)
-    parser.add_argument("--max-steps", type=int, default=-1, help="cap on steps (smoke tests only)")
     args = parser.parse_args(argv)
 
     import setfit
@@ -48,10 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    train_texts, train_labels = read_csv(args.train)
-    test_texts, test_labels = read_csv(args.test)
-    names = sorted(set(train_labels))
-    index = {n: i for i, n in enumerate(names)}
+    data = Subsets(args.train, args.test)
+    train_texts, train_labels, test_texts, test_labels = (
+        data.train_texts, data.train_labels, data.test_texts, data.test_labels)
+    names, index = data.names, data.index
     train = Dataset.from_dict({"text": train_texts, "label": [index[y] for y in train_labels]})
     model = SetFitModel.from_pretrained(args.model)  # default head: LogisticRegression
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "method": "setfit", "seed": args.seed, "n_train": len(train_texts), "n_test": len(test_texts),
         "accuracy": accuracy(predicted, test_labels), "train_seconds": round(seconds, 1),
-        "train_loss": _loss(train_output),
+        "train_loss": train_loss(train_output),
         "settings": {"num_iterations": args.num_iterations, "batch_size": args.batch_size,
                      "epochs": args.epochs, "body_learning_rate": args.body_lr,
                      "max_steps": args.max_steps, "head": "LogisticRegression",

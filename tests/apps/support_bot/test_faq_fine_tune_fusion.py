@@ -4,7 +4,9 @@ tiny random BERT."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import numpy as np
 import pytest
 from test_support_bot import toy_config, toy_files  # noqa: F401  (module fixture)
 
-from domaintune import ConfigError
+from domaintune import ConfigError, DataError, TextDataset
 from support_bot import BotConfig, FaqEntry, KnowledgeBase, KnowledgeBaseConfig, SupportBot
+from support_bot.dialogue import ConversationContext
 from support_bot.faq_tuning import cap_pairs, faq_pairs, should_fine_tune, single_entry_intents
 from support_bot.fusion import FEATURES, AnswerFusion, features
 from support_bot.retrieval import ENCODER_DIR, MANIFEST_FILE
@@ -177,6 +180,17 @@ def test_the_bot_learns_saves_reloads_and_uses_the_fusion(tiny_model_dir, toy_fi
     with SupportBot.load(tmp_path / "bot", device="cpu", runtime="torch") as loaded:
         assert np.allclose(loaded.fusion.coef, bot.fusion.coef)
         assert [a.ranking.ids for a in loaded.analyze(texts)] == ranked
+        # a follow-up is ranked by the fusion too, for the reused intent and both messages
+        ctx = ConversationContext(last_intent="card_lost", last_text="card stolen")
+        alone = dataclasses.replace(loaded.analyze(["and what about that"])[0],
+                                    intent="greeting", in_scope=False)  # out of scope alone
+        decision = loaded.decide(ctx, alone)
+        assert decision.reason.startswith("follow-up") and decision.intent == "card_lost"
+        follow = loaded.rank(["card stolen and what about that"], ["card_lost"])[0]
+        assert follow.fused and not follow.restricted
+        assert "faq-3" in follow.ids  # the reused intent's entry is a candidate
+        assert [(e, s) for e, s, _ in decision.top_answers] == [
+            (e, round(s, 4)) for e, s in follow.entries[: loaded.config.faq.top_k]]
         # a fusion that trusts only the classifier answers with the classifier's intent
         loaded.fusion = AnswerFusion(coef=[0, 0, 0, 5.0, 0, 0, 0, 0])
         for a in loaded.analyze(texts):
@@ -185,6 +199,8 @@ def test_the_bot_learns_saves_reloads_and_uses_the_fusion(tiny_model_dir, toy_fi
         loaded.config.faq.fusion = loaded.config.faq.fusion.__class__("false")
         assert not loaded.uses_fusion  # faq.fusion: false: the intent-restricted ranking
         assert not any(a.ranking.fused for a in loaded.analyze(texts))
+        plain = loaded.rank(["card stolen and what about that"], ["card_lost"])[0]
+        assert not plain.fused and plain.restricted and plain.ids[0] == "faq-3"
 
 
 def test_fusion_falls_back_without_intents_and_old_bot_dirs_still_load(
@@ -254,15 +270,128 @@ def test_intents_named_by_faq_ids_give_an_intentless_faq_its_intents(
                      ("login", "How do I reset my password?", "Tap 'forgot password'."),
                      ("greeting", "Hello", "Hi!"), ("agent", "Can I talk to a person?", "Sure."),
                      ("other", "What are your opening hours?", "9 to 5.")])
-    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None, faq_file=str(faq))
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None, faq_file=str(faq),
+                     faq={"fusion": False})
     bot = SupportBot.train(cfg, tmp_path / "by-id")
     assert bot.retriever.intent_of == {"refund": "refund", "card_lost": "card_lost",
                                        "login": "login", "greeting": "greeting",
                                        "agent": "agent", "other": None}
+    # without the fusion the ranking is restricted to the intent: its entry (id = intent) first,
+    # which only the mapping gives (an FAQ without intents is never restricted)
     analysis = bot.analyze(["card stolen"])[0]
-    assert analysis.ranking.ids[0] == analysis.intent or analysis.ranking.fused
+    assert not analysis.ranking.fused and analysis.ranking.restricted
+    first = [e for e in analysis.ranking.ids if e != "other"]  # "other" has no intent: any
+    assert first[0] == analysis.intent
+    for intent in ("refund", "card_lost", "login", "greeting", "agent"):
+        assert [e for e in bot.rank(["card stolen"], [intent])[0].ids if e != "other"][0] == intent
     bot.close()
     off = toy_config(str(tiny_model_dir), toy_files, oos_file=None, faq_file=str(faq),
-                     faq={"intents_from_ids": False})
+                     faq={"intents_from_ids": False, "fusion": False})
     with SupportBot.train(off, tmp_path / "off") as plain:
         assert set(plain.retriever.intent_of.values()) == {None}
+        assert not plain.analyze(["card stolen"])[0].ranking.restricted
+
+
+def _sure_of(bot: SupportBot, intent: str):
+    """A stand-in for the classifier's predict_proba that is sure of ``intent``."""
+    labels = bot.classifier.labels
+
+    def predict_proba(texts):
+        probs = np.full((len(texts), len(labels)), 0.02 / max(1, len(labels) - 1))
+        probs[:, labels.index(intent)] = 0.98
+        return probs
+    return predict_proba
+
+
+def test_the_fusion_learns_on_the_candidates_a_reply_gets_never_a_forced_right_entry(
+        tiny_model_dir, toy_files, tmp_path, monkeypatch):  # noqa: F811
+    from support_bot.training import fit_fusion
+
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None,
+                     faq={"fusion": True, "fusion_min_queries": 4, "fine_tune": False,
+                          "candidates": 1, "top_k": 1, "fusion_intents": 1})
+    bot = SupportBot.train(cfg, tmp_path / "bot")
+    # the classifier is sure of "greeting": only the single nearest entry can bring another
+    # intent's right entry, so some validation messages have theirs outside the candidates
+    monkeypatch.setattr(bot.classifier, "predict_proba", _sure_of(bot, "greeting"))
+    texts = ["lost card please help", "i have lost my card", "login not working",
+             "i need a new password", "hello there", "hi again", "need help please", "want help"]
+    labels = ["card_lost", "card_lost", "login", "login", "greeting", "greeting", "agent", "agent"]
+    entry = {"card_lost": "faq-3", "login": "faq-4", "greeting": "faq-5", "agent": "faq-6"}
+    seen: dict = {}
+    fit = AnswerFusion.fit.__func__
+
+    def spy(cls, rows, ids, gold, *args, **kwargs):
+        seen.update(ids=ids, gold=gold)
+        return fit(cls, rows, ids, gold, *args, **kwargs)
+
+    monkeypatch.setattr(AnswerFusion, "fit", classmethod(spy))
+    fusion, report = fit_fusion(bot, TextDataset(texts=texts, labels=labels))
+    assert fusion is not None and report["used"] is True
+    bot.fusion = fusion
+    served = [a.ranking for a in bot.analyze(texts)]  # none of these texts is an FAQ question
+    assert all(r.fused for r in served)
+    assert [sorted(i) for i in seen["ids"]] == [sorted(r.ids) for r in served]
+    missing = sum(entry[y] not in r.ids for y, r in zip(labels, served, strict=True))
+    assert missing >= 1  # the case the review found: it was added to the candidates before
+    assert report["n_right_missing"] == missing and report["n_messages"] == len(texts)
+    assert report["n_rows"] == sum(len(r.ids) for r in served)  # their negatives count
+    bot.close()
+
+
+def test_a_fusion_that_cannot_be_learned_is_skipped_and_said_under_auto(
+        tiny_model_dir, toy_files, tmp_path, monkeypatch, caplog):  # noqa: F811
+    from support_bot.training import fit_fusion
+
+    cfg = toy_config(str(tiny_model_dir), toy_files, oos_file=None,
+                     faq={"fusion": "auto", "fusion_min_queries": 2, "fine_tune": False})
+    bot = SupportBot.train(cfg, tmp_path / "bot")
+    # no message has its right entry among its candidates: nothing to learn
+    monkeypatch.setattr(bot.retriever, "candidates",
+                        lambda vectors, intents, **kw: [[("faq-1", 0.9), ("faq-2", 0.5)]
+                                                        for _ in range(len(vectors))])
+    val = TextDataset(texts=["card lost", "password reset", "hello"],
+                      labels=["card_lost", "login", "greeting"])
+    with caplog.at_level(logging.INFO, logger="support_bot"):
+        fusion, report = fit_fusion(bot, val)
+    assert fusion is None and report["used"] is False
+    assert "found 0 right" in report["why"] and "3 of 3 messages" in report["why"]
+    said = [r for r in caplog.records if "answer fusion not learned" in r.getMessage()]
+    assert said and all(r.levelno == logging.INFO for r in said)  # auto: said, not a warning
+    with pytest.raises(DataError, match="found 0 right and 4 wrong"):
+        AnswerFusion.fit([np.zeros((2, len(FEATURES)))] * 2, [["faq-1", "faq-2"]] * 2,
+                         ["faq-3", "faq-3"])
+    bot.close()
+
+
+def _set_faq_encoder(bot_dir: Path, encoder: str) -> None:
+    record = json.loads((bot_dir / "bot.json").read_text())
+    record["config"]["faq"]["encoder"] = encoder
+    (bot_dir / "bot.json").write_text(json.dumps(record))
+
+
+def test_the_changed_faq_encoder_warning_fires_only_for_a_bot_that_serves_it(
+        tiny_model_dir, toy_files, tmp_path, caplog):  # noqa: F811
+    from domaintune.export import OnnxBiEncoder
+
+    plain = tmp_path / "plain"
+    SupportBot.train(toy_config(str(tiny_model_dir), toy_files, oos_file=None,
+                                faq={"fine_tune": False}), plain).close()
+    tuned = tmp_path / "tuned"
+    SupportBot.train(toy_config(str(tiny_model_dir), toy_files, oos_file=None,
+                                faq={"fine_tune": True, **FAST_TUNE}), tuned).close()
+    moved = shutil.copytree(tiny_model_dir, tmp_path / "moved-encoder")  # the same weights
+    _set_faq_encoder(plain, str(moved))
+    _set_faq_encoder(tuned, str(tmp_path / "gone"))  # a tuned bot serves kb/encoder anyway
+    warned = "ONNX export were made from"
+    with caplog.at_level(logging.WARNING, logger="support_bot"):
+        with SupportBot.load(tuned, device="cpu", runtime="onnx") as bot:
+            assert isinstance(bot.retriever.encoder, OnnxBiEncoder)  # its export still serves
+            assert bot.reply("c", "card stolen").intent is not None
+    assert not [r for r in caplog.records if warned in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="support_bot"):
+        with SupportBot.load(plain, device="cpu", runtime="onnx") as bot:
+            assert not isinstance(bot.retriever.encoder, OnnxBiEncoder)  # PyTorch, as said
+            assert bot.reply("c", "card stolen").intent is not None
+    assert [r for r in caplog.records if warned in r.getMessage()]
