@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import quick_config
 
-from domaintune import ConfigError, TextClassifier, TrainingConfig, load_dataset
+from domaintune import ConfigError, TextClassifier, TrainingConfig
 from domaintune.training import average_state_dicts, run_epochs, symmetric_kl
 
-
-def tiny_config(**levers) -> TrainingConfig:
-    settings = {"method": "full", "epochs": 2, "batch_size": 8, "progress": False,
-                "learning_rate": 1e-3, "head_init": "random", "calibrate": False,
-                "early_stopping_patience": None}
-    return TrainingConfig(**{**settings, **levers})
+# fixtures (tests/conftest.py): tickets (the toy CSV: 4 labels x 8 rows)
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
@@ -44,14 +40,14 @@ def count_forwards(clf) -> list[int]:
     return calls
 
 
-def test_rdrop_runs_two_dropout_passes(tiny_model, toy_csv):
-    data = load_dataset(toy_csv, text="body", label="queue")  # 32 rows: 4 batches of 8
+def test_rdrop_runs_two_dropout_passes(tiny_model, tickets):
+    data = tickets  # 32 rows: 4 batches of 8
     plain = TextClassifier.from_pretrained(tiny_model, labels=data.label_names)
     calls = count_forwards(plain)
-    plain.fit(data, None, tiny_config())
+    plain.fit(data, None, quick_config())
     rdrop = TextClassifier.from_pretrained(tiny_model, labels=data.label_names)
     calls_rdrop = count_forwards(rdrop)
-    rdrop.fit(data, None, tiny_config(rdrop_alpha=1.0))
+    rdrop.fit(data, None, quick_config(rdrop_alpha=1.0))
     assert sum(calls) == 8 and sum(calls_rdrop) == 16  # training-mode head passes
     assert rdrop.history[-1]["train_loss"] != plain.history[-1]["train_loss"]
     assert rdrop.predict_proba(data.texts).shape == (32, 4)
@@ -79,22 +75,22 @@ def linear_run(cfg, validate=None, scores=None):
 
 
 def test_average_checkpoints_without_validation_averages_the_last_epochs():
-    cfg = tiny_config(epochs=4, batch_size=4, learning_rate=0.05, warmup_ratio=0.0,
-                      metric_for_best_model="loss")
+    cfg = quick_config(epochs=4, batch_size=4, learning_rate=0.05, warmup_ratio=0.0,
+                       metric_for_best_model="loss")
     model, _, _ = linear_run(cfg)
     final_plain = model.weight.item()
     # the same run with an epoch-end log: the average of epochs 3 and 4
     _, seen, _ = linear_run(cfg, validate=True, scores=[0.0] * 5)
     assert seen[3] == pytest.approx(final_plain)
-    averaged, _, history = linear_run(tiny_config(epochs=4, batch_size=4, learning_rate=0.05,
-                                                  warmup_ratio=0.0, average_checkpoints=2))
+    averaged, _, history = linear_run(quick_config(epochs=4, batch_size=4, learning_rate=0.05,
+                                                   warmup_ratio=0.0, average_checkpoints=2))
     assert averaged.weight.item() == pytest.approx((seen[2] + seen[3]) / 2, rel=1e-6)
     assert history[-1] == {"averaged_epochs": 2}
 
 
 def test_average_checkpoints_kept_only_when_validation_is_not_worse():
-    cfg = tiny_config(epochs=3, batch_size=4, learning_rate=0.05, warmup_ratio=0.0,
-                      average_checkpoints=3, metric_for_best_model="loss")
+    cfg = quick_config(epochs=3, batch_size=4, learning_rate=0.05, warmup_ratio=0.0,
+                       average_checkpoints=3, metric_for_best_model="loss")
     # val losses: epochs 0.5, 0.4, 0.3, the average 0.35 -> worse than epoch 3: epoch 3 is kept
     model, seen, history = linear_run(cfg, validate=True, scores=[0.5, 0.4, 0.3, 0.35])
     assert history[-2]["averaged_kept"] is False and history[-1] == {"best_epoch": 3}
@@ -112,9 +108,10 @@ def test_average_state_dicts_keeps_integer_buffers():
     assert out["w"].tolist() == [2.0, 4.0] and out["ids"].dtype == torch.int64
 
 
-def test_fit_with_average_checkpoints_and_validation(tiny_model, toy_csv):
-    data = load_dataset(toy_csv, text="body", label="queue")
+def test_fit_with_average_checkpoints_and_validation(tiny_model, tickets):
+    data = tickets
     clf = TextClassifier.from_pretrained(tiny_model, labels=data.label_names)
-    clf.fit(data, data, tiny_config(epochs=3, average_checkpoints=2))
+    clf.fit(data, data, quick_config(epochs=3, average_checkpoints=2))
     averaged = [h for h in clf.history if "averaged_epochs" in h]
     assert averaged and averaged[0]["averaged_epochs"] == 2 and "val_macro_f1" in averaged[0]
+
