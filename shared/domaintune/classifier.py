@@ -232,8 +232,11 @@ class TextClassifier:
                             "build the classifier with multi_label=True")
         return np.array([index[lab] for lab in data.labels], dtype=np.int64)
 
-    def _logits(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return encode(self.model, self.tokenizer, list(texts), max_length=self.max_length,
+    def _logits(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
+                max_length: int | None = None) -> np.ndarray:
+        """Head logits of ``texts``, tokenized at ``max_length`` (default: the model's)."""
+        return encode(self.model, self.tokenizer, list(texts),
+                      max_length=max_length or self.max_length,
                       batch_size=batch_size, device=self.device, head=True, progress=progress)
 
     def _validation_metrics(self, texts: Sequence[str], targets: np.ndarray) -> dict[str, float]:

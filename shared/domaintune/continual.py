@@ -196,7 +196,8 @@ def update(
         if distill > 0 and n_old:
             # the old model's logits on its own labels, once per training example (the new
             # head rows do not change the old columns: grow_labels leaves them untouched)
-            teacher = clf._logits(mixed.texts)[:, :n_old]
+            # at the update's max_length: the teacher scores the inputs the student trains on
+            teacher = clf._logits(mixed.texts, max_length=cfg.max_length)[:, :n_old]
         groups = None
         if balance:
             groups = (y_mixed if not clf.multi_label else

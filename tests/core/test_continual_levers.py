@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import quick_config
 
-from domaintune import ConfigError, TextClassifier, TrainingConfig
+from domaintune import ConfigError, TextClassifier, TextDataset, TrainingConfig
 from domaintune.continual import update
-from domaintune.training import class_balanced_sampler, distillation_loss
+from domaintune.training import class_balanced_sampler, distillation_loss, encode
 
 # fixtures (tests/conftest.py): old_classifier (frozen, 3 labels of the toy tickets; replay
 # buffer 3 per label, holdout 6) and greetings (8 rows of a 4th label, the update's data)
@@ -97,6 +97,33 @@ def test_class_balanced_update_replays_the_whole_buffer(old_classifier, greeting
     assert report.n_trained == 4 * round(17 / 4)  # 4 labels x the mean count per label
     assert report.replay_balance == "class"
     assert "greeting" in clf.labels
+
+
+def test_teacher_scores_the_inputs_the_student_trains_on(old_classifier, tmp_path, monkeypatch):
+    """LwF's old logits come from the update's max_length (what the student reads), not the
+    model's own (128 here): for texts longer than 8 tokens the two differ."""
+    import domaintune.continual as continual
+
+    clf = old_classifier
+    long = TextDataset(texts=[f"hello hi thanks thank you bye goodbye {w} hello hi thanks"
+                              for w in ("a", "the", "my", "me", "please", "help", "how", "new")],
+                       labels=["greeting"] * 8)
+    old = TextClassifier.load(clf.save(tmp_path / "old"))
+    seen = {}
+    real = continual.train_loop
+
+    def spy(model, tokenizer, texts, targets, cfg, **kwargs):
+        seen.update(texts=list(texts), teacher=kwargs["teacher_logits"], max_length=cfg.max_length)
+        return real(model, tokenizer, texts, targets, cfg, **kwargs)
+
+    monkeypatch.setattr(continual, "train_loop", spy)
+    update(clf, long, update_config(distill_weight=1.0, epochs=1, max_length=8), validation_split=0)
+    assert old.max_length == 128 and seen["max_length"] == 8
+    at_update = encode(old.model, old.tokenizer, seen["texts"], max_length=8, device=old.device,
+                       head=True)
+    at_model = old._logits(seen["texts"])
+    assert not np.allclose(at_update, at_model, atol=1e-3)  # the length matters for these texts
+    np.testing.assert_allclose(seen["teacher"], at_update, atol=1e-5)
 
 
 def test_frozen_update_ignores_distillation_with_a_warning(old_classifier, greetings, caplog):
