@@ -22,7 +22,7 @@ from .classifier import TextClassifier
 from .config import Method, ReplayBalance, TrainingConfig
 from .data import TextDataset, sample_per_class, train_validation_split
 from .errors import DataError
-from .training import encode, fit_linear_head, set_seed, train_loop
+from .training import class_balanced_sampler, encode, fit_linear_head, set_seed, train_loop
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def update(
         if balance:
             groups = (y_mixed if not clf.multi_label else
                       np.array([clf.labels.index(labs[0]) if labs else -1 for labs in mixed.labels_list]))
-            n_trained = len(np.unique(groups)) * max(1, round(len(groups) / len(np.unique(groups))))
+            n_trained = class_balanced_sampler(groups).size
         if method == Method.LORA and clf.method != Method.LORA:
             clf._wrap_lora(cfg)
         y_val = clf._targets(val, purpose="validation") if val is not None else None

@@ -278,6 +278,7 @@ def run_epochs(
     desc: str = "training",
     head_learning_rate: float | None = None,
     sampler: Callable[[np.random.Generator], np.ndarray] | None = None,
+    epoch_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """The fine-tuning loop shared by every task; returns the per-epoch log.
 
@@ -293,8 +294,10 @@ def run_epochs(
         select: ``(metric key, higher is better)`` for early stopping; default
             ``cfg.metric_for_best_model``.
         sampler: draws the items of one epoch (indices into ``lengths``, repeats allowed)
-            from the loop's generator; default every item once. The epoch's step count is
-            that of ``len(lengths)`` items, so the sample should keep that size.
+            from the loop's generator; default every item once.
+        epoch_size: the number of items ``sampler`` draws per epoch (default
+            ``len(lengths)``); the steps per epoch, and so the learning-rate schedule's
+            length, are counted from it, so warm-up and decay end at the last step taken.
 
     With ``cfg.average_checkpoints`` = k, the weights at the end of the last k epochs are
     averaged at the end (floating-point tensors; others are taken from the last epoch); with
@@ -302,7 +305,8 @@ def run_epochs(
     """
     from transformers import get_linear_schedule_with_warmup
 
-    steps_per_epoch = max(1, math.ceil(len(lengths) / cfg.batch_size / cfg.gradient_accumulation_steps))
+    n_items = len(lengths) if epoch_size is None else epoch_size
+    steps_per_epoch = max(1, math.ceil(n_items / cfg.batch_size / cfg.gradient_accumulation_steps))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     n_epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = build_optimizer(model, cfg, is_head, head_learning_rate)
@@ -416,29 +420,40 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
     return out
 
 
-def class_balanced_sampler(groups: np.ndarray) -> Callable[[np.random.Generator], np.ndarray]:
+class ClassBalancedSampler:
     """A ``run_epochs`` sampler that draws the same number of items from every group per epoch.
 
-    ``groups`` holds one group (label index) per item. Each epoch takes
-    ``round(len(groups) / number of groups)`` items of every group (the epoch keeps its size):
-    a group with at least that many gives a fresh random subset without repeats, a smaller
-    group gives all of its items plus a random draw of the rest with repeats.
+    ``groups`` holds one group (label index) per item. Each epoch takes ``per_group =
+    round(len(groups) / number of groups)`` items of every group (``size`` = ``per_group`` x
+    the number of groups, about the data's size): a group with at least that many gives a
+    fresh random subset without repeats, a smaller group gives all of its items plus a random
+    draw of the rest with repeats.
     """
-    groups = np.asarray(groups)
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    per_group = max(1, round(len(groups) / max(len(members), 1)))
 
-    def draw(rng: np.random.Generator) -> np.ndarray:
+    def __init__(self, groups: np.ndarray) -> None:
+        groups = np.asarray(groups)
+        self.members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        self.per_group = max(1, round(len(groups) / max(len(self.members), 1)))
+
+    @property
+    def size(self) -> int:
+        """Items drawn per epoch (pass it to ``run_epochs(epoch_size=...)``)."""
+        return self.per_group * len(self.members)
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
         chosen = []
-        for idx in members:
-            if len(idx) >= per_group:
-                chosen.append(rng.choice(idx, per_group, replace=False))
+        for idx in self.members:
+            if len(idx) >= self.per_group:
+                chosen.append(rng.choice(idx, self.per_group, replace=False))
             else:
-                extra = rng.choice(idx, per_group - len(idx), replace=True)
+                extra = rng.choice(idx, self.per_group - len(idx), replace=True)
                 chosen.append(np.concatenate([idx, extra]))
         return rng.permutation(np.concatenate(chosen))
 
-    return draw
+
+def class_balanced_sampler(groups: np.ndarray) -> ClassBalancedSampler:
+    """The :class:`ClassBalancedSampler` of ``groups`` (one label index per item)."""
+    return ClassBalancedSampler(groups)
 
 
 def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float,
@@ -526,4 +541,4 @@ def train_loop(
     sampler = class_balanced_sampler(balance_groups) if balance_groups is not None else None
     return run_epochs(model, cfg, lengths=[len(t) for t in texts], batch_loss=batch_loss,
                       is_head=lambda name: name.startswith("head."), validate=validate,
-                      sampler=sampler)
+                      sampler=sampler, epoch_size=sampler.size if sampler is not None else None)

@@ -97,6 +97,11 @@ def test_class_balanced_update_replays_the_whole_buffer(old_classifier, greeting
     assert report.n_trained == 4 * round(17 / 4)  # 4 labels x the mean count per label
     assert report.replay_balance == "class"
     assert "greeting" in clf.labels
+    # the schedule is as long as the balanced epochs (16 items: 4 steps of 4, not the 5 steps
+    # of the 17 unbalanced ones): the learning rate has decayed to 0 at the last step
+    epochs = [h for h in clf.history if h.get("epoch", 0) >= 1]
+    assert [h["step"] for h in epochs] == [4, 8, 12, 16]
+    assert epochs[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_teacher_scores_the_inputs_the_student_trains_on(old_classifier, tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ def test_rdrop_runs_two_dropout_passes(tiny_model, tickets):
     assert rdrop.predict_proba(data.texts).shape == (32, 4)
 
 
-def linear_run(cfg, validate=None, scores=None):
+def linear_run(cfg, validate=None, scores=None, **loop):
     """A 1-parameter regression trained by run_epochs; returns (model, weights after each epoch)."""
     torch.manual_seed(0)
     model = torch.nn.Linear(1, 1, bias=False)
@@ -70,7 +70,7 @@ def linear_run(cfg, validate=None, scores=None):
 
     history = run_epochs(model, cfg, lengths=[1] * 16, batch_loss=batch_loss,
                          is_head=lambda name: False,
-                         validate=record if validate else None)
+                         validate=record if validate else None, **loop)
     return model, seen, history
 
 
@@ -115,3 +115,17 @@ def test_fit_with_average_checkpoints_and_validation(tiny_model, tickets):
     averaged = [h for h in clf.history if "averaged_epochs" in h]
     assert averaged and averaged[0]["averaged_epochs"] == 2 and "val_macro_f1" in averaged[0]
 
+
+def test_sampler_epoch_size_sets_the_schedule_length():
+    """A sampler drawing 12 of the 16 items: 3 steps per epoch of 4, and the linear decay ends
+    (learning rate 0) at the last of the 6 steps of 2 epochs, not 2 steps before the 8 that
+    16 items would give."""
+    def sampler(rng):
+        return rng.permutation(16)[:12]
+
+    cfg = quick_config(epochs=2, batch_size=4, learning_rate=0.05, warmup_ratio=0.0)
+    _, _, history = linear_run(cfg, sampler=sampler, epoch_size=12)
+    assert [h["step"] for h in history] == [3, 6]
+    assert history[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-12)
+    _, _, unsized = linear_run(cfg, sampler=sampler)  # epoch_size left out: counted as 16 items
+    assert unsized[-1]["learning_rate"] > 0
