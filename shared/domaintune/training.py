@@ -301,7 +301,9 @@ def run_epochs(
 
     With ``cfg.average_checkpoints`` = k, the weights at the end of the last k epochs are
     averaged at the end (floating-point tensors; others are taken from the last epoch); with
-    ``validate`` the average is kept only if it scores at least as well as the best epoch.
+    ``validate`` the average is kept only if it scores at least as well as the best epoch. The
+    k snapshots are kept in CPU memory (not on the accelerator); the average is loaded back
+    into the model on its device.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -363,7 +365,7 @@ def run_epochs(
             + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
         )
         if average:
-            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            snapshots.append(cpu_state_dict(model))
             del snapshots[:-average]
         if validate is not None:
             score = entry[f"val_{key}"] * (1 if higher else -1)
@@ -407,6 +409,11 @@ def run_epochs(
         history.append({"best_epoch": best["epoch"]})
     model.eval()
     return history
+
+
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s state dict in CPU memory (detached; a copy even on a CPU)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import quick_config
 
+import domaintune.training as training
 from domaintune import ConfigError, TextClassifier, TrainingConfig
 from domaintune.training import average_state_dicts, run_epochs, symmetric_kl
 
@@ -53,11 +54,11 @@ def test_rdrop_runs_two_dropout_passes(tiny_model, tickets):
     assert rdrop.predict_proba(data.texts).shape == (32, 4)
 
 
-def linear_run(cfg, validate=None, scores=None, **loop):
+def linear_run(cfg, validate=None, scores=None, device="cpu", **loop):
     """A 1-parameter regression trained by run_epochs; returns (model, weights after each epoch)."""
     torch.manual_seed(0)
-    model = torch.nn.Linear(1, 1, bias=False)
-    x = torch.linspace(-1, 1, 16).unsqueeze(1)
+    model = torch.nn.Linear(1, 1, bias=False).to(device)
+    x = torch.linspace(-1, 1, 16, device=device).unsqueeze(1)
     y = 3 * x
     seen: list[float] = []
 
@@ -114,6 +115,35 @@ def test_fit_with_average_checkpoints_and_validation(tiny_model, tickets):
     clf.fit(data, data, quick_config(epochs=3, average_checkpoints=2))
     averaged = [h for h in clf.history if "averaged_epochs" in h]
     assert averaged and averaged[0]["averaged_epochs"] == 2 and "val_macro_f1" in averaged[0]
+
+
+def snapshots_seen(monkeypatch) -> list:
+    """The weight snapshots run_epochs hands to average_state_dicts."""
+    seen: list = []
+    real = training.average_state_dicts
+    monkeypatch.setattr(training, "average_state_dicts",
+                        lambda states: seen.extend(states) or real(states))
+    return seen
+
+
+def test_average_checkpoints_snapshots_are_cpu_copies(monkeypatch):
+    seen = snapshots_seen(monkeypatch)
+    model, _, _ = linear_run(quick_config(epochs=3, batch_size=4, learning_rate=0.05,
+                                          warmup_ratio=0.0, average_checkpoints=3))
+    assert len(seen) == 3 and all(t.device.type == "cpu" for s in seen for t in s.values())
+    assert seen[-1]["weight"].data_ptr() != model.weight.data_ptr()  # copies, not the weights
+    assert model.weight.item() == pytest.approx(np.mean([s["weight"].item() for s in seen]), rel=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_average_checkpoints_keep_snapshots_off_the_gpu(monkeypatch):
+    seen = snapshots_seen(monkeypatch)
+    cfg = quick_config(epochs=3, batch_size=4, learning_rate=0.05, warmup_ratio=0.0,
+                       average_checkpoints=3)
+    model, _, _ = linear_run(cfg, device="cuda")
+    assert all(t.device.type == "cpu" for s in seen for t in s.values())
+    assert model.weight.device.type == "cuda"  # the average is loaded back onto the device
+    assert model.weight.item() == pytest.approx(np.mean([s["weight"].item() for s in seen]), rel=1e-6)
 
 
 def test_sampler_epoch_size_sets_the_schedule_length():
