@@ -31,12 +31,13 @@ from .artifacts import (
     write_artifact,
 )
 from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
-from .config import HeadInit, Method, TrainingConfig
+from .config import HeadInit, Method, Task, TrainingConfig
 from .data import TextDataset, load_dataset, sample_per_class, text_batch
 from .device import resolve_device
 from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
 from .hub import resolve_model
+from .levers import warn_ignored_levers
 from .modeling import EncoderClassifier, Pooling
 from .persistence import write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
@@ -274,6 +275,8 @@ class TextClassifier:
             raise TypeError(f"expected a TrainingConfig, found {type(cfg).__name__}")
         if len(train) == 0:
             raise DataError(f"{train.source}: the training data has no rows")
+        warn_ignored_levers(cfg, task=Task.TEXT_CLASSIFICATION, method=cfg.method,
+                            multi_label=self.multi_label)
         set_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
         self.model.to(self.device)

@@ -528,9 +528,7 @@ def train_loop(
             raise ValueError(f"expected teacher logits of shape ({len(texts)}, <= {n_labels}), "
                              f"found {tuple(teacher_logits.shape)}")
         teacher = torch.as_tensor(teacher_logits, dtype=torch.float32)
-    rdrop = cfg.rdrop_alpha if not multi_label else 0.0
-    if cfg.rdrop_alpha and multi_label:
-        logger.warning("rdrop_alpha is ignored for multi-label classifiers (single-label only)")
+    rdrop = cfg.rdrop_alpha if not multi_label else 0.0  # single-label only (fit/update warn)
 
     def batch_loss(batch: np.ndarray) -> tuple[torch.Tensor, int]:
         enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)

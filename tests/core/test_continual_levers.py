@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -129,6 +131,19 @@ def test_teacher_scores_the_inputs_the_student_trains_on(old_classifier, tmp_pat
     at_model = old._logits(seen["texts"])
     assert not np.allclose(at_update, at_model, atol=1e-3)  # the length matters for these texts
     np.testing.assert_allclose(seen["teacher"], at_update, atol=1e-5)
+
+
+def test_update_warns_about_a_contrastive_stage_it_does_not_run(old_classifier, greetings, caplog):
+    clf = old_classifier
+    saved = clf.training_config
+    cfg = dataclasses.replace(saved, contrastive_epochs=1.0)
+    update(clf, greetings, cfg, validation_split=0)
+    assert caplog.text.count("contrastive_epochs is ignored by an update") == 1
+    caplog.clear()
+    # inherited from the model's own config (domaintune update starts from it): no warning
+    clf.training_config = cfg
+    update(clf, greetings, dataclasses.replace(cfg), validation_split=0)
+    assert "contrastive_epochs" not in caplog.text
 
 
 def test_frozen_update_ignores_distillation_with_a_warning(old_classifier, greetings, caplog):
