@@ -126,6 +126,46 @@ def _private_onnx_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DOMAINTUNE_CACHE", str(tmp_path / "domaintune-cache"))
 
 
+# ---------------------------------------------------------------- classifiers and updates (tests/core)
+@pytest.fixture
+def tickets(toy_csv):
+    """The toy CSV as a TextDataset: 4 labels (card, greeting, login, refund) x 8 rows."""
+    from domaintune import load_dataset
+
+    return load_dataset(toy_csv, text="body", label="queue")
+
+
+@pytest.fixture
+def greetings(tickets):
+    """The 8 ``greeting`` rows of ``tickets``: the new label of a continual update."""
+    return tickets.subset([i for i, lab in enumerate(tickets.labels) if lab == "greeting"])
+
+
+@pytest.fixture
+def old_classifier(tiny_model, tickets):
+    """A ``frozen`` classifier of the 3 other labels of ``tickets`` (greeting held back for an
+    update), trained on 75% of their 24 rows: 3 per label in its replay buffer, the other 25%
+    its holdout."""
+    from domaintune import TextClassifier, TrainingConfig, train_validation_split
+
+    old = tickets.subset([i for i, lab in enumerate(tickets.labels) if lab != "greeting"])
+    clf = TextClassifier.from_pretrained(tiny_model, labels=old.label_names)
+    train, val = train_validation_split(old, 0.25, seed=0)
+    return clf.fit(train, val, TrainingConfig(method="frozen", head_c=100.0, progress=False,
+                                              replay_per_class=3))
+
+
+def quick_config(**overrides):
+    """A short ``full`` fine-tuning TrainingConfig for the tiny BERT: random head, no
+    calibration, no early stopping, no progress bar; ``overrides`` change any key."""
+    from domaintune import TrainingConfig
+
+    settings = {"method": "full", "epochs": 2, "batch_size": 8, "progress": False,
+                "learning_rate": 1e-3, "head_init": "random", "calibrate": False,
+                "early_stopping_patience": None}
+    return TrainingConfig(**{**settings, **overrides})
+
+
 def train_tiny_classifier(model_dir, *, max_length: int = 32, temperature: float = 1.0):
     """A `full`-trained 3-label classifier on the tiny BERT (seconds), with a set temperature."""
     from domaintune import TextClassifier, TextDataset, TrainingConfig

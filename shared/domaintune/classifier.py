@@ -31,12 +31,13 @@ from .artifacts import (
     write_artifact,
 )
 from .calibration import decide, expected_calibration_error, fit_temperature, probabilities
-from .config import HeadInit, Method, TrainingConfig
+from .config import HeadInit, Method, Task, TrainingConfig
 from .data import TextDataset, load_dataset, sample_per_class, text_batch
 from .device import resolve_device
 from .errors import DataError, ModelLoadError, NotFittedError
 from .evaluation import classification_metrics, multilabel_metrics, plot_confusion_matrix
 from .hub import resolve_model
+from .levers import warn_ignored_levers
 from .modeling import EncoderClassifier, Pooling
 from .persistence import write_json_atomic
 from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
@@ -232,8 +233,11 @@ class TextClassifier:
                             "build the classifier with multi_label=True")
         return np.array([index[lab] for lab in data.labels], dtype=np.int64)
 
-    def _logits(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return encode(self.model, self.tokenizer, list(texts), max_length=self.max_length,
+    def _logits(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False,
+                max_length: int | None = None) -> np.ndarray:
+        """Head logits of ``texts``, tokenized at ``max_length`` (default: the model's)."""
+        return encode(self.model, self.tokenizer, list(texts),
+                      max_length=max_length or self.max_length,
                       batch_size=batch_size, device=self.device, head=True, progress=progress)
 
     def _validation_metrics(self, texts: Sequence[str], targets: np.ndarray) -> dict[str, float]:
@@ -271,6 +275,8 @@ class TextClassifier:
             raise TypeError(f"expected a TrainingConfig, found {type(cfg).__name__}")
         if len(train) == 0:
             raise DataError(f"{train.source}: the training data has no rows")
+        warn_ignored_levers(cfg, task=Task.TEXT_CLASSIFICATION, method=cfg.method,
+                            multi_label=self.multi_label)
         set_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
         self.model.to(self.device)

@@ -437,6 +437,11 @@ class BaseTrainingConfig(ConfigBase):
 class TrainingConfig(BaseTrainingConfig):
     """How to train a model. Validated on construction.
 
+    One config serves every task and method; a lever set where the run ignores it (e.g.
+    ``rdrop_alpha`` with ``frozen``, ``ner_*`` for text classification, ``distill_*`` or
+    ``replay_balance`` outside a continual update) logs one warning saying why and what to do
+    (:mod:`domaintune.levers`) when training starts.
+
     Args:
         method: ``full``, ``lora``, ``frozen`` or ``zero-shot``.
         epochs: passes over the training data (``full``/``lora``).

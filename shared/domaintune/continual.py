@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from .classifier import TextClassifier
-from .config import Method, ReplayBalance, TrainingConfig
+from .config import Method, ReplayBalance, Task, TrainingConfig
 from .data import TextDataset, sample_per_class, train_validation_split
 from .errors import DataError
-from .training import encode, fit_linear_head, set_seed, train_loop
+from .levers import warn_ignored_levers
+from .training import class_balanced_sampler, encode, fit_linear_head, set_seed, train_loop
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ def update(
       For ``frozen`` the head is refit with balanced class weights instead.
 
     ``frozen`` refits its head by logistic regression and has no distillation term (a
-    ``distill_weight`` is ignored with a warning).
+    ``distill_weight`` is ignored with a warning, as is any lever an update does not read:
+    see :mod:`domaintune.levers`).
 
     Args:
         clf: a trained classifier (its ``replay`` buffer is used when present).
@@ -161,6 +163,11 @@ def update(
     n_replay = 0
     mixed = new
     method = clf.method if config is None and clf.method is not None else cfg.method
+    saved = clf.training_config
+    inherited = (["contrastive_epochs"]  # the first fit's stage, kept in the saved config
+                 if saved is not None and cfg.contrastive_epochs == saved.contrastive_epochs else [])
+    warn_ignored_levers(cfg, task=Task.TEXT_CLASSIFICATION, method=method,
+                        multi_label=clf.multi_label, continual=True, skip=inherited)
     balance = cfg.replay_balance == ReplayBalance.CLASS
     if replay is not None and len(replay) and (replay_ratio > 0 or balance):
         # the frozen method refits its head from scratch, so it replays the whole buffer;
@@ -181,9 +188,6 @@ def update(
     n_trained = len(mixed)
     distill = cfg.distill_weight if method != Method.FROZEN else 0.0
     if method == Method.FROZEN:
-        if cfg.distill_weight > 0:
-            logger.warning("distill_weight is ignored by the frozen method (its head is refit "
-                           "by logistic regression); use method full or lora to distil")
         emb = encode(clf.model, clf.tokenizer, mixed.texts, max_length=clf.max_length,
                      device=clf.device, progress=cfg.progress)
         weight, bias = fit_linear_head(emb, y_mixed, len(clf.labels), multi_label=clf.multi_label,
@@ -196,12 +200,13 @@ def update(
         if distill > 0 and n_old:
             # the old model's logits on its own labels, once per training example (the new
             # head rows do not change the old columns: grow_labels leaves them untouched)
-            teacher = clf._logits(mixed.texts)[:, :n_old]
+            # at the update's max_length: the teacher scores the inputs the student trains on
+            teacher = clf._logits(mixed.texts, max_length=cfg.max_length)[:, :n_old]
         groups = None
         if balance:
             groups = (y_mixed if not clf.multi_label else
                       np.array([clf.labels.index(labs[0]) if labs else -1 for labs in mixed.labels_list]))
-            n_trained = len(np.unique(groups)) * max(1, round(len(groups) / len(np.unique(groups))))
+            n_trained = class_balanced_sampler(groups).size
         if method == Method.LORA and clf.method != Method.LORA:
             clf._wrap_lora(cfg)
         y_val = clf._targets(val, purpose="validation") if val is not None else None

@@ -278,6 +278,7 @@ def run_epochs(
     desc: str = "training",
     head_learning_rate: float | None = None,
     sampler: Callable[[np.random.Generator], np.ndarray] | None = None,
+    epoch_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """The fine-tuning loop shared by every task; returns the per-epoch log.
 
@@ -293,16 +294,21 @@ def run_epochs(
         select: ``(metric key, higher is better)`` for early stopping; default
             ``cfg.metric_for_best_model``.
         sampler: draws the items of one epoch (indices into ``lengths``, repeats allowed)
-            from the loop's generator; default every item once. The epoch's step count is
-            that of ``len(lengths)`` items, so the sample should keep that size.
+            from the loop's generator; default every item once.
+        epoch_size: the number of items ``sampler`` draws per epoch (default
+            ``len(lengths)``); the steps per epoch, and so the learning-rate schedule's
+            length, are counted from it, so warm-up and decay end at the last step taken.
 
     With ``cfg.average_checkpoints`` = k, the weights at the end of the last k epochs are
     averaged at the end (floating-point tensors; others are taken from the last epoch); with
-    ``validate`` the average is kept only if it scores at least as well as the best epoch.
+    ``validate`` the average is kept only if it scores at least as well as the best epoch. The
+    k snapshots are kept in CPU memory (not on the accelerator); the average is loaded back
+    into the model on its device.
     """
     from transformers import get_linear_schedule_with_warmup
 
-    steps_per_epoch = max(1, math.ceil(len(lengths) / cfg.batch_size / cfg.gradient_accumulation_steps))
+    n_items = len(lengths) if epoch_size is None else epoch_size
+    steps_per_epoch = max(1, math.ceil(n_items / cfg.batch_size / cfg.gradient_accumulation_steps))
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     n_epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = build_optimizer(model, cfg, is_head, head_learning_rate)
@@ -359,7 +365,7 @@ def run_epochs(
             + "".join(f" {k}={v:.4f}" for k, v in entry.items() if k.startswith("val_"))
         )
         if average:
-            snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            snapshots.append(cpu_state_dict(model))
             del snapshots[:-average]
         if validate is not None:
             score = entry[f"val_{key}"] * (1 if higher else -1)
@@ -405,6 +411,11 @@ def run_epochs(
     return history
 
 
+def cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s state dict in CPU memory (detached; a copy even on a CPU)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The element-wise mean of floating-point tensors; other tensors from the last state."""
     out = {}
@@ -416,29 +427,40 @@ def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, 
     return out
 
 
-def class_balanced_sampler(groups: np.ndarray) -> Callable[[np.random.Generator], np.ndarray]:
+class ClassBalancedSampler:
     """A ``run_epochs`` sampler that draws the same number of items from every group per epoch.
 
-    ``groups`` holds one group (label index) per item. Each epoch takes
-    ``round(len(groups) / number of groups)`` items of every group (the epoch keeps its size):
-    a group with at least that many gives a fresh random subset without repeats, a smaller
-    group gives all of its items plus a random draw of the rest with repeats.
+    ``groups`` holds one group (label index) per item. Each epoch takes ``per_group =
+    round(len(groups) / number of groups)`` items of every group (``size`` = ``per_group`` x
+    the number of groups, about the data's size): a group with at least that many gives a
+    fresh random subset without repeats, a smaller group gives all of its items plus a random
+    draw of the rest with repeats.
     """
-    groups = np.asarray(groups)
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-    per_group = max(1, round(len(groups) / max(len(members), 1)))
 
-    def draw(rng: np.random.Generator) -> np.ndarray:
+    def __init__(self, groups: np.ndarray) -> None:
+        groups = np.asarray(groups)
+        self.members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+        self.per_group = max(1, round(len(groups) / max(len(self.members), 1)))
+
+    @property
+    def size(self) -> int:
+        """Items drawn per epoch (pass it to ``run_epochs(epoch_size=...)``)."""
+        return self.per_group * len(self.members)
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
         chosen = []
-        for idx in members:
-            if len(idx) >= per_group:
-                chosen.append(rng.choice(idx, per_group, replace=False))
+        for idx in self.members:
+            if len(idx) >= self.per_group:
+                chosen.append(rng.choice(idx, self.per_group, replace=False))
             else:
-                extra = rng.choice(idx, per_group - len(idx), replace=True)
+                extra = rng.choice(idx, self.per_group - len(idx), replace=True)
                 chosen.append(np.concatenate([idx, extra]))
         return rng.permutation(np.concatenate(chosen))
 
-    return draw
+
+def class_balanced_sampler(groups: np.ndarray) -> ClassBalancedSampler:
+    """The :class:`ClassBalancedSampler` of ``groups`` (one label index per item)."""
+    return ClassBalancedSampler(groups)
 
 
 def distillation_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float,
@@ -506,9 +528,7 @@ def train_loop(
             raise ValueError(f"expected teacher logits of shape ({len(texts)}, <= {n_labels}), "
                              f"found {tuple(teacher_logits.shape)}")
         teacher = torch.as_tensor(teacher_logits, dtype=torch.float32)
-    rdrop = cfg.rdrop_alpha if not multi_label else 0.0
-    if cfg.rdrop_alpha and multi_label:
-        logger.warning("rdrop_alpha is ignored for multi-label classifiers (single-label only)")
+    rdrop = cfg.rdrop_alpha if not multi_label else 0.0  # single-label only (fit/update warn)
 
     def batch_loss(batch: np.ndarray) -> tuple[torch.Tensor, int]:
         enc = tokenize(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
@@ -526,4 +546,4 @@ def train_loop(
     sampler = class_balanced_sampler(balance_groups) if balance_groups is not None else None
     return run_epochs(model, cfg, lengths=[len(t) for t in texts], batch_loss=batch_loss,
                       is_head=lambda name: name.startswith("head."), validate=validate,
-                      sampler=sampler)
+                      sampler=sampler, epoch_size=sampler.size if sampler is not None else None)

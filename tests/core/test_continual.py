@@ -5,30 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domaintune import (
-    DataError,
-    TextClassifier,
-    TextDataset,
-    TrainingConfig,
-    load_dataset,
-    train_validation_split,
-)
+from domaintune import DataError, TextClassifier, TextDataset, TrainingConfig
 from domaintune.continual import grow_labels, update
 
-
-@pytest.fixture
-def trained(tiny_model, toy_csv):
-    data = load_dataset(toy_csv, text="body", label="queue")
-    old = data.subset([i for i, lab in enumerate(data.labels) if lab != "greeting"])
-    clf = TextClassifier.from_pretrained(tiny_model, labels=old.label_names)
-    train, val = train_validation_split(old, 0.25, seed=0)
-    clf.fit(train, val, TrainingConfig(method="frozen", head_c=100.0, progress=False,
-                                       replay_per_class=3))
-    return clf, data
+# fixtures (tests/conftest.py): tickets (4 labels x 8 rows), greetings (its 8 greeting rows),
+# old_classifier (frozen, on the other 3 labels; replay buffer 3 per label)
 
 
-def test_grow_labels_keeps_old_logits(trained):
-    clf, data = trained
+def test_grow_labels_keeps_old_logits(old_classifier, tickets):
+    clf, data = old_classifier, tickets
     texts = data.texts
     before = clf._logits(texts)
     added = grow_labels(clf, ["greeting", "card"], data.subset(range(len(data))))
@@ -39,8 +24,8 @@ def test_grow_labels_keeps_old_logits(trained):
     assert grow_labels(clf, ["card"]) == []
 
 
-def test_replay_buffer_round_trips(trained, tmp_path):
-    clf, _ = trained
+def test_replay_buffer_round_trips(old_classifier, tmp_path):
+    clf = old_classifier
     assert clf.replay.label_counts() == {"card": 3, "login": 3, "refund": 3}
     loaded = TextClassifier.load(clf.save(tmp_path / "m"))
     assert loaded.replay.texts == clf.replay.texts and loaded.replay.labels == clf.replay.labels
@@ -48,9 +33,8 @@ def test_replay_buffer_round_trips(trained, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["frozen", "full"])
-def test_update_adds_a_label_and_reports_forgetting(trained, method):
-    clf, data = trained
-    greetings = data.subset([i for i, lab in enumerate(data.labels) if lab == "greeting"])
+def test_update_adds_a_label_and_reports_forgetting(old_classifier, greetings, method):
+    clf = old_classifier
     cfg = TrainingConfig(method=method, epochs=3, batch_size=8, head_c=100.0, progress=False,
                          learning_rate=1e-3, head_init="random")
     report = update(clf, greetings, cfg, validation_split=0)
@@ -63,8 +47,8 @@ def test_update_adds_a_label_and_reports_forgetting(trained, method):
         assert clf.predict(greetings.texts) == ["greeting"] * 8
 
 
-def test_update_rejects_mismatched_data(trained):
-    clf, _ = trained
+def test_update_rejects_mismatched_data(old_classifier):
+    clf = old_classifier
     with pytest.raises(DataError, match="needs labelled data"):
         update(clf, TextDataset(texts=["a"], labels=None, source="new.csv"))
     multi = TextDataset(texts=["a"], labels=[["x"]], multi_label=True, source="new.csv")

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from conftest import quick_config
 
-from domaintune import (
-    ConfigError,
-    TextClassifier,
-    TrainingConfig,
-    load_dataset,
-    train_validation_split,
-)
+from domaintune import ConfigError, TextClassifier, TextDataset, TrainingConfig
 from domaintune.continual import update
-from domaintune.training import class_balanced_sampler, distillation_loss
+from domaintune.training import class_balanced_sampler, distillation_loss, encode
 
-
-@pytest.fixture
-def trained(tiny_model, toy_csv):
-    data = load_dataset(toy_csv, text="body", label="queue")
-    old = data.subset([i for i, lab in enumerate(data.labels) if lab != "greeting"])
-    clf = TextClassifier.from_pretrained(tiny_model, labels=old.label_names)
-    train, val = train_validation_split(old, 0.25, seed=0)
-    clf.fit(train, val, TrainingConfig(method="frozen", head_c=100.0, progress=False,
-                                       replay_per_class=3))
-    greetings = data.subset([i for i, lab in enumerate(data.labels) if lab == "greeting"])
-    return clf, greetings
+# fixtures (tests/conftest.py): old_classifier (frozen, 3 labels of the toy tickets; replay
+# buffer 3 per label, holdout 6) and greetings (8 rows of a 4th label, the update's data)
 
 
 def update_config(**levers) -> TrainingConfig:
-    settings = {"method": "full", "epochs": 4, "batch_size": 4, "progress": False,
-                "learning_rate": 3e-3, "head_init": "random", "calibrate": False,
-                "early_stopping_patience": None}
-    return TrainingConfig(**{**settings, **levers})
+    return quick_config(**{"epochs": 4, "batch_size": 4, "learning_rate": 3e-3, **levers})
 
 
 @pytest.mark.parametrize(("key", "value", "expected"), [
@@ -79,13 +64,12 @@ def test_distillation_loss_is_zero_only_at_the_teacher():
         assert distillation_loss(moved, teacher, 2.0, multi).item() > 1e-3
 
 
-def test_distillation_keeps_old_logits_closer(trained, tmp_path):
+def test_distillation_keeps_old_logits_closer(old_classifier, greetings, tmp_path):
     """The same update with and without LwF: the distilled model's old-label predictions on the
     replay buffer stay closer to the model's before the update."""
     drift = {}
     for weight in (0.0, 5.0):
-        clf, greetings = trained
-        clf = TextClassifier.load(clf.save(tmp_path / f"m{weight:g}"))
+        clf = TextClassifier.load(old_classifier.save(tmp_path / f"m{weight:g}"))
         texts = clf.replay.texts
         before = torch.softmax(torch.as_tensor(clf._logits(texts)), -1)
         report = update(clf, greetings, update_config(distill_weight=weight), validation_split=0)
@@ -96,8 +80,8 @@ def test_distillation_keeps_old_logits_closer(trained, tmp_path):
     assert drift[5.0] < drift[0.0]
 
 
-def test_distillation_computes_old_logits_once(trained, monkeypatch):
-    clf, greetings = trained
+def test_distillation_computes_old_logits_once(old_classifier, greetings, monkeypatch):
+    clf = old_classifier
     calls = []
     original = clf._logits
     monkeypatch.setattr(clf, "_logits", lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k))
@@ -107,18 +91,63 @@ def test_distillation_computes_old_logits_once(trained, monkeypatch):
     assert report.n_new + report.n_replay == 16 and calls.count(16) == 1
 
 
-def test_class_balanced_update_replays_the_whole_buffer(trained):
-    clf, greetings = trained  # buffer: 3 per old label (9); new: 8 greetings
+def test_class_balanced_update_replays_the_whole_buffer(old_classifier, greetings):
+    clf = old_classifier  # buffer: 3 per old label (9); new: 8 greetings
     report = update(clf, greetings, update_config(replay_balance="class"), validation_split=0,
                     replay_ratio=0.5)
     assert report.n_replay == 9  # replay_ratio is not applied when balancing
     assert report.n_trained == 4 * round(17 / 4)  # 4 labels x the mean count per label
     assert report.replay_balance == "class"
     assert "greeting" in clf.labels
+    # the schedule is as long as the balanced epochs (16 items: 4 steps of 4, not the 5 steps
+    # of the 17 unbalanced ones): the learning rate has decayed to 0 at the last step
+    epochs = [h for h in clf.history if h.get("epoch", 0) >= 1]
+    assert [h["step"] for h in epochs] == [4, 8, 12, 16]
+    assert epochs[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_frozen_update_ignores_distillation_with_a_warning(trained, caplog):
-    clf, greetings = trained
+def test_teacher_scores_the_inputs_the_student_trains_on(old_classifier, tmp_path, monkeypatch):
+    """LwF's old logits come from the update's max_length (what the student reads), not the
+    model's own (128 here): for texts longer than 8 tokens the two differ."""
+    import domaintune.continual as continual
+
+    clf = old_classifier
+    long = TextDataset(texts=[f"hello hi thanks thank you bye goodbye {w} hello hi thanks"
+                              for w in ("a", "the", "my", "me", "please", "help", "how", "new")],
+                       labels=["greeting"] * 8)
+    old = TextClassifier.load(clf.save(tmp_path / "old"))
+    seen = {}
+    real = continual.train_loop
+
+    def spy(model, tokenizer, texts, targets, cfg, **kwargs):
+        seen.update(texts=list(texts), teacher=kwargs["teacher_logits"], max_length=cfg.max_length)
+        return real(model, tokenizer, texts, targets, cfg, **kwargs)
+
+    monkeypatch.setattr(continual, "train_loop", spy)
+    update(clf, long, update_config(distill_weight=1.0, epochs=1, max_length=8), validation_split=0)
+    assert old.max_length == 128 and seen["max_length"] == 8
+    at_update = encode(old.model, old.tokenizer, seen["texts"], max_length=8, device=old.device,
+                       head=True)
+    at_model = old._logits(seen["texts"])
+    assert not np.allclose(at_update, at_model, atol=1e-3)  # the length matters for these texts
+    np.testing.assert_allclose(seen["teacher"], at_update, atol=1e-5)
+
+
+def test_update_warns_about_a_contrastive_stage_it_does_not_run(old_classifier, greetings, caplog):
+    clf = old_classifier
+    saved = clf.training_config
+    cfg = dataclasses.replace(saved, contrastive_epochs=1.0)
+    update(clf, greetings, cfg, validation_split=0)
+    assert caplog.text.count("contrastive_epochs is ignored by an update") == 1
+    caplog.clear()
+    # inherited from the model's own config (domaintune update starts from it): no warning
+    clf.training_config = cfg
+    update(clf, greetings, dataclasses.replace(cfg), validation_split=0)
+    assert "contrastive_epochs" not in caplog.text
+
+
+def test_frozen_update_ignores_distillation_with_a_warning(old_classifier, greetings, caplog):
+    clf = old_classifier
     cfg = TrainingConfig(method="frozen", head_c=100.0, progress=False, distill_weight=1.0)
     report = update(clf, greetings, cfg, validation_split=0)
     assert "distill_weight is ignored by the frozen method" in caplog.text

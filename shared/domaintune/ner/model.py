@@ -32,11 +32,12 @@ from ..artifacts import (
     restore_metrics,
     write_artifact,
 )
-from ..config import Method, TrainingConfig
+from ..config import Method, Task, TrainingConfig
 from ..data import check_texts, text_batch
 from ..device import resolve_device
 from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
+from ..levers import warn_ignored_levers
 from ..persistence import write_json_atomic
 from ..training import length_grouped_batches, set_seed
 from .alignment import Window, attach_labels, encode_windows, stored_context
@@ -411,6 +412,7 @@ class TokenClassifier:
         if cfg.method == Method.ZERO_SHOT:
             raise ConfigError("method 'zero-shot' is not available for token classification; "
                               "use method='full', 'lora' or 'frozen' (trains the head only)")
+        warn_ignored_levers(cfg, task=Task.TOKEN_CLASSIFICATION, method=cfg.method)
         if not isinstance(train, TokenDataset):
             raise DataError(f"expected a TokenDataset for training, found {type(train).__name__}; "
                             "load it with domaintune.ner.load_ner_dataset")
