@@ -85,12 +85,17 @@ def run_full(args) -> None:
     cfg = config(args, args.seed)
     snapshots: list = []
     if args.paired_average:
+        if args.method not in ("full", "lora") or args.epochs < 2 or args.epochs != int(args.epochs):
+            sys.exit("--paired-average needs --method full or lora and a whole number of at "
+                     f"least 2 epochs (found --method {args.method} --epochs {args.epochs})")
+        if args.average_checkpoints:
+            sys.exit("--paired-average scores every average itself: drop --average-checkpoints")
         # one training run, every selection scored: keep every epoch's weights (averaging
         # over all epochs) and capture them; averaging touches neither the updates nor the
         # random draws, so the trajectory is the one a run without averaging takes
         import domaintune.training as training
 
-        cfg = dataclasses.replace(cfg, average_checkpoints=args.epochs)
+        cfg = dataclasses.replace(cfg, average_checkpoints=int(args.epochs))
         average = training.average_state_dicts
 
         def capture(states):
@@ -124,7 +129,9 @@ def paired_selections(clf, snapshots: list, val, test) -> dict:
     from domaintune import backend
     from domaintune.training import average_state_dicts
 
-    shipped = {k: v.detach().clone() for k, v in clf.model.state_dict().items()}
+    if len(snapshots) < 2:
+        sys.exit(f"--paired-average: {len(snapshots)} epoch(s) captured (early stopping?); "
+                 "nothing to compare")
     candidates = {f"epoch{i + 1}": s for i, s in enumerate(snapshots)}
     for k in range(2, len(snapshots) + 1):
         candidates[f"avg_last{k}"] = average_state_dicts(snapshots[-k:])
@@ -137,8 +144,6 @@ def paired_selections(clf, snapshots: list, val, test) -> dict:
         scores[name] = {"val_macro_f1": on_val.get("macro_f1"), "val_accuracy": on_val.get("accuracy"),
                         "test_accuracy": on_test["accuracy"], "test_macro_f1": on_test["macro_f1"]}
         print(f"{name}: {scores[name]}", flush=True)
-    clf.model.load_state_dict(shipped)
-    backend.forget(clf)
     epochs = [n for n in candidates if n.startswith("epoch")]
     picks = {}
     if val is not None:
@@ -154,7 +159,12 @@ def paired_selections(clf, snapshots: list, val, test) -> dict:
         picks["best_epoch"] = epochs[-1]
         picks.update({f"average_checkpoints={k}": f"avg_last{k}"
                       for k in range(2, len(snapshots) + 1)})
-    return {"scores": scores, "picks": picks,
+    # the classifier leaves with the best epoch's weights, what a run without averaging ships,
+    # so the record's top-level figures compare with plain ``full`` records (its temperature
+    # was fitted to the weights training kept)
+    clf.model.load_state_dict(candidates[picks["best_epoch"]])
+    backend.forget(clf)
+    return {"scores": scores, "picks": picks, "top_level": "best_epoch",
             "pick_test_accuracy": {rule: scores[n]["test_accuracy"] for rule, n in picks.items()}}
 
 

@@ -113,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="TrainingConfig.head_learning_rate (None = 1e-3 for NER full, else the encoder's)")
     parser.add_argument("--layer-decay", type=float, default=None,
                         help="TrainingConfig.layer_decay (layer-wise learning-rate decay)")
-    parser.add_argument("--shape", action="store_true",
-                        help="TrainingConfig.ner_word_shapes: learned word-shape embedding")
+    parser.add_argument("--shape", action=argparse.BooleanOptionalAction, default=None,
+                        help="TrainingConfig.ner_word_shapes: learned word-shape embedding "
+                             "(default: the config's default, on)")
     parser.add_argument("--context", type=int, default=0,
                         help="TrainingConfig.ner_context: document context, sub-tokens each side")
     parser.add_argument("--max-length", type=int, default=128)
@@ -152,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     levers = {}
     if args.layer_decay is not None:
         levers["layer_decay"] = args.layer_decay
-    if args.shape:
-        levers["ner_word_shapes"] = True
+    if args.shape is not None:
+        levers["ner_word_shapes"] = args.shape
     if args.context:
         levers["ner_context"] = args.context
     if levers:

@@ -117,7 +117,7 @@ class AnswerFusion:
 
         if len(rows) < 2:
             raise DataError(f"the answer fusion needs at least 2 validation messages, found "
-                            f"{len(rows)}")
+                            f"{len(rows)}; give more validation data or train without the fusion")
         X = np.concatenate(list(rows))
         y = np.concatenate([np.array([e == g for e in i], dtype=int)
                             for i, g in zip(ids, gold, strict=True)])
@@ -125,7 +125,8 @@ class AnswerFusion:
         if y.min() == y.max():
             raise DataError(f"the answer fusion needs right and wrong candidates among the "
                             f"validation messages' candidates, found {int(y.sum())} right and "
-                            f"{int(len(y) - y.sum())} wrong")
+                            f"{int(len(y) - y.sum())} wrong; fetch more candidates per message "
+                            "or give more varied validation messages")
 
         def fit_one(Xf: np.ndarray, yf: np.ndarray) -> AnswerFusion:
             mean = Xf.mean(axis=0)

@@ -575,8 +575,7 @@ class SupportBot:
         and those of the ``faq.fusion_intents`` most probable intents) and the intents'
         probabilities (out-of-scope classes left out)."""
         labels = self.classifier.labels
-        oos = set(self.oos_classes)
-        intent_columns = [j for j, lab in enumerate(labels) if lab not in oos]
+        intent_columns = np.flatnonzero(~self._oos_columns).tolist()
         n_top = self.config.faq.fusion_intents
         tops, pmaps = [], []
         for i, row in enumerate(probs):
@@ -602,7 +601,9 @@ class SupportBot:
             if intents is None or not self.uses_fusion:
                 return self.retriever.search(texts, intents)
             limit = self.config.dialogue.max_model_chars
-            cut = [t[:limit] for t in texts]
+            # a follow-up's text is the earlier message + the new one: keep its end (the new
+            # message) when it is too long
+            cut = [t[-limit:] if len(t) > limit else t for t in texts]
             probs = np.atleast_2d(self.classifier.predict_proba(cut))
             return self.fused_rankings(self.retriever.encode(cut), probs, list(intents),
                                        extra_intents=list(intents))

@@ -268,7 +268,9 @@ def fit_fusion(bot: SupportBot, validation: TextDataset) -> tuple[AnswerFusion |
     except DataError as exc:  # e.g. no right entry among any candidates, or too few messages
         return skip(f"the fusion cannot be learned from the validation messages ({exc}; "
                     f"{missing} of {len(rows)} messages had their right entry outside the "
-                    "candidates)")
+                    "candidates); to learn it, raise faq.candidates or faq.fusion_intents, give "
+                    "more validation messages of intents that map to one FAQ entry, or set "
+                    "faq.fusion: false to rank without it")
     fusion.report["n_right_missing"] = missing
     report = dict(fusion.report)
     logger.info("%s; %d of %d messages had their right entry outside the candidates (negatives "

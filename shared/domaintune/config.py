@@ -499,6 +499,8 @@ class TrainingConfig(BaseTrainingConfig):
         ner_word_shapes: token classification: add a learned word-shape embedding (lower,
             Title, UPPER, mixed, digits, has-digit, punctuation, other; zero-initialised) to the
             encoder's input embeddings, giving an uncased encoder the case it cannot see.
+            On by default (issue 13: +5.3 test entity F1 on wikigold, +1.1 on SEC filings with
+            the default uncased backbone); ``False`` trains a plain tagger.
         ner_context: token classification: sub-tokens of the neighbouring sentences of the
             same document (CoNLL ``-DOCSTART-`` documents) fed as left and right context of each
             sentence (FLERT; only the centre sentence is labelled and scored); 0 = off. Used by
@@ -529,7 +531,7 @@ class TrainingConfig(BaseTrainingConfig):
     replay_per_class: int = 50
     # --- NER accuracy levers (issue 13, H1): layer-wise LR decay (any encoder), NER features
     layer_decay: float | None = None
-    ner_word_shapes: bool = False
+    ner_word_shapes: bool = True
     ner_context: int = 0
     # --- continual-learning levers (issue 13: LwF distillation, class-balanced replay)
     distill_weight: float = 0.0

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 from collections.abc import Collection
 
@@ -31,6 +32,9 @@ _USE_FINE_TUNING = "train with method 'full' or 'lora', or remove it"
 _UPDATE = "domaintune.continual.update / `domaintune update`"
 _DEFAULT_TEMPERATURE = next(f.default for f in dataclasses.fields(TrainingConfig)
                             if f.name == "distill_temperature")
+# on by default for token classification: only a value other than the default is the user's
+_DEFAULT_SHAPES = next(f.default for f in dataclasses.fields(TrainingConfig)
+                       if f.name == "ner_word_shapes")
 
 
 def _no_gradient_steps(method: Method, task: Task) -> str:
@@ -71,7 +75,13 @@ def ignored_levers(
 
     def add(key: str, message: str) -> None:
         if key not in skip:
-            found.append((key, f"{message} (this config sets {key}={getattr(cfg, key)!r})"))
+            value = getattr(cfg, key)
+            value = value.value if isinstance(value, enum.Enum) else value  # 'class', not the enum
+            found.append((key, f"{message} (this config sets {key}={value!r})"))
+
+    # where an update-only lever belongs: NER has no continual update
+    update_instead = ("set it in the update's config instead" if text else
+                      "token classification has no continual update; remove it")
 
     if cfg.rdrop_alpha:
         if not text:
@@ -87,28 +97,27 @@ def ignored_levers(
         add("average_checkpoints", f"average_checkpoints is ignored: "
             f"{_no_gradient_steps(method, task)}, so there are no epochs to average; "
             f"{_USE_FINE_TUNING}")
-    if cfg.layer_decay is not None and not fine_tuned:
+    if cfg.layer_decay not in (None, 1, 1.0) and not fine_tuned:  # 1.0 = one rate, off
         add("layer_decay", f"layer_decay is ignored: {_no_gradient_steps(method, task)}, so no "
             f"encoder layer has a learning rate to decay; {_USE_FINE_TUNING}")
     if cfg.distill_weight > 0:
         if not continual:
             add("distill_weight", "distill_weight is ignored in a first fit: learning without "
                 "forgetting distils the model as it was before an update into the updated one, "
-                f"so it applies to continual updates only ({_UPDATE}); set it in the update's "
-                "config instead")
+                f"so it applies to continual updates only ({_UPDATE}); {update_instead}")
         elif not fine_tuned:
             add("distill_weight", "distill_weight is ignored by the frozen method (its head is "
                 "refit by logistic regression); use method full or lora to distil")
     elif cfg.distill_temperature != _DEFAULT_TEMPERATURE:
         add("distill_temperature", "distill_temperature is ignored: it is the temperature of the "
-            f"distillation term, which is off (distill_weight=0); set distill_weight > 0 in a "
-            f"continual update ({_UPDATE}), or remove it")
+            "distillation term, which is off (distill_weight=0); "
+            + (f"set distill_weight > 0 in a continual update ({_UPDATE}), or remove it" if text
+               else update_instead))
     if cfg.replay_balance != ReplayBalance.NONE and not continual:
         add("replay_balance", "replay_balance is ignored in a first fit: it decides how a "
-            f"continual update draws its new and replayed examples ({_UPDATE}); set it in the "
-            "update's config instead")
+            f"continual update draws its new and replayed examples ({_UPDATE}); {update_instead}")
     if text:
-        if cfg.ner_word_shapes:
+        if cfg.ner_word_shapes and not _DEFAULT_SHAPES:
             add("ner_word_shapes", "ner_word_shapes is ignored for text classification: the "
                 "word-shape embedding is a token-classification (NER) feature; remove it, or "
                 "train a TokenClassifier (task: token-classification)")

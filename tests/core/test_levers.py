@@ -32,7 +32,6 @@ IGNORED = [
     ({"distill_temperature": 3.0}, TEXT, FULL, False, False, "distill_temperature", "distill_weight=0"),
     ({"replay_balance": "class"}, TEXT, FULL, False, False, "replay_balance", "continual update"),
     ({"replay_balance": "class"}, TOKEN, FULL, False, False, "replay_balance", "continual update"),
-    ({"ner_word_shapes": True}, TEXT, FULL, False, False, "ner_word_shapes", "text classification"),
     ({"ner_context": 8}, TEXT, FROZEN, False, False, "ner_context", "text classification"),
     ({"ner_context": 8}, TEXT, FULL, False, True, "ner_context", "text classification"),
     ({"contrastive_epochs": 1.0}, TOKEN, FULL, False, False, "contrastive_epochs", "text classification only"),
@@ -86,6 +85,22 @@ def test_a_lever_set_where_it_is_used_is_not_warned_about(levers, task, method, 
 @pytest.mark.parametrize("continual", [False, True])
 def test_the_default_config_warns_nowhere(task, method, continual):
     assert ignored_levers(TrainingConfig(), task=task, method=method, continual=continual) == []
+
+
+@pytest.mark.parametrize("levers", [{"distill_weight": 1.0}, {"distill_temperature": 3.0},
+                                    {"replay_balance": "class"}])
+def test_update_only_levers_on_ner_say_there_is_no_update(levers):
+    # NER has no continual update: "set it in the update's config" would be advice that
+    # cannot be followed
+    [(key, message)] = ignored_levers(TrainingConfig(**levers), task=TOKEN, method=FULL)
+    assert "token classification has no continual update; remove it" in message
+    assert "instead" not in message and "continual update (" not in message
+
+
+def test_the_warning_shows_the_plain_value_and_layer_decay_one_is_off():
+    [(_, message)] = ignored_levers(TrainingConfig(replay_balance="class"), task=TEXT, method=FULL)
+    assert message.endswith("(this config sets replay_balance='class')")
+    assert ignored_levers(TrainingConfig(layer_decay=1.0), task=TEXT, method=FROZEN) == []
 
 
 def test_skip_leaves_a_key_out():

@@ -151,7 +151,7 @@ def train_windows(
         logits = model(**batch).logits
         return loss_fn(logits.reshape(-1, n_tags), labels.reshape(-1)), int((labels != IGNORE_INDEX).sum())
 
-    cfg = with_learning_rates(model, cfg)
+    cfg = with_learning_rates(model, cfg)  # idempotent: TokenClassifier.fit has filled them in
     return run_epochs(model, cfg, lengths=[len(w) for w in windows], batch_loss=batch_loss,
                       is_head=is_head, validate=validate,
                       select=select, desc="training NER")
