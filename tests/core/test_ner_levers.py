@@ -83,11 +83,13 @@ def test_decoding_option_is_checked_saved_and_used_by_onnx(tiny_model_dir, data,
     ner = TokenClassifier.from_pretrained(str(tiny_model_dir), labels=data.entity_types,
                                           device="cpu").fit(data, None, fast(epochs=2))
     assert ner.decoding == "viterbi"  # the default since issue 13
+    assert ner.word_shapes  # so are word shapes (ner_word_shapes defaults to true)
     ner.decoding = "argmax"
     ner.save(tmp_path / "m")
     assert TokenClassifier.load(tmp_path / "m").decoding == "argmax"
     meta = json.loads((tmp_path / "m" / "domaintune.json").read_text())
-    assert meta["decoding"] == "argmax" and meta["word_shapes"] is None and meta["context"] == 0
+    assert meta["decoding"] == "argmax" and meta["context"] == 0
+    assert meta["word_shapes"]["classes"] == list(SHAPES)
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -218,8 +220,10 @@ def test_tampered_word_shape_and_context_records_are_refused(shaped, tmp_path):
 
 
 def test_old_saved_model_without_levers_still_loads(tiny_model_dir, data, tmp_path):
+    # a model saved before issue 13 had no word-shape embedding
     ner = TokenClassifier.from_pretrained(str(tiny_model_dir), labels=data.entity_types,
-                                          device="cpu").fit(data, None, fast(epochs=2))
+                                          device="cpu").fit(data, None,
+                                                            fast(epochs=2, ner_word_shapes=False))
     path = ner.save(tmp_path / "old")
     meta = json.loads((path / "domaintune.json").read_text())
     for key in ("decoding", "word_shapes", "context"):  # as a model saved before issue 13
