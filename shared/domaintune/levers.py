@@ -30,11 +30,10 @@ logger = logging.getLogger(__name__)
 _FINE_TUNED = (Method.FULL, Method.LORA)
 _USE_FINE_TUNING = "train with method 'full' or 'lora', or remove it"
 _UPDATE = "domaintune.continual.update / `domaintune update`"
-_DEFAULT_TEMPERATURE = next(f.default for f in dataclasses.fields(TrainingConfig)
-                            if f.name == "distill_temperature")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
+_DEFAULT_TEMPERATURE = _DEFAULTS["distill_temperature"]
 # on by default for token classification: only a value other than the default is the user's
-_DEFAULT_SHAPES = next(f.default for f in dataclasses.fields(TrainingConfig)
-                       if f.name == "ner_word_shapes")
+_DEFAULT_SHAPES = _DEFAULTS["ner_word_shapes"]
 
 
 def _no_gradient_steps(method: Method, task: Task) -> str:
