@@ -142,7 +142,7 @@ def update(
     """
     _check_columns_match(clf, new)
     cfg = config or dataclasses.replace(
-        clf.training_config or TrainingConfig(), progress=False,
+        clf.training_config or TrainingConfig(), progress=False, max_length=clf.max_length,
         epochs=max(1.0, (clf.training_config.epochs if clf.training_config else 2.0)),
     )
     if cfg.method == Method.ZERO_SHOT:
@@ -188,7 +188,7 @@ def update(
     n_trained = len(mixed)
     distill = cfg.distill_weight if method != Method.FROZEN else 0.0
     if method == Method.FROZEN:
-        emb = encode(clf.model, clf.tokenizer, mixed.texts, max_length=clf.max_length,
+        emb = encode(clf.model, clf.tokenizer, mixed.texts, max_length=cfg.max_length,
                      device=clf.device, progress=cfg.progress)
         weight, bias = fit_linear_head(emb, y_mixed, len(clf.labels), multi_label=clf.multi_label,
                                        c=cfg.head_c,
@@ -217,6 +217,11 @@ def update(
     from .backend import forget
 
     forget(clf)  # an ONNX twin of the old weights must not answer for the updated model
+    if cfg.max_length != clf.max_length:
+        # the weights (or the refit head) now fit inputs tokenized at the update's length
+        logger.info("the update trained at max_length=%d: the model now tokenizes at %d "
+                    "instead of %d", cfg.max_length, cfg.max_length, clf.max_length)
+        clf.max_length = cfg.max_length
     clf.method = method
     if val is not None and cfg.calibrate:
         clf.metrics["calibration"] = clf.calibrate(val)

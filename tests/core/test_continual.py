@@ -47,6 +47,18 @@ def test_update_adds_a_label_and_reports_forgetting(old_classifier, greetings, m
         assert clf.predict(greetings.texts) == ["greeting"] * 8
 
 
+@pytest.mark.parametrize("method", ["frozen", "full"])
+def test_the_updates_max_length_becomes_the_models(old_classifier, greetings, method, tmp_path):
+    clf = old_classifier
+    assert clf.max_length != 16
+    update(clf, greetings, TrainingConfig(method=method, epochs=1, batch_size=8, head_c=100.0,
+                                          progress=False, max_length=16), validation_split=0)
+    assert clf.max_length == 16  # predictions tokenize as the update trained
+    assert TextClassifier.load(clf.save(tmp_path / "m")).max_length == 16
+    update(clf, greetings.subset([0, 1]), validation_split=0)  # no config: the model's length
+    assert clf.max_length == 16
+
+
 def test_update_rejects_mismatched_data(old_classifier):
     clf = old_classifier
     with pytest.raises(DataError, match="needs labelled data"):
