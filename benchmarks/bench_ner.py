@@ -24,6 +24,7 @@ line to benchmarks/out/ner.jsonl (date, command, machine, train seconds).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -174,13 +175,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "test_sentences_per_s": round(len(test) / seconds, 1),
                              "test_token_level_including_O": {
                                  "accuracy": m_test["token_level_including_O"]["accuracy"]}}
+        if ner.context and test.documents is not None:
+            # what predict() on raw texts sees: the same test sentences without neighbours
+            alone = dataclasses.replace(test, documents=None)
+            results[decoding]["test_without_context"] = scores(ner.evaluate(alone))
     if args.save_dir:
         ner.save(args.save_dir, overwrite=True)
     record({
         "benchmark": f"ner-{args.dataset}" + (f"-smoke-limit{args.limit}" if args.limit else ""),
         "dataset": args.dataset, "model": args.model, "method": args.method,
         "note": args.note, "args": {k: str(v) for k, v in vars(args).items()},
-        "training_config": cfg.to_dict(),
+        "training_config": (ner.training_config or cfg).to_dict(),  # the rates used (resolved)
         "n_sentences": {k: len(v) for k, v in data.items()},
         "tags_repaired": {k: len(v.repairs) for k, v in data.items()},
         "n_documents": {k: len(set(v.documents)) if v.documents is not None else None
@@ -190,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "epochs_run": sum(1 for h in ner.history if "epoch" in h),
         "dev_entity_f1": {d: r["dev"]["entity_f1"] for d, r in results.items()},
         "test_entity_f1": {d: r["test"]["entity_f1"] for d, r in results.items()},
+        "test_entity_f1_without_context": {d: r["test_without_context"]["entity_f1"]
+                                           for d, r in results.items() if "test_without_context" in r},
         "by_decoding": results,
         "eval": "seqeval strict IOB2, entity-level micro F1; token level reported apart",
         "history": ner.history,

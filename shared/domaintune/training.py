@@ -302,8 +302,8 @@ def run_epochs(
     With ``cfg.average_checkpoints`` = k, the weights at the end of the last k epochs are
     averaged at the end (floating-point tensors; others are taken from the last epoch); with
     ``validate`` the average is kept only if it scores at least as well as the best epoch. The
-    k snapshots are kept in CPU memory (not on the accelerator); the average is loaded back
-    into the model on its device.
+    k snapshots, like the best epoch's weights kept for early stopping, are held in CPU memory
+    (not on the accelerator) and loaded back into the model on its device.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -371,7 +371,7 @@ def run_epochs(
             score = entry[f"val_{key}"] * (1 if higher else -1)
             if score > best_score:
                 best_score, bad_epochs = score, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = cpu_state_dict(model)  # in CPU memory, not the accelerator's
             else:
                 bad_epochs += 1
                 if cfg.early_stopping_patience and bad_epochs >= cfg.early_stopping_patience:
@@ -389,8 +389,7 @@ def run_epochs(
             history.append({"averaged_epochs": len(snapshots)})
             best_state = None
         else:
-            last = model.state_dict()
-            last = {k: v.detach().clone() for k, v in last.items()}
+            last = cpu_state_dict(model)
             model.load_state_dict(averaged)
             model.eval()
             scores = {f"val_{k}": v for k, v in validate().items()}

@@ -377,7 +377,7 @@ def test_ner_learning_rate_defaults_depend_on_the_encoder_depth(monkeypatch, tin
     seen = {}
 
     def fake_run_epochs(model, cfg, **kw):
-        seen.update(lr=cfg.learning_rate, head=cfg.head_learning_rate,
+        seen.update(lr=cfg.learning_rate, head=cfg.head_learning_rate, decay=cfg.layer_decay,
                     fallback=kw.get("head_learning_rate"))
         return []
 
@@ -386,18 +386,22 @@ def test_ner_learning_rate_defaults_depend_on_the_encoder_depth(monkeypatch, tin
     deep = AutoModelForTokenClassification.from_pretrained(
         str(_deeper_bert(tiny_model_dir, tmp_path / "deep")), num_labels=3)
     assert (small.config.num_hidden_layers, deep.config.num_hidden_layers) == (2, 8)
+    # (encoder lr, head lr, layer decay): the small-encoder full recipe decays by 0.8 per layer
     cases = [
-        (small, TrainingConfig(), (2e-4, 1e-3)),  # small encoder: NER's own 2e-4
-        (deep, TrainingConfig(), (5e-5, 1e-3)),  # deeper: the generic default, head still 1e-3
-        (torch.nn.Linear(2, 2), TrainingConfig(), (5e-5, 1e-3)),  # depth unknown: generic
-        (deep, TrainingConfig(head_learning_rate=3e-3), (5e-5, 3e-3)),
-        (small, TrainingConfig(learning_rate=3e-5), (3e-5, 3e-5)),  # explicit: as given
-        (small, TrainingConfig(method="frozen"), (None, 1e-3)),  # no encoder weight trained
-        (small, TrainingConfig(method="lora"), (1e-3, 1e-3)),
+        (small, TrainingConfig(), (2e-4, 1e-3, 0.8)),  # small encoder: NER's own 2e-4
+        (small, TrainingConfig(layer_decay=1.0), (2e-4, 1e-3, 1.0)),  # 1.0: decay off
+        (small, TrainingConfig(layer_decay=0.5), (2e-4, 1e-3, 0.5)),
+        (deep, TrainingConfig(), (5e-5, 1e-3, None)),  # deeper: the generic rate, no decay
+        (torch.nn.Linear(2, 2), TrainingConfig(), (5e-5, 1e-3, None)),  # depth unknown
+        (deep, TrainingConfig(head_learning_rate=3e-3), (5e-5, 3e-3, None)),
+        (small, TrainingConfig(learning_rate=3e-5), (3e-5, 3e-5, None)),  # explicit: as given
+        (small, TrainingConfig(method="frozen"), (None, 1e-3, None)),  # no encoder trained
+        (small, TrainingConfig(method="lora"), (1e-3, 1e-3, None)),
     ]
     for net, cfg, want in cases:
         ner_training.train_windows(net, [], cfg, n_tags=3, pad_id=0, device=torch.device("cpu"))
-        assert (seen["lr"], seen["head"]) == want, (net.__class__.__name__, cfg.method, want)
+        assert (seen["lr"], seen["head"], seen["decay"]) == want, \
+            (net.__class__.__name__, cfg.method, want)
         assert seen["fallback"] is None  # the rates travel in the config, nowhere else
 
 
@@ -413,6 +417,7 @@ def test_saved_ner_model_records_the_learning_rates_used(tiny_model_dir, data, t
         path = ner.save(tmp_path / f"m{want}")
         saved = json.loads((path / "training_config.json").read_text())
         assert (saved["learning_rate"], saved["head_learning_rate"]) == (want, 1e-3)
+        assert saved["layer_decay"] == (0.8 if want == 2e-4 else None)
         back = TokenClassifier.load(path, device="cpu")
         assert back.training_config.learning_rate == want
 

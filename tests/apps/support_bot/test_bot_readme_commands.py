@@ -40,7 +40,7 @@ def test_the_readmes_have_the_bot_commands():
                 "support-bot retrain", "support-bot demo", "support-bot handoffs", "support-bot serve"} <= programs, name
 
 
-@pytest.mark.slow  # two trainings with the packaged MiniLM: about a minute each on 2 cores
+@pytest.mark.slow  # trainings with the packaged MiniLM: about a minute each on 2 cores
 @needs_minilm
 @pytest.mark.parametrize("readme", READMES)
 def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatch, capsys, fake_serve):
@@ -51,6 +51,11 @@ def test_readme_support_bot_commands_run_as_written(readme, tmp_path, monkeypatc
     from support_bot.samples import write_samples
 
     commands = readme_commands(ROOT / readme)
+    first = readme_commands(ROOT / READMES[0])
+    if readme != READMES[0] and commands == first[:len(commands)]:
+        # the same commands in the same order on the same sample data: the README.md case
+        # has run them already (a minute of training each); a README that differs runs here
+        pytest.skip(f"{readme}'s commands are the first {len(commands)} of {READMES[0]}'s")
     monkeypatch.chdir(tmp_path)
     launched = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
