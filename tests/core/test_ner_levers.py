@@ -386,9 +386,9 @@ def test_ner_learning_rate_defaults_depend_on_the_encoder_depth(monkeypatch, tin
     deep = AutoModelForTokenClassification.from_pretrained(
         str(_deeper_bert(tiny_model_dir, tmp_path / "deep")), num_labels=3)
     assert (small.config.num_hidden_layers, deep.config.num_hidden_layers) == (2, 8)
-    # (encoder lr, head lr, layer decay): the small-encoder full recipe decays by 0.8 per layer
+    # (encoder lr, head lr, layer decay): the decay is never filled in (off unless given)
     cases = [
-        (small, TrainingConfig(), (2e-4, 1e-3, 0.8)),  # small encoder: NER's own 2e-4
+        (small, TrainingConfig(), (2e-4, 1e-3, None)),  # small encoder: NER's own 2e-4
         (small, TrainingConfig(layer_decay=1.0), (2e-4, 1e-3, 1.0)),  # 1.0: decay off
         (small, TrainingConfig(layer_decay=0.5), (2e-4, 1e-3, 0.5)),
         (deep, TrainingConfig(), (5e-5, 1e-3, None)),  # deeper: the generic rate, no decay
@@ -417,7 +417,7 @@ def test_saved_ner_model_records_the_learning_rates_used(tiny_model_dir, data, t
         path = ner.save(tmp_path / f"m{want}")
         saved = json.loads((path / "training_config.json").read_text())
         assert (saved["learning_rate"], saved["head_learning_rate"]) == (want, 1e-3)
-        assert saved["layer_decay"] == (0.8 if want == 2e-4 else None)
+        assert saved["layer_decay"] is None
         back = TokenClassifier.load(path, device="cpu")
         assert back.training_config.learning_rate == want
 

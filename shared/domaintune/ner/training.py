@@ -30,9 +30,6 @@ HEAD_NAME = "classifier"
 NER_LEARNING_RATE = 2e-4  # full fine-tuning of a small encoder, when learning_rate is None
 NER_HEAD_LEARNING_RATE = 1e-3  # full / frozen, when TrainingConfig.head_learning_rate is None
 SMALL_ENCODER_LAYERS = 6
-# layer-wise learning-rate decay of that recipe, when TrainingConfig.layer_decay is None
-# (issue 13, wikigold, 2 seeds: +1.7 / +1.6 test entity F1, +2.4 / +2.3 dev; 1.0 turns it off)
-NER_LAYER_DECAY = 0.8
 SHAPE_MODULE = "shape_embedding"
 
 
@@ -179,18 +176,15 @@ def with_learning_rates(model: nn.Module, cfg: TrainingConfig) -> TrainingConfig
     default (5e-5); the head at :data:`NER_HEAD_LEARNING_RATE` (1e-3). ``frozen`` trains only
     the head, at 1e-3 (its ``learning_rate`` stays ``None``: no encoder weight is trained);
     ``lora`` uses the generic 1e-3 for adapters and head. Without a ``learning_rate`` the head
-    otherwise trains at the encoder's rate. The small-encoder ``full`` recipe also sets
-    ``layer_decay`` to :data:`NER_LAYER_DECAY` (0.8) when it is ``None``; an explicit value is
-    kept (1.0 = one rate for the whole encoder).
+    otherwise trains at the encoder's rate.
 
     Example:
         >>> cfg = with_learning_rates(model, TrainingConfig())  # doctest: +SKIP
-        >>> cfg.learning_rate, cfg.head_learning_rate, cfg.layer_decay  # doctest: +SKIP
-        (0.0002, 0.001, 0.8)
+        >>> cfg.learning_rate, cfg.head_learning_rate  # doctest: +SKIP
+        (0.0002, 0.001)
     """
     encoder = cfg.learning_rate
     head = cfg.head_learning_rate
-    decay = cfg.layer_decay
     if cfg.method == Method.FROZEN:
         if encoder is None:
             head = head or NER_HEAD_LEARNING_RATE
@@ -202,8 +196,6 @@ def with_learning_rates(model: nn.Module, cfg: TrainingConfig) -> TrainingConfig
         small = layers is not None and layers <= SMALL_ENCODER_LAYERS
         encoder = NER_LEARNING_RATE if small else cfg.resolved_learning_rate
         head = head or NER_HEAD_LEARNING_RATE
-        if small and decay is None:
-            decay = NER_LAYER_DECAY
         if not small:
             found = (f"the encoder has {layers} layers" if layers is not None
                      else "the number of encoder layers is unknown")
@@ -212,5 +204,4 @@ def with_learning_rates(model: nn.Module, cfg: TrainingConfig) -> TrainingConfig
                         "choose", found, encoder, NER_LEARNING_RATE, SMALL_ENCODER_LAYERS)
     elif encoder is None:
         encoder = cfg.resolved_learning_rate
-    return dataclasses.replace(cfg, learning_rate=encoder, head_learning_rate=head or encoder,
-                               layer_decay=decay)
+    return dataclasses.replace(cfg, learning_rate=encoder, head_learning_rate=head or encoder)
