@@ -219,8 +219,8 @@ def update(
     forget(clf)  # an ONNX twin of the old weights must not answer for the updated model
     if cfg.max_length != clf.max_length:
         # the weights (or the refit head) now fit inputs tokenized at the update's length
-        logger.info("the update trained at max_length=%d: the model now tokenizes at %d "
-                    "instead of %d", cfg.max_length, cfg.max_length, clf.max_length)
+        logger.info("the model now tokenizes at the update's max_length=%d (was %d)",
+                    cfg.max_length, clf.max_length)
         clf.max_length = cfg.max_length
     clf.method = method
     if val is not None and cfg.calibrate:
