@@ -18,7 +18,9 @@ Usage:
     python benchmarks/bench_continual.py --method full --epochs 2
     python benchmarks/bench_continual.py --method full --epochs 2 --baselines-only
     python benchmarks/bench_continual.py --method full --epochs 2 --replay-ratio 100 \\
-        --buffer-sizes 20 50 100 --distill-weight 1.0 --balance class
+        --buffer-sizes 20 50 100   # the default levers (LwF 1.0 + class-balanced for full)
+    python benchmarks/bench_continual.py --method full --epochs 2 --replay-ratio 100 \
+        --buffer-sizes 50 --distill-weight 0 --balance none   # without them
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def run_update(args, cfg, base: dict, train_all, test, old_labels, new_labels, b
                                      "seed": args.seed if args.update_seed is None else args.update_seed,
                                      "distill_weight": args.distill_weight,
                                      "distill_temperature": args.distill_temperature,
-                                     "replay_balance": args.balance})
+                                     "replay_balance": None if args.balance == "auto" else args.balance})
     start = time.perf_counter()
     report = update(first, pick(train_all, new_labels), ucfg, replay_ratio=args.replay_ratio)
     update_seconds = time.perf_counter() - start
@@ -132,8 +134,8 @@ def run_update(args, cfg, base: dict, train_all, test, old_labels, new_labels, b
     after_old = first.evaluate(test_old)["accuracy"]
     return {
         "buffer_per_class": buffer, "n_new": report.n_new, "n_replay": report.n_replay,
-        "n_steps_examples": report.n_trained, "distill_weight": args.distill_weight,
-        "distill_temperature": args.distill_temperature, "balance": args.balance,
+        "n_steps_examples": report.n_trained, "distill_weight": report.distill_weight,
+        "distill_temperature": args.distill_temperature, "balance": report.replay_balance,
         "update_epochs": ucfg.epochs, "update_seed": ucfg.seed,
         "updated_all77_accuracy": after_all, "updated_first60_accuracy": after_old,
         "gap_to_joint_points": (round(100 * (base["joint_all77_accuracy"] - after_all), 2)
@@ -159,11 +161,13 @@ def main() -> None:
                         help="a curve: one update per buffer size (overrides --replay-per-class)")
     parser.add_argument("--replay-ratio", type=float, default=1.0,
                         help="replayed per new example, capped by the buffer (100 = the whole buffer)")
-    parser.add_argument("--distill-weight", type=float, default=0.0,
-                        help="learning-without-forgetting weight (0 = off)")
+    parser.add_argument("--distill-weight", type=float, default=None,
+                        help="learning-without-forgetting weight (0 = off; default: the "
+                        "config's auto, 1.0 for a full update)")
     parser.add_argument("--distill-temperature", type=float, default=2.0)
-    parser.add_argument("--balance", default="none", choices=["none", "class"],
-                        help="class-balanced update batches (TrainingConfig.replay_balance)")
+    parser.add_argument("--balance", default="auto", choices=["auto", "none", "class"],
+                        help="class-balanced update batches (TrainingConfig.replay_balance; "
+                        "auto = class for a full update)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--update-seed", type=int, default=None,
                         help="seed of the update only (its validation split, shuffling, balanced "

@@ -476,14 +476,18 @@ class TrainingConfig(BaseTrainingConfig):
             weight λ of the learning-without-forgetting term, ``λ·T²·KL(old ‖ new)`` between
             the softened old-label logits of the model *before* the update (computed once per
             training example, before training) and the current model's logits on those labels,
-            for replayed and new examples alike; 0 = off.
+            for replayed and new examples alike; 0 = off. ``None`` (the default) = auto: 1.0 in
+            a ``full`` update, off for ``lora`` (not measured) and ``frozen`` (no gradient
+            steps) and in a first fit (issue 13: with ``replay_balance`` auto it lowered the
+            BANKING77 60 → 77 drop on every paired update seed; see benchmarks/RESULTS.md).
         distill_temperature: the temperature T of that term (> 0; 2 is the LwF paper's).
         replay_balance: continual updates only: ``none`` (each new and replayed example once
             per epoch) or ``class``: each epoch draws the same number of examples from every
             label (the mean per-label count of the update's data, so the epoch keeps its
             size): labels with fewer examples (old labels with their replay buffer) are
             repeated, labels with more (new labels with all their data) are subsampled, a
-            fresh draw each epoch.
+            fresh draw each epoch. ``None`` (the default) = auto: ``class`` in a ``full``
+            update, ``none`` otherwise.
         rdrop_alpha: R-Drop (full/LoRA fine-tuning, single-label): each batch is passed twice
             with different dropout masks, loss = mean cross-entropy of both + α · the
             symmetric KL between their predictions / 2; 0 = off. Doubles the training cost.
@@ -536,9 +540,9 @@ class TrainingConfig(BaseTrainingConfig):
     ner_word_shapes: bool = True
     ner_context: int = 0
     # --- continual-learning levers (issue 13: LwF distillation, class-balanced replay)
-    distill_weight: float = 0.0
+    distill_weight: float | None = None  # None = auto: 1.0 in a `full` update, else off
     distill_temperature: float = 2.0
-    replay_balance: ReplayBalance = ReplayBalance.NONE
+    replay_balance: ReplayBalance | None = None  # None = auto: class in a `full` update
     # --- fine-tuning regularisers (issue 13: R-Drop, checkpoint averaging)
     rdrop_alpha: float = 0.0
     average_checkpoints: int = 0
@@ -561,7 +565,8 @@ class TrainingConfig(BaseTrainingConfig):
             ("replay_per_class", self.replay_per_class >= 0, "an integer >= 0"),
             ("lora_alpha", self.lora_alpha > 0, "a positive integer"),
             ("lora_dropout", 0 <= self.lora_dropout < 1, "a number in [0, 1)"),
-            ("distill_weight", self.distill_weight >= 0, "a number >= 0 (0 = off)"),
+            ("distill_weight", self.distill_weight is None or self.distill_weight >= 0,
+             "a number >= 0 (0 = off) or null (auto)"),
             ("distill_temperature", self.distill_temperature > 0, "a positive number"),
             ("rdrop_alpha", self.rdrop_alpha >= 0, "a number >= 0 (0 = off)"),
             ("average_checkpoints", self.average_checkpoints == 0 or self.average_checkpoints >= 2,

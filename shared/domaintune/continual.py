@@ -22,7 +22,7 @@ from .classifier import TextClassifier
 from .config import Method, ReplayBalance, Task, TrainingConfig
 from .data import TextDataset, sample_per_class, train_validation_split
 from .errors import DataError
-from .levers import warn_ignored_levers
+from .levers import resolve_update_levers, warn_ignored_levers
 from .training import class_balanced_sampler, encode, fit_linear_head, set_seed, train_loop
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ def update(
 ) -> UpdateReport:
     """Fine-tune ``clf`` on ``new`` mixed with its replay buffer; grows the head for new labels.
 
-    Two levers against forgetting, set in ``config`` (both off by default):
+    Two levers against forgetting, set in ``config``; both default to auto (``None``): on in a
+    ``full`` update (λ = 1.0, ``class``), off in ``lora`` and ``frozen`` ones
+    (:func:`domaintune.levers.resolve_update_levers`; 0 / ``none`` turn them off):
 
     * ``distill_weight`` λ > 0 (learning without forgetting): before training, the model as it
       is (the old head, old labels only) scores every training example once, new and replayed;
@@ -166,6 +168,7 @@ def update(
     saved = clf.training_config
     inherited = (["contrastive_epochs"]  # the first fit's stage, kept in the saved config
                  if saved is not None and cfg.contrastive_epochs == saved.contrastive_epochs else [])
+    cfg = resolve_update_levers(cfg, method)  # auto (None) levers: on for `full`, else off
     warn_ignored_levers(cfg, task=Task.TEXT_CLASSIFICATION, method=method,
                         multi_label=clf.multi_label, continual=True, skip=inherited)
     balance = cfg.replay_balance == ReplayBalance.CLASS

@@ -522,7 +522,7 @@ def train_loop(
         loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
         target_tensor = torch.as_tensor(targets, dtype=torch.long)
     teacher = None
-    if teacher_logits is not None and cfg.distill_weight > 0:
+    if teacher_logits is not None and cfg.distill_weight:  # None (auto, unresolved) = off
         if len(teacher_logits) != len(texts) or teacher_logits.shape[1] > n_labels:
             raise ValueError(f"expected teacher logits of shape ({len(texts)}, <= {n_labels}), "
                              f"found {tuple(teacher_logits.shape)}")

@@ -31,11 +31,37 @@ def test_levers_are_validated(key, value, expected):
         TrainingConfig(**{key: value})
 
 
-def test_levers_are_off_by_default_and_round_trip():
+def test_levers_default_to_auto_and_round_trip():
     cfg = TrainingConfig()
-    assert (cfg.distill_weight, cfg.replay_balance.value) == (0.0, "none")
+    assert (cfg.distill_weight, cfg.replay_balance) == (None, None)  # auto
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
     saved = TrainingConfig(distill_weight=1.0, distill_temperature=3.0, replay_balance="class")
     assert TrainingConfig.from_dict(saved.to_dict()) == saved
+    off = TrainingConfig.from_dict({"distill_weight": 0, "replay_balance": "none"})
+    assert (off.distill_weight, off.replay_balance.value) == (0.0, "none")
+
+
+@pytest.mark.parametrize(("method", "weight", "balance"), [
+    ("full", 1.0, "class"), ("lora", 0.0, "none"), ("frozen", 0.0, "none")])
+def test_auto_levers_are_on_for_full_updates_only(old_classifier, greetings, method, weight,
+                                                  balance, caplog):
+    """The default config's auto levers: LwF (1.0) and a class-balanced buffer in a `full`
+    update (issue 13's measured gain), off for `lora` (not measured) and `frozen`."""
+    cfg = (TrainingConfig(method="frozen", head_c=100.0, progress=False) if method == "frozen"
+           else update_config(method=method, epochs=1))
+    assert (cfg.distill_weight, cfg.replay_balance) == (None, None)
+    report = update(old_classifier, greetings, cfg, validation_split=0, replay_ratio=0.5)
+    assert (report.distill_weight, report.replay_balance) == (weight, balance)
+    # balancing replays the whole buffer (9); otherwise replay_ratio 0.5 x 8 new = 4
+    assert report.n_replay == (9 if balance == "class" else 4 if method != "frozen" else 9)
+    assert "is ignored" not in caplog.text  # the defaults warn about nothing
+
+
+def test_explicit_off_turns_the_auto_levers_off(old_classifier, greetings):
+    report = update(old_classifier, greetings,
+                    update_config(epochs=1, distill_weight=0, replay_balance="none"),
+                    validation_split=0, replay_ratio=0.5)
+    assert (report.distill_weight, report.replay_balance, report.n_replay) == (0.0, "none", 4)
 
 
 def test_class_balanced_sampler_draws_every_class_equally():
@@ -85,7 +111,8 @@ def test_distillation_computes_old_logits_once(old_classifier, greetings, monkey
     calls = []
     original = clf._logits
     monkeypatch.setattr(clf, "_logits", lambda texts, *a, **k: calls.append(len(texts)) or original(texts, *a, **k))
-    report = update(clf, greetings, update_config(distill_weight=1.0, epochs=1), validation_split=0)
+    report = update(clf, greetings, update_config(distill_weight=1.0, epochs=1,
+                                                  replay_balance="none"), validation_split=0)
     # one teacher pass over the 16 training examples (8 new + 8 replayed); the other calls
     # score the 6 holdout examples (before and after the update)
     assert report.n_new + report.n_replay == 16 and calls.count(16) == 1

@@ -28,7 +28,8 @@ IGNORED = [
     ({"distill_weight": 1.0}, TEXT, FULL, False, False, "distill_weight", "continual updates only"),
     ({"distill_weight": 1.0}, TOKEN, FULL, False, False, "distill_weight", "continual updates only"),
     ({"distill_weight": 1.0}, TEXT, FROZEN, False, True, "distill_weight", "frozen method"),
-    ({"distill_temperature": 3.0}, TEXT, FULL, False, True, "distill_temperature", "distill_weight=0"),
+    ({"distill_temperature": 3.0, "distill_weight": 0}, TEXT, FULL, False, True, "distill_temperature", "distill_weight=0"),
+    ({"distill_temperature": 3.0}, TEXT, LORA, False, True, "distill_temperature", "auto outside"),
     ({"distill_temperature": 3.0}, TEXT, FULL, False, False, "distill_temperature", "distill_weight=0"),
     ({"replay_balance": "class"}, TEXT, FULL, False, False, "replay_balance", "continual update"),
     ({"replay_balance": "class"}, TOKEN, FULL, False, False, "replay_balance", "continual update"),
@@ -52,6 +53,7 @@ USED = [
     ({"layer_decay": 0.8}, TOKEN, LORA, False, False),
     ({"distill_weight": 1.0, "distill_temperature": 3.0}, TEXT, FULL, False, True),
     ({"distill_weight": 1.0}, TEXT, LORA, True, True),
+    ({"distill_temperature": 3.0}, TEXT, FULL, False, True),  # auto distillation in a full update
     ({"replay_balance": "class"}, TEXT, FULL, False, True),
     ({"replay_balance": "class"}, TEXT, FROZEN, False, True),  # balanced class weights
     ({"ner_word_shapes": True, "ner_context": 8}, TOKEN, FULL, False, False),
