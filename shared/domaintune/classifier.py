@@ -40,7 +40,14 @@ from .hub import resolve_model
 from .levers import warn_ignored_levers
 from .modeling import EncoderClassifier, Pooling
 from .persistence import write_json_atomic
-from .training import contrastive_stage, encode, fit_linear_head, set_seed, train_loop
+from .training import (
+    contrastive_stage,
+    encode,
+    fit_linear_head,
+    redraw_linear_head,
+    set_seed,
+    train_loop,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +285,8 @@ class TextClassifier:
         warn_ignored_levers(cfg, task=Task.TEXT_CLASSIFICATION, method=cfg.method,
                             multi_label=self.multi_label)
         set_seed(cfg.seed)
+        if self.method is None:  # a fresh head: draw it from the seed (reproducible fits)
+            redraw_linear_head(self.model.head)
         self.device = resolve_device(cfg.device)
         self.model.to(self.device)
         self.max_length = cfg.max_length

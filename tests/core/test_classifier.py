@@ -25,6 +25,8 @@ def fast(method: str, **kw) -> TrainingConfig:
     if method in ("full", "lora"):
         base.update(epochs=30, batch_size=3, learning_rate=5e-3, head_init="random",
                     early_stopping_patience=None, warmup_ratio=0.0)
+    if method == "lora":  # only adapters + head move: 5e-3 leaves 3 rows at loss ~0.85 after
+        base["learning_rate"] = 2e-2  # 30 epochs on 2 of 6 seeds; 2e-2 fits all 6 (loss <= 0.23)
     base.update(kw)
     return TrainingConfig(**base)
 

@@ -39,7 +39,7 @@ from ..errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from ..hub import resolve_model
 from ..levers import warn_ignored_levers
 from ..persistence import write_json_atomic
-from ..training import length_grouped_batches, set_seed
+from ..training import length_grouped_batches, redraw_linear_head, set_seed
 from .alignment import Window, attach_labels, encode_windows, stored_context
 from .data import TokenDataset, tags_for_types
 from .decoding import (
@@ -54,7 +54,7 @@ from .decoding import (
 )
 from .features import SHAPE_INPUT, SHAPES, check_shape_classes, token_shapes
 from .metrics import MODE, SCHEME, entity_metrics
-from .training import ShapeTagger, collate, is_head, train_windows, with_learning_rates
+from .training import HEAD_NAME, ShapeTagger, collate, is_head, train_windows, with_learning_rates
 
 logger = logging.getLogger(__name__)
 
@@ -419,6 +419,9 @@ class TokenClassifier:
         y_train = self._tag_ids(train, purpose="training")
         y_val = self._tag_ids(validation, purpose="validation") if validation is not None else None
         set_seed(cfg.seed)
+        if self.method is None:  # a fresh head: draw it from the seed (reproducible fits)
+            redraw_linear_head(getattr(self._hf(), HEAD_NAME),
+                               std=getattr(self.model.config, "initializer_range", 0.02))
         self.device = resolve_device(cfg.device)
         if cfg.ner_word_shapes and not self.word_shapes:
             self.model = ShapeTagger(self.model)
