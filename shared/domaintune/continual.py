@@ -42,6 +42,9 @@ class UpdateReport:
     before: dict[str, float] = field(default_factory=dict)  # old holdout, before the update
     after: dict[str, float] = field(default_factory=dict)  # old holdout, after the update
     new_data: dict[str, float] = field(default_factory=dict)  # new validation data, after
+    # the TrainingConfig the update trained with (the saved training_config.json is the first
+    # fit's: this says which max_length, method and levers the last update used)
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def forgetting(self) -> float | None:
@@ -243,6 +246,7 @@ def update(
         if holdout is not None else {},
         new_data={k: v for k, v in clf.evaluate(new_val).items() if k in ("accuracy", "macro_f1")}
         if new_val is not None else {},
+        config=cfg.to_dict(),
     )
     clf.metrics.setdefault("updates", []).append(report.to_dict())
     logger.info("updated on %d new + %d replayed examples (%d new labels) in %.1fs; old-holdout "

@@ -55,7 +55,12 @@ def test_the_updates_max_length_becomes_the_models(old_classifier, greetings, me
     update(clf, greetings, TrainingConfig(method=method, epochs=1, batch_size=8, head_c=100.0,
                                           progress=False, max_length=16), validation_split=0)
     assert clf.max_length == 16  # predictions tokenize as the update trained
-    assert TextClassifier.load(clf.save(tmp_path / "m")).max_length == 16
+    loaded = TextClassifier.load(clf.save(tmp_path / "m"))
+    assert loaded.max_length == 16
+    # the saved model says what its last update trained with (training_config is the first fit's)
+    assert loaded.metrics["updates"][-1]["config"]["max_length"] == 16
+    assert loaded.metrics["updates"][-1]["config"]["method"] == method
+    assert loaded.training_config.max_length != 16
     update(clf, greetings.subset([0, 1]), validation_split=0)  # no config: the model's length
     assert clf.max_length == 16
 

@@ -12,6 +12,7 @@ from conftest import ner_sentences, quick_config
 
 from domaintune import TextClassifier, TrainingConfig
 from domaintune.ner import TokenClassifier, TokenDataset
+from domaintune.ner import model as ner_model
 
 
 def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -49,3 +50,36 @@ def test_token_classifier_fit_is_reproducible_across_generator_states(tiny_model
         ner = TokenClassifier.from_pretrained(tiny_model, labels=data.entity_types)
         fitted.append(ner.fit(data, None, cfg))
     assert_same(weights(fitted[0].model), weights(fitted[1].model))
+
+
+def test_a_loaded_tag_layer_is_fine_tuned_from_not_redrawn(tiny_model, tmp_path, monkeypatch):
+    """A base checkpoint that already carries a token-classification head with these tags (a
+    hub NER model) keeps that head: only a tag layer transformers drew anew is redrawn."""
+    from transformers import AutoModelForTokenClassification
+
+    sentences = ner_sentences(cased=False)
+    data = TokenDataset([words for words, _ in sentences], [tags for _, tags in sentences])
+    fresh = TokenClassifier.from_pretrained(tiny_model, labels=data.entity_types)
+    assert fresh.fresh_head  # the tiny encoder has no tag layer: transformers drew one
+    tags = fresh.tags
+    hub = AutoModelForTokenClassification.from_pretrained(
+        tiny_model, num_labels=len(tags), id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)})
+    with torch.no_grad():
+        hub.classifier.weight.fill_(0.25)  # a recognisable "trained" head
+        hub.classifier.bias.fill_(-0.5)
+    hub.save_pretrained(tmp_path / "hub-ner")
+    fresh.tokenizer.save_pretrained(tmp_path / "hub-ner")
+
+    ner = TokenClassifier.from_pretrained(str(tmp_path / "hub-ner"), labels=data.entity_types)
+    assert not ner.fresh_head
+    redrawn = []
+    monkeypatch.setattr(ner_model, "redraw_linear_head", lambda head, **kw: redrawn.append(head))
+    cfg = TrainingConfig(method="full", epochs=1, batch_size=3, learning_rate=1e-3,
+                         early_stopping_patience=None, progress=False, seed=0)
+    ner.fit(data, None, cfg)
+    assert redrawn == [], "the loaded tag layer was redrawn at fit"
+    assert not ner.fresh_head  # trained now
+    # the untrained one is redrawn (the reproducible-fit path)
+    fresh.fit(data, None, cfg)
+    assert len(redrawn) == 1

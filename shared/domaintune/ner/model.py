@@ -121,6 +121,8 @@ def _load_tokenizer(path: Path):
 
 
 def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
+    """The token-classification model at ``path`` and whether its tag layer is newly drawn
+    (missing from the checkpoint or of another shape) rather than loaded."""
     from transformers import AutoModelForTokenClassification
 
     kwargs: dict[str, Any] = {}
@@ -131,12 +133,16 @@ def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
         kwargs["use_safetensors"] = True  # never read pickled weights from a saved directory
     try:
         with _quiet_transformers():
-            return AutoModelForTokenClassification.from_pretrained(str(path), **kwargs)
+            net, info = AutoModelForTokenClassification.from_pretrained(
+                str(path), output_loading_info=True, **kwargs)
     except Exception as exc:
         fix = ("re-save or retrain the model" if saved else
                "pass a directory with config.json and weights, or model='default'")
         raise ModelLoadError(f"cannot load a token-classification model from {path} "
                              f"({type(exc).__name__}: {exc}); {fix}") from None
+    drawn = [*info.get("missing_keys", ()), *(k[0] if isinstance(k, tuple) else k
+                                              for k in info.get("mismatched_keys", ()))]
+    return net, any(str(key).startswith(f"{HEAD_NAME}.") for key in drawn)
 
 
 def _selection(cfg: TrainingConfig) -> tuple[str, bool]:
@@ -208,8 +214,12 @@ class TokenClassifier:
         stride: int | None = None,
         device: str | torch.device = "auto",
         decoding: str = "viterbi",
+        fresh_head: bool = False,
     ) -> None:
         self.model = model
+        # the tag layer is untrained (drawn when the model was built): fit draws it again from
+        # its seed; a loaded head (a hub NER checkpoint with these tags) is fine-tuned from
+        self.fresh_head = fresh_head
         self.decoding = check_decoding(decoding)
         self.context = 0  # document context in sub-tokens each side (TrainingConfig.ner_context)
         self.tokenizer = tokenizer
@@ -259,9 +269,9 @@ class TokenClassifier:
         tags = tags_from_labels(labels)
         path = resolve_model(model)
         tokenizer = _load_tokenizer(path)
-        net = _load_model(path, tags)
+        net, fresh_head = _load_model(path, tags)
         return cls(net, tokenizer, tags, base_model=str(model), max_length=max_length,
-                   stride=stride, device=device, decoding=decoding)
+                   stride=stride, device=device, decoding=decoding, fresh_head=fresh_head)
 
     @property
     def entity_types(self) -> list[str]:
@@ -419,7 +429,7 @@ class TokenClassifier:
         y_train = self._tag_ids(train, purpose="training")
         y_val = self._tag_ids(validation, purpose="validation") if validation is not None else None
         set_seed(cfg.seed)
-        if self.method is None:  # a fresh head: draw it from the seed (reproducible fits)
+        if self.method is None and self.fresh_head:  # draw it from the seed (reproducible fits)
             redraw_linear_head(getattr(self._hf(), HEAD_NAME),
                                std=getattr(self.model.config, "initializer_range", 0.02))
         self.device = resolve_device(cfg.device)
@@ -474,6 +484,7 @@ class TokenClassifier:
                 for name, param in self.model.named_parameters():
                     param.requires_grad = trainable.get(name, True)
         self.method = cfg.method
+        self.fresh_head = False
         self.training_config = cfg
         self.metrics = {"train_seconds": round(time.perf_counter() - start, 2),
                         "n_train": len(train), "n_train_tokens": train.n_tokens,
@@ -826,7 +837,7 @@ class TokenClassifier:
             raise ModelLoadError(f"{meta_file} is corrupted ('tags' must be BIO tags including "
                                  f"'O', found {bad or tags}); re-save or retrain the model")
         tokenizer = _load_tokenizer(path)
-        net = _load_model(path, None, saved=True)
+        net, _ = _load_model(path, None, saved=True)
         if net.config.num_labels != len(tags):
             raise ModelLoadError(f"{path}: the weights have {net.config.num_labels} outputs but "
                                  f"{META_FILE} lists {len(tags)} tags; re-save or retrain the model")
