@@ -83,3 +83,6 @@ def test_a_loaded_tag_layer_is_fine_tuned_from_not_redrawn(tiny_model, tmp_path,
     # the untrained one is redrawn (the reproducible-fit path)
     fresh.fit(data, None, cfg)
     assert len(redrawn) == 1
+    # a checkpoint whose tag layer has another tag count loads, with a new (fresh) layer
+    other = TokenClassifier.from_pretrained(str(tmp_path / "hub-ner"), labels=["person"])
+    assert other.fresh_head and other._hf().classifier.out_features == 3

@@ -127,8 +127,9 @@ def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
 
     kwargs: dict[str, Any] = {}
     if tags is not None:
+        # a hub NER checkpoint with another tag count: its tag layer is drawn anew (fresh)
         kwargs = {"num_labels": len(tags), "id2label": dict(enumerate(tags)),
-                  "label2id": {t: i for i, t in enumerate(tags)}}
+                  "label2id": {t: i for i, t in enumerate(tags)}, "ignore_mismatched_sizes": True}
     if saved:
         kwargs["use_safetensors"] = True  # never read pickled weights from a saved directory
     try:
