@@ -42,8 +42,9 @@ class UpdateReport:
     before: dict[str, float] = field(default_factory=dict)  # old holdout, before the update
     after: dict[str, float] = field(default_factory=dict)  # old holdout, after the update
     new_data: dict[str, float] = field(default_factory=dict)  # new validation data, after
-    # the TrainingConfig the update trained with (the saved training_config.json is the first
-    # fit's: this says which max_length, method and levers the last update used)
+    # the TrainingConfig the update ran with, levers resolved and the method it trained (the
+    # saved training_config.json is the first fit's); settings an update does not read (a
+    # first fit's contrastive_epochs) are recorded as they were, see the warnings
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,7 +136,8 @@ def update(
     Args:
         clf: a trained classifier (its ``replay`` buffer is used when present).
         new: new labelled examples, possibly with labels the model has never seen.
-        config: training settings; defaults to the model's own method with half its epochs.
+        config: training settings; defaults to the model's own method and settings (its
+            epochs, at least 1) at its current ``max_length``.
         replay_ratio: replayed old examples per new example (capped by the buffer size);
             the ``frozen`` method refits its head from scratch and always replays the whole
             buffer.
@@ -246,7 +248,7 @@ def update(
         if holdout is not None else {},
         new_data={k: v for k, v in clf.evaluate(new_val).items() if k in ("accuracy", "macro_f1")}
         if new_val is not None else {},
-        config=cfg.to_dict(),
+        config=dataclasses.replace(cfg, method=method).to_dict(),
     )
     clf.metrics.setdefault("updates", []).append(report.to_dict())
     logger.info("updated on %d new + %d replayed examples (%d new labels) in %.1fs; old-holdout "

@@ -63,6 +63,8 @@ def test_the_updates_max_length_becomes_the_models(old_classifier, greetings, me
     assert loaded.training_config.max_length != 16
     update(clf, greetings.subset([0, 1]), validation_split=0)  # no config: the model's length
     assert clf.max_length == 16
+    # the report names the method the update trained (the model's), not the first fit's config
+    assert clf.metrics["updates"][-1]["config"]["method"] == clf.method.value == method
 
 
 def test_update_rejects_mismatched_data(old_classifier):

@@ -389,3 +389,16 @@ def test_train_command_helper_writes_a_loadable_model(tiny_model, tmp_path):
     assert "entity_f1" in summary["test"] and "3 sentences" in message
     assert is_token_classification_dir(tmp_path / "out")
     assert evaluate_dir(tmp_path / "out", conll)["entity_f1"] == summary["test"]["entity_f1"]
+
+
+def test_a_base_checkpoint_whose_encoder_weights_do_not_fit_its_config_is_refused(tiny_model):
+    """ignore_mismatched_sizes lets a hub NER checkpoint's tag layer be redrawn for other tags;
+    it must not silently re-initialise encoder weights that do not match config.json."""
+    from pathlib import Path
+
+    config_file = Path(tiny_model) / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["intermediate_size"] = 48  # the saved weights are 64 wide
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="encoder weights do not match its config.json"):
+        TokenClassifier.from_pretrained(tiny_model, labels=["person"])

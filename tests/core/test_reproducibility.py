@@ -53,8 +53,9 @@ def test_token_classifier_fit_is_reproducible_across_generator_states(tiny_model
 
 
 def test_a_loaded_tag_layer_is_fine_tuned_from_not_redrawn(tiny_model, tmp_path, monkeypatch):
-    """A base checkpoint that already carries a token-classification head with these tags (a
-    hub NER model) keeps that head: only a tag layer transformers drew anew is redrawn."""
+    """A base checkpoint that already carries a token-classification head for these tags, in
+    this order (a hub NER model), keeps that head; a layer transformers drew anew, or one
+    trained for other tags (another count, names or order), is redrawn."""
     from transformers import AutoModelForTokenClassification
 
     sentences = ner_sentences(cased=False)
@@ -73,6 +74,8 @@ def test_a_loaded_tag_layer_is_fine_tuned_from_not_redrawn(tiny_model, tmp_path,
 
     ner = TokenClassifier.from_pretrained(str(tmp_path / "hub-ner"), labels=data.entity_types)
     assert not ner.fresh_head
+    assert torch.all(ner._hf().classifier.weight == 0.25)  # the checkpoint's head was loaded
+    assert torch.all(ner._hf().classifier.bias == -0.5)
     redrawn = []
     monkeypatch.setattr(ner_model, "redraw_linear_head", lambda head, **kw: redrawn.append(head))
     cfg = TrainingConfig(method="full", epochs=1, batch_size=3, learning_rate=1e-3,
@@ -86,3 +89,8 @@ def test_a_loaded_tag_layer_is_fine_tuned_from_not_redrawn(tiny_model, tmp_path,
     # a checkpoint whose tag layer has another tag count loads, with a new (fresh) layer
     other = TokenClassifier.from_pretrained(str(tmp_path / "hub-ner"), labels=["person"])
     assert other.fresh_head and other._hf().classifier.out_features == 3
+    # same count, other order: the rows mean other tags, so the layer is fresh too
+    reordered = TokenClassifier.from_pretrained(str(tmp_path / "hub-ner"),
+                                                labels=list(reversed(data.entity_types)))
+    assert len(reordered.tags) == len(tags) and reordered.tags != tags
+    assert reordered.fresh_head

@@ -121,12 +121,19 @@ def _load_tokenizer(path: Path):
 
 
 def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
-    """The token-classification model at ``path`` and whether its tag layer is newly drawn
-    (missing from the checkpoint or of another shape) rather than loaded."""
-    from transformers import AutoModelForTokenClassification
+    """The token-classification model at ``path`` and whether its tag layer is fresh: newly
+    drawn (missing from the checkpoint or of another shape) or trained for other tags (a hub
+    NER checkpoint's ``id2label`` is not ``tags``, in order), so ``fit`` draws it again."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
 
     kwargs: dict[str, Any] = {}
+    checkpoint_tags: list[str] | None = None
     if tags is not None:
+        try:
+            id2label = getattr(AutoConfig.from_pretrained(str(path)), "id2label", None) or {}
+            checkpoint_tags = [str(id2label[i]) for i in range(len(id2label))]
+        except Exception:  # no readable config: from_pretrained below says what is wrong
+            checkpoint_tags = None
         # a hub NER checkpoint with another tag count: its tag layer is drawn anew (fresh)
         kwargs = {"num_labels": len(tags), "id2label": dict(enumerate(tags)),
                   "label2id": {t: i for i, t in enumerate(tags)}, "ignore_mismatched_sizes": True}
@@ -141,9 +148,20 @@ def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
                "pass a directory with config.json and weights, or model='default'")
         raise ModelLoadError(f"cannot load a token-classification model from {path} "
                              f"({type(exc).__name__}: {exc}); {fix}") from None
-    drawn = [*info.get("missing_keys", ()), *(k[0] if isinstance(k, tuple) else k
-                                              for k in info.get("mismatched_keys", ()))]
-    return net, any(str(key).startswith(f"{HEAD_NAME}.") for key in drawn)
+    mismatched = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", ())]
+    encoder = [key for key in mismatched if not key.startswith(f"{HEAD_NAME}.")]
+    if encoder:  # ignore_mismatched_sizes is for the tag layer only
+        raise ModelLoadError(f"cannot load a token-classification model from {path}: "
+                             f"{len(encoder)} encoder weights do not match its config.json "
+                             f"(e.g. {encoder[0]}); pass a directory whose weights and config "
+                             "belong together, or model='default'")
+    drawn = [*map(str, info.get("missing_keys", ())), *mismatched]
+    fresh = any(key.startswith(f"{HEAD_NAME}.") for key in drawn)
+    if not fresh and tags is not None and checkpoint_tags != list(tags):
+        logger.info("%s: its tag layer was trained for tags %s, not %s: fit draws a new one",
+                    path, checkpoint_tags, list(tags))
+        fresh = True
+    return net, fresh
 
 
 def _selection(cfg: TrainingConfig) -> tuple[str, bool]:
@@ -247,7 +265,9 @@ class TokenClassifier:
         device: str = "auto",
         decoding: str = "viterbi",
     ) -> TokenClassifier:
-        """A token classifier with a fresh tagging head on the encoder ``model``.
+        """A token classifier on the encoder ``model``, with a fresh tagging head unless
+        ``model`` is a token-classification checkpoint trained for exactly these tags (its
+        ``id2label``, in this order), whose head ``fit`` then fine-tunes.
 
         Args:
             model: ``"default"`` (packaged all-MiniLM-L6-v2), a local directory or a hub id.
@@ -403,8 +423,8 @@ class TokenClassifier:
         further. The rates used are saved in ``training_config.json`` (``training_config``).
         ``metric_for_best_model``: ``macro_f1`` (default) selects on the entity-level micro
         F1 (``entity_f1``, the NER convention), ``accuracy`` on token accuracy, ``loss`` on
-        validation loss. ``head_init`` and ``calibrate`` do not apply: the head starts random
-        and there is no temperature.
+        validation loss. ``head_init`` and ``calibrate`` do not apply: a fresh head starts
+        random (drawn from ``seed``) and there is no temperature.
 
         Args:
             train: tagged sentences (:func:`~domaintune.ner.load_ner_dataset`).
