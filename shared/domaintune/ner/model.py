@@ -133,7 +133,7 @@ def _load_model(path: Path, tags: list[str] | None, *, saved: bool = False):
             id2label = getattr(AutoConfig.from_pretrained(str(path)), "id2label", None) or {}
             checkpoint_tags = [str(id2label[i]) for i in range(len(id2label))]
         except Exception:  # no readable config: from_pretrained below says what is wrong
-            checkpoint_tags = None
+            pass
         # a hub NER checkpoint with another tag count: its tag layer is drawn anew (fresh)
         kwargs = {"num_labels": len(tags), "id2label": dict(enumerate(tags)),
                   "label2id": {t: i for i, t in enumerate(tags)}, "ignore_mismatched_sizes": True}
@@ -450,9 +450,10 @@ class TokenClassifier:
         y_train = self._tag_ids(train, purpose="training")
         y_val = self._tag_ids(validation, purpose="validation") if validation is not None else None
         set_seed(cfg.seed)
-        if self.method is None and self.fresh_head:  # draw it from the seed (reproducible fits)
-            redraw_linear_head(getattr(self._hf(), HEAD_NAME),
-                               std=getattr(self.model.config, "initializer_range", 0.02))
+        if self.fresh_head:  # untrained: draw it from the seed (reproducible fits)
+            hf = self._hf()
+            redraw_linear_head(getattr(hf, HEAD_NAME),
+                               std=getattr(hf.config, "initializer_range", 0.02))
         self.device = resolve_device(cfg.device)
         if cfg.ner_word_shapes and not self.word_shapes:
             self.model = ShapeTagger(self.model)
